@@ -1,0 +1,81 @@
+"""The one exception tree of stackup.
+
+    StackupError                    root; the CLI catches only this and maps `exit_code`
+    ├── SpecError                   the stack file is wrong (all problems at once, located)
+    ├── DependencyCycle             depends_on forms a cycle (a SpecError with the cycle path)
+    ├── PlanError                   the plan cannot be made (e.g. an unsatisfiable option)
+    ├── RuntimeFailure              a runtime/engine operation failed
+    │   ├── OperationFailed         one plan operation failed (carries the operation and cause)
+    │   ├── UpstreamFailed          an operation was skipped because a dependency failed
+    │   ├── EngineUnavailable       the engine could not be reached or started
+    │   └── NotFound                a container, image, network or volume does not exist
+    └── UsageError                  a CLI option combination is invalid
+
+Exit codes are distinct so CI can tell a bad stack file (3) from a runtime failure (1);
+`stackup plan` uses 2 for "there are changes", as terraform does.
+"""
+
+from __future__ import annotations
+
+
+class StackupError(Exception):
+    """Root of every error stackup raises on purpose. Anything else escaping is a bug."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(StackupError):
+    """Options that cannot be combined, or a missing argument the CLI parser could not catch."""
+
+    exit_code = 2
+
+
+class PlanError(StackupError):
+    """The planner cannot produce a plan for this project and these options."""
+
+    exit_code = 1
+
+
+class RuntimeFailure(StackupError):
+    """A runtime operation failed: the engine, runc, conmon, the kernel said no."""
+
+    exit_code = 1
+
+
+class EngineUnavailable(RuntimeFailure):
+    """The engine's socket does not answer and the engine could not be started."""
+
+
+class NotFound(RuntimeFailure):
+    """A named container, image, network or volume does not exist."""
+
+
+class OperationFailed(RuntimeFailure):
+    """One operation of a plan failed; `resource` names what, `cause` says why."""
+
+    def __init__(self, resource: str, cause: str) -> None:
+        super().__init__(f"{resource}: {cause}")
+        self.resource = resource
+        self.cause = cause
+
+
+class UpstreamFailed(RuntimeFailure):
+    """An operation did not run because something it depends on failed.
+
+    `chain` is the dependency path from this resource down to the failed one, so the message
+    can read `web <- api <- db (unhealthy: ...)`.
+    """
+
+    def __init__(self, resource: str, chain: tuple[str, ...], cause: str) -> None:
+        path = " <- ".join((resource, *chain))
+        super().__init__(f"{path} ({cause})")
+        self.resource = resource
+        self.chain = chain
+        self.cause = cause
