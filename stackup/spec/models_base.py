@@ -1,0 +1,116 @@
+"""The base every spec model shares: frozen, strict about keys, `x-*` extensions kept.
+
+Compose allows `x-*` keys almost anywhere and tools rely on them surviving `config`, so each
+model moves them into an `extensions` field on the way in and back inline on the way out.
+Everything else that is not a field is an error (`extra="forbid"`), which is how a misspelt
+`enviroment:` is caught. Serialisation follows compose-go's `omitempty` tags: unset values,
+empty collections and `false` flags are left out, so `canonical()` prints what
+`docker compose config` prints.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+EXTENSION_PREFIX = "x-"
+
+
+def scalar_text(value: object) -> str:
+    """A YAML scalar as the string Go's `fmt.Sprint` would give (`true`, not `True`)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return ""
+    return str(value)
+
+
+def _stringify(value: object) -> object:
+    """Numbers and booleans -> strings, for keys whose values Compose stores as text."""
+    if isinstance(value, bool | int | float):
+        return scalar_text(value)
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_stringify)]
+"""A string field that also accepts a number or boolean (`driver_opts: {size: 10}`)."""
+
+
+def _hosts_as_list(hosts: dict[str, list[str]]) -> list[str]:
+    return sorted(f"{host}={ip}" for host, ips in hosts.items() for ip in ips)
+
+
+HostsList = Annotated[
+    dict[str, list[str]],
+    PlainSerializer(_hosts_as_list, return_type=list[str], when_used="json"),
+]
+"""`extra_hosts`: host -> addresses in the model, a sorted `host=ip` list in `config` (as compose-go)."""
+
+
+class SpecModel(BaseModel):
+    """Frozen, closed to unknown keys, open to `x-*` extensions."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    extensions: dict[str, Any] = Field(default_factory=dict, repr=False)
+    keep_when_empty: ClassVar[frozenset[str]] = frozenset()
+    """Fields printed even at their default (compose prints `required: true`, for example)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_extensions(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not any(isinstance(k, str) and k.startswith("x-") for k in data):
+            if isinstance(data, dict) and "extensions" in data:
+                _check_extensions(data["extensions"])
+            return data
+        out: dict[str, Any] = {}
+        ext: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(key, str) and key.startswith(EXTENSION_PREFIX):
+                ext[key] = value
+            else:
+                out[key] = value
+        if "extensions" in out:
+            _check_extensions(out["extensions"])
+            ext = {**out["extensions"], **ext}
+        out["extensions"] = ext
+        return out
+
+    @model_serializer(mode="wrap")
+    def _omit_empty(self, handler: SerializerFunctionWrapHandler) -> Any:
+        data = handler(self)
+        if not isinstance(data, dict):
+            return data
+        for name, field in type(self).model_fields.items():
+            key = field.alias or name
+            if key not in data or name in self.keep_when_empty:
+                continue
+            value = getattr(self, name)
+            if (
+                value is None
+                or (isinstance(value, list | dict | tuple) and not value)
+                or (value is False and field.default is False)
+            ):
+                del data[key]
+        ext = data.pop("extensions", None) or {}
+        data.update(ext)
+        return data
+
+
+def _check_extensions(value: object) -> None:
+    """`extensions` is ours, not a Compose key: accept it only as a map of `x-*` keys."""
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and k.startswith(EXTENSION_PREFIX) for k in value
+    ):
+        raise PydanticCustomError("unknown_key", 'unknown key "extensions"')
