@@ -1,0 +1,135 @@
+"""Container start latency: stackup's conmon path vs plain runc on the same bundle.
+
+What it measures, N times each, on one busybox rootfs with the same generated config.json
+(Docker's defaults, seccomp included):
+  - stackup  `conmon.create` (bundle write + conmon + `runc create`) and `conmon.start`;
+  - runc     `runc create` + `runc start` directly (no conmon), and `runc run` of `/bin/true`
+             (which also waits for the exit and deletes: an upper bound for "start one").
+Needs root. Everything lives under a temporary STACKUP_ROOT and is deleted as it goes.
+Prints a table and writes bench/results/container_start.json. Run:
+`python bench/bench_container_start.py [N]`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from stackup.runtime.engine import cgroups, conmon
+from stackup.runtime.engine.oci import write_bundle
+from stackup.runtime.engine.paths import EnginePaths
+from stackup.runtime.engine.spec import ContainerConfig
+from stackup.runtime.engine.testimage import build_busybox_rootfs
+
+RESULTS = Path(__file__).parent / "results" / "container_start.json"
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "mean_ms": round(statistics.fmean(samples) * 1000, 2),
+        "median_ms": round(statistics.median(samples) * 1000, 2),
+        "p90_ms": round(ordered[int(0.9 * (len(ordered) - 1))] * 1000, 2),
+        "min_ms": round(ordered[0] * 1000, 2),
+    }
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def quiet(*command: str, check: bool = True) -> None:
+    """Run with no stdio, like a detached container would be."""
+    devnull = subprocess.DEVNULL
+    subprocess.run(command, stdin=devnull, stdout=devnull, stderr=devnull, check=check)
+
+
+def first_line(*command: str) -> str:
+    return subprocess.run(command, capture_output=True, text=True, check=False).stdout.split("\n")[0]
+
+
+def stackup_round(cfg: ContainerConfig, paths: EnginePaths, samples: dict[str, list[float]]) -> None:
+    bundle = paths.container(cfg.id).dir
+    try:
+        created = timed(lambda: conmon.create(cfg, bundle, paths=paths))
+        started = timed(lambda: conmon.start(cfg.id, paths=paths))
+        samples["stackup_create"].append(created)
+        samples["stackup_start"].append(started)
+        samples["stackup_create_start"].append(created + started)
+        conmon.wait(cfg.id, 20, paths=paths)
+    finally:
+        conmon.delete(cfg.id, paths=paths)
+
+
+def runc_round(cfg: ContainerConfig, paths: EnginePaths, samples: dict[str, list[float]]) -> None:
+    """The same config.json, driven by runc alone (its own --root, no conmon)."""
+    bundle = paths.container(cfg.id).dir
+    write_bundle(cfg, bundle)
+    runc = ["runc", "--root", str(paths.run / "runc-plain")]
+
+    def create_start() -> None:
+        quiet(*runc, "create", "-b", str(bundle), cfg.id)
+        quiet(*runc, "start", cfg.id)
+
+    def run() -> None:
+        quiet(*runc, "run", "-b", str(bundle), cfg.id + "-run")
+
+    try:
+        samples["runc_create_start"].append(timed(create_start))
+        samples["runc_run"].append(timed(run))
+    finally:
+        for cid in (cfg.id, cfg.id + "-run"):
+            quiet(*runc, "delete", "-f", cid, check=False)
+        cgroups.remove(cfg.cgroup_path)
+
+
+def main(n: int) -> None:
+    names = ("stackup_create", "stackup_start", "stackup_create_start", "runc_create_start", "runc_run")
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    with tempfile.TemporaryDirectory(prefix="stackup-bench-") as tmp:
+        paths = EnginePaths(Path(tmp) / "root")
+        os.environ["STACKUP_ROOT"] = str(paths.root)
+        rootfs = build_busybox_rootfs(Path(tmp) / "rootfs")
+        parent = ""
+        for i in range(n):
+            cfg = ContainerConfig(
+                id=f"bench-{os.getpid()}-{i}", name=f"bench-{i}", rootfs=rootfs, args=("true",)
+            )
+            parent = cfg.cgroup_parent
+            stackup_round(cfg, paths, samples)
+            runc_round(cfg, paths, samples)
+        cgroups.remove(parent)
+    results: dict[str, object] = {
+        "what": "create+start latency of one busybox container, Docker-default config.json incl. seccomp",
+        "command": f"python bench/bench_container_start.py {n}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU, kernel {platform.release()}",
+        "runc": first_line("runc", "--version"),
+        "conmon": first_line("conmon", "--version"),
+        "n": n,
+        **{name: summary(values) for name, values in samples.items()},
+    }
+    ratio = statistics.median(samples["stackup_create_start"]) / statistics.median(
+        samples["runc_create_start"]
+    )
+    results["ratio_stackup_vs_runc_create_start_median"] = round(ratio, 2)
+    print(f"{'measure':<24}{'mean':>9}{'median':>9}{'p90':>9}{'min':>9}  (ms, N={n})")
+    for name, values in samples.items():
+        row = summary(values)
+        print(f"{name:<24}{row['mean_ms']:>9}{row['median_ms']:>9}{row['p90_ms']:>9}{row['min_ms']:>9}")
+    print(f"stackup create+start / runc create+start (median): {ratio:.2f}x")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 30)
