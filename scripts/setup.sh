@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs what stackup needs on Debian 12 (run as root): the OCI runtime, conmon, catatonit,
+# busybox-static for test images, nftables and iproute2 for networks; then stackup itself.
+# Idempotent and quiet; safe to run again.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(runc conmon catatonit busybox-static nftables iproute2 util-linux procps)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if ((${#missing[@]})); then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+python3 -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v -E '^(WARNING|DEPRECATION)' || true
+python3 -c "import stackup, pydantic, ruamel.yaml, networkx, typer, rich, httpx, pyroute2" 

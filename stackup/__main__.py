@@ -1,0 +1,5 @@
+"""`python -m stackup` behaves as the `stackup` command."""
+
+from stackup.cli.entry import main
+
+main()

@@ -1,0 +1,41 @@
+"""Options shared by every command (`-f`, `-p`, `--profile`, ...) and the project loading they drive."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stackup.spec.load import LoadedProject
+
+
+@dataclass(frozen=True)
+class GlobalOptions:
+    """What the user said before the command name, as Compose's global flags."""
+
+    files: tuple[Path, ...] = ()
+    project_name: str | None = None
+    profiles: tuple[str, ...] = ()
+    env_files: tuple[Path, ...] = ()
+    project_directory: Path | None = None
+    progress: str = "auto"
+    parallel: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def load(self, services: tuple[str, ...] = ()) -> LoadedProject:
+        """Load the stack as Compose would for this invocation (services named activate profiles)."""
+        from stackup.spec.load import LoadOptions, load
+
+        opts = LoadOptions(
+            files=list(self.files),
+            project_directory=self.project_directory,
+            project_name=self.project_name,
+            env_files=list(self.env_files),
+            profiles=list(self.profiles),
+            services=list(services),
+            environ=dict(os.environ),
+            working_dir=Path.cwd(),
+        )
+        return load(opts)
