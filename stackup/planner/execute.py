@@ -1,0 +1,257 @@
+"""Walk a `Plan` with as much parallelism as its edges allow. No decisions: the plan has them all.
+
+Each operation starts as soon as its own prerequisites are done and, for an edge that carries a
+`depends_on` condition, as soon as the dependency meets it; there are no "layers", so a slow branch
+never holds up an unrelated one. Conditions are checked by *gates*, one per (service, condition):
+a gate runs after every operation of that service and polls the runtime (`conditions.wait_for`).
+Gates wait in their own small pool so `parallel` limits engine operations, not waiting.
+
+A failure short-circuits everything downstream with `UpstreamFailed`, whose message follows the
+chain to the cause (`web <- api <- db (unhealthy: last probe "...")`). An edge from a
+`required: false` dependency only warns. Bookkeeping happens in the calling thread only; workers run
+one operation or one wait and return.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from stackup.errors import OperationFailed, RuntimeFailure, StackupError, UpstreamFailed
+from stackup.planner.conditions import WaitPolicy, wait_for
+from stackup.planner.operations import run_operation
+from stackup.planner.plan import Operation, OpKind, Plan, ResourceKind
+from stackup.planner.reporter import NullReporter, Reporter
+from stackup.runtime.base import Runtime
+
+if TYPE_CHECKING:
+    from stackup.spec.models import DependsCondition
+
+DEFAULT_PARALLEL = 16
+"""Default concurrent operations: enough to overlap I/O, few enough for a 2-core CI machine."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened: operations done (in completion order), failed and skipped (by operation id)."""
+
+    done: tuple[str, ...] = ()
+    failed: Mapping[str, OperationFailed] = field(default_factory=dict)
+    skipped: Mapping[str, UpstreamFailed] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped
+
+    def raise_for_failures(self) -> None:
+        """Raise one `RuntimeFailure` naming every failure and every operation it blocked."""
+        if self.ok:
+            return
+        lines = [str(e) for _, e in sorted(self.failed.items())]
+        lines += [str(e) for _, e in sorted(self.skipped.items())]
+        raise RuntimeFailure("\n".join(dict.fromkeys(lines)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Gate:
+    service: str
+    condition: DependsCondition
+
+    @property
+    def id(self) -> str:
+        return f"gate:{self.service}:{self.condition}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Need:
+    """An incoming edge of the task graph: `node` must succeed unless `required` is False."""
+
+    node: str
+    required: bool = True
+
+
+def execute(
+    plan: Plan,
+    runtime: Runtime,
+    reporter: Reporter | None = None,
+    *,
+    parallel: int | None = None,
+    wait: WaitPolicy | None = None,
+) -> Outcome:
+    """Run every operation of `plan`; returns the outcome (call `raise_for_failures` to fail loudly).
+
+    `parallel` caps concurrent operations (`1` runs them one at a time, in the plan's order);
+    None means `DEFAULT_PARALLEL`.
+    """
+    return _Walk(plan, runtime, reporter or NullReporter(), wait or WaitPolicy()).run(
+        parallel or DEFAULT_PARALLEL
+    )
+
+
+class _Walk:
+    def __init__(self, plan: Plan, runtime: Runtime, reporter: Reporter, wait: WaitPolicy) -> None:
+        self.plan = plan
+        self.runtime = runtime
+        self.reporter = reporter
+        self.wait = wait
+        self.needs: dict[str, list[_Need]] = {}
+        self.gates: dict[str, _Gate] = {}
+        self.containers: dict[str, str] = {}  # op id -> container id, once known
+        self.done: list[str] = []
+        self.failed: dict[str, OperationFailed] = {}
+        self.blamed: dict[str, str] = {}  # node -> the failed/skipped prerequisite that blocked it
+        self.skipped: dict[str, UpstreamFailed] = {}
+        self.warnings: list[str] = []
+        self._build()
+
+    def _build(self) -> None:
+        """Ops plus gates: `db-1 -> gate:db:service_healthy -> api-1` instead of a direct edge."""
+        by_service: dict[str, list[str]] = {}
+        for op in self.plan:
+            self.needs[op.id] = []
+            if op.service is not None and op.kind is not OpKind.REMOVE:
+                by_service.setdefault(op.service, []).append(op.id)
+        for op in self.plan:
+            for pred, w in sorted(self.plan.prerequisites(op.id).items()):
+                service = self.plan.op(pred).service
+                if w is None or service is None:
+                    self.needs[op.id].append(_Need(pred))
+                    continue
+                gate = _Gate(service, w.condition)
+                if gate.id not in self.gates:
+                    self.gates[gate.id] = gate
+                    self.needs[gate.id] = [_Need(n) for n in by_service[service]]
+                if all(n.node != gate.id for n in self.needs[op.id]):
+                    self.needs[op.id].append(_Need(gate.id, w.required))
+
+    def run(self, parallel: int) -> Outcome:
+        dependents: dict[str, list[str]] = {n: [] for n in self.needs}
+        for node, needs in self.needs.items():
+            for need in needs:
+                dependents[need.node].append(node)
+        remaining = {n: len(needs) for n, needs in self.needs.items()}
+        order = {op.id: i for i, op in enumerate(self.plan)}
+        ready = sorted((n for n, c in remaining.items() if c == 0), key=lambda n: order.get(n, -1))
+        ops_pool = cf.ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="stackup-op")
+        gate_pool = cf.ThreadPoolExecutor(
+            max_workers=max(1, min(64, len(self.gates))), thread_name_prefix="stackup-wait"
+        )
+        running: dict[cf.Future[str | None], str] = {}
+        try:
+            while ready or running:
+                for node in ready:
+                    pool = gate_pool if node in self.gates else ops_pool
+                    running[pool.submit(self._work, node)] = node
+                ready = []
+                finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                for future in sorted(finished, key=lambda f: order.get(running[f], -1)):
+                    node = running.pop(future)
+                    self._settle(node, future)
+                    settled = [node]
+                    while settled:
+                        current = settled.pop()
+                        for nxt in dependents[current]:
+                            self._note_blame(current, nxt)
+                            remaining[nxt] -= 1
+                            if remaining[nxt] > 0:
+                                continue
+                            if nxt in self.blamed:
+                                self._skip(nxt)
+                                settled.append(nxt)
+                            else:
+                                ready.append(nxt)
+                ready.sort(key=lambda n: order.get(n, -1))
+        finally:
+            ops_pool.shutdown(wait=True, cancel_futures=True)
+            gate_pool.shutdown(wait=True, cancel_futures=True)
+        # a failed gate is reported through what it blocked (or as a warning when nothing required it)
+        failed = {n: e for n, e in self.failed.items() if n not in self.gates}
+        skipped = {n: e for n, e in self.skipped.items() if n not in self.gates}
+        return Outcome(tuple(self.done), failed, skipped, tuple(self.warnings))
+
+    # -- one node ---------------------------------------------------------------------------------
+
+    def _work(self, node: str) -> str | None:
+        """Worker body: one gate wait or one operation. Raises OperationFailed on failure."""
+        gate = self.gates.get(node)
+        if gate is not None:
+            ops = [n.node for n in self.needs[node]]
+            containers = [self.containers[o] for o in ops if o in self.containers]
+            self.reporter.waiting(gate.service, gate.condition)
+            wait_for(self.runtime, gate.service, containers, gate.condition, self.wait)
+            self.reporter.ready(gate.service, gate.condition)
+            return None
+        op = self.plan.op(node)
+        self.reporter.op_started(op)
+        try:
+            return run_operation(op, self.runtime)
+        except OperationFailed:
+            raise
+        except StackupError as exc:
+            raise OperationFailed(_who(op), str(exc)) from exc
+
+    def _settle(self, node: str, future: cf.Future[str | None]) -> None:
+        error = future.exception()
+        if error is None:
+            container = future.result()
+            if container is not None:
+                self.containers[node] = container
+            self.done.append(node)
+            if node not in self.gates:
+                self.reporter.op_done(self.plan.op(node))
+            return
+        if not isinstance(error, OperationFailed):
+            raise error  # a bug, not a runtime failure: keep its traceback
+        self.failed[node] = error
+        if node not in self.gates:
+            self.reporter.op_failed(self.plan.op(node), error)
+
+    def _note_blame(self, prerequisite: str, node: str) -> None:
+        if prerequisite not in self.failed and prerequisite not in self.skipped:
+            return
+        need = next(n for n in self.needs[node] if n.node == prerequisite)
+        if need.required:
+            self.blamed.setdefault(node, prerequisite)
+        elif node not in self.gates:
+            message = (
+                f"{_who(self.plan.op(node))}: optional dependency failed: {self._root_cause(prerequisite)}"
+            )
+            self.warnings.append(message)
+            self.reporter.warning(message)
+
+    def _skip(self, node: str) -> None:
+        chain: list[str] = []
+        cursor = self.blamed[node]
+        while True:
+            name = self._name(cursor)
+            if not chain or chain[-1] != name:
+                chain.append(name)
+            if cursor not in self.blamed:
+                break
+            cursor = self.blamed[cursor]
+        me = self._name(node)
+        if chain and chain[0] == me:
+            chain = chain[1:]
+        error = UpstreamFailed(me, tuple(chain), self.failed[cursor].cause)
+        self.skipped[node] = error
+        if node not in self.gates:
+            self.reporter.op_skipped(self.plan.op(node), error)
+
+    def _root_cause(self, node: str) -> str:
+        while node in self.blamed:
+            node = self.blamed[node]
+        return str(self.failed[node])
+
+    def _name(self, node: str) -> str:
+        gate = self.gates.get(node)
+        return gate.service if gate is not None else _who(self.plan.op(node))
+
+
+def _who(op: Operation) -> str:
+    """How a chain names an operation: the service for replicas, `network x` for the rest."""
+    if op.resource is ResourceKind.SERVICE and op.service is not None:
+        return op.service
+    return f"{op.resource} {op.name}"

@@ -1,0 +1,169 @@
+"""The service graph: who depends on whom, and on what condition.
+
+Edges run dependent -> dependency (`web -> db`), as `depends_on` reads. Implicit dependencies are
+folded into the same edge set so there is one walker, not two: `network_mode: service:x`,
+`volumes_from: [x]` and `links: [x]` all need `x` created first, so they become edges with the
+condition `service_started` (an explicit `depends_on` entry for the same pair wins). Dependencies on
+services absent from the project (profile-disabled with `required: false`) have no edge; the loader
+reports the required ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from enum import StrEnum
+from typing import TYPE_CHECKING, assert_never
+
+import networkx as nx
+
+from stackup.spec.errors import DependencyCycle, Problem, SourceMap
+from stackup.spec.models import DependsCondition
+
+if TYPE_CHECKING:
+    from stackup.spec.models import Project, Service
+
+
+class DepKind(StrEnum):
+    """Where an edge came from, so `stackup graph` and cycle errors can point at the right key."""
+
+    DEPENDS_ON = "depends_on"
+    NETWORK_MODE = "network_mode"
+    VOLUMES_FROM = "volumes_from"
+    LINKS = "links"
+
+
+class GraphFormat(StrEnum):
+    TEXT = "text"
+    DOT = "dot"
+    MERMAID = "mermaid"
+    JSON = "json"
+
+
+def service_graph(project: Project) -> nx.DiGraph:
+    """A DiGraph of service names; edge attributes `condition`, `required`, `restart`, `via`."""
+    graph = nx.DiGraph(project=project.name)
+    graph.add_nodes_from(sorted(project.services))
+    for name in sorted(project.services):
+        for dep, via in _implicit_deps(project.services[name]):
+            if dep in project.services and dep != name:
+                graph.add_edge(
+                    name, dep, condition=DependsCondition.STARTED, required=True, restart=False, via=via
+                )
+        for dep, spec in sorted(project.services[name].depends_on.items()):
+            if dep in project.services:
+                graph.add_edge(
+                    name,
+                    dep,
+                    condition=spec.condition,
+                    required=spec.required,
+                    restart=spec.restart,
+                    via=DepKind.DEPENDS_ON,
+                )
+    return graph
+
+
+def _implicit_deps(service: Service) -> Iterable[tuple[str, DepKind]]:
+    mode = service.network_mode or ""
+    if mode.startswith("service:"):
+        yield mode.removeprefix("service:"), DepKind.NETWORK_MODE
+    for entry in service.volumes_from:
+        if not entry.startswith("container:"):
+            yield entry.split(":", 1)[0], DepKind.VOLUMES_FROM
+    for link in service.links:
+        yield link.split(":", 1)[0], DepKind.LINKS
+
+
+def check_acyclic(graph: nx.DiGraph, source_map: SourceMap | None = None) -> None:
+    """Raise `DependencyCycle` naming the cycle, located at the key that closes each hop.
+
+    The search starts from sorted nodes so the same stack always reports the same cycle (as
+    compose-go does, for reproducible messages and tests).
+    """
+    if nx.is_directed_acyclic_graph(graph):  # linear time; find_cycle is only for the message
+        return
+    edges = nx.find_cycle(graph, source=sorted(graph.nodes))
+    cycle = [a for a, _ in edges] + [edges[0][0]]
+    text = " -> ".join(cycle)
+    problems = []
+    for a, b in edges:
+        path = ("services", a, str(graph.edges[a, b]["via"]), b)
+        loc = source_map.locate(path) if source_map is not None else None
+        problems.append(Problem(message=f"dependency cycle: {text}", path=path, location=loc))
+    raise DependencyCycle(cycle, problems[:1] if source_map is None else problems)
+
+
+def with_dependencies(graph: nx.DiGraph, services: Iterable[str]) -> set[str]:
+    """`services` plus everything they depend on, transitively."""
+    out: set[str] = set()
+    stack = list(services)
+    while stack:  # one walk for all sources: each node is visited once, not once per source
+        name = stack.pop()
+        if name not in out:
+            out.add(name)
+            stack.extend(graph.successors(name))
+    return out
+
+
+def start_order(graph: nx.DiGraph) -> list[str]:
+    """Services, dependencies first, ties broken by name (deterministic)."""
+    return list(nx.lexicographical_topological_sort(graph.reverse(copy=False), key=str))
+
+
+def render(graph: nx.DiGraph, fmt: GraphFormat) -> str:
+    """The graph as text, Graphviz DOT, Mermaid or JSON; every edge labelled with its condition."""
+    edges = sorted(graph.edges(data=True), key=lambda e: (e[0], e[1]))
+    match fmt:
+        case GraphFormat.TEXT:
+            lines = []
+            for name in start_order(graph):
+                deps = [f"{b} ({_label(d)})" for a, b, d in edges if a == name]
+                lines.append(f"{name} -> {', '.join(deps)}" if deps else name)
+            return "\n".join(lines) + "\n"
+        case GraphFormat.DOT:
+            lines = [f"digraph {json.dumps(graph.graph.get('project', 'stack'))} {{", "  rankdir=LR;"]
+            lines += [f"  {json.dumps(n)};" for n in sorted(graph.nodes)]
+            lines += [
+                f"  {json.dumps(a)} -> {json.dumps(b)} [label={json.dumps(_label(d))}"
+                + ("" if d["required"] else ", style=dashed")
+                + "];"
+                for a, b, d in edges
+            ]
+            return "\n".join([*lines, "}"]) + "\n"
+        case GraphFormat.MERMAID:
+            ids = {n: f"s{i}" for i, n in enumerate(sorted(graph.nodes))}
+            lines = ["graph TD"] + [f'  {ids[n]}["{n}"]' for n in sorted(graph.nodes)]
+            lines += [
+                f"  {ids[a]} {'-->' if d['required'] else '-.->'}|{_label(d)}| {ids[b]}" for a, b, d in edges
+            ]
+            return "\n".join(lines) + "\n"
+        case GraphFormat.JSON:
+            data = {
+                "project": graph.graph.get("project"),
+                "services": start_order(graph),
+                "edges": [
+                    {
+                        "from": a,
+                        "to": b,
+                        "condition": str(d["condition"]),
+                        "required": d["required"],
+                        "restart": d["restart"],
+                        "via": str(d["via"]),
+                    }
+                    for a, b, d in edges
+                ],
+            }
+            return json.dumps(data, indent=2) + "\n"
+        case _:
+            assert_never(fmt)
+
+
+def _label(data: dict[str, object]) -> str:
+    parts = [str(data["condition"])]
+    if data["via"] != DepKind.DEPENDS_ON:
+        parts.append(f"via {data['via']}")
+    if not data["required"]:
+        parts.append("optional")
+    if data["restart"]:
+        parts.append("restart")
+    return ", ".join(parts)

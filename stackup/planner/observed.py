@@ -1,0 +1,153 @@
+"""A snapshot of what exists for one project, with labels parsed into typed fields.
+
+`observe` is the only place the planner reads from a runtime; `reconcile` then works on this
+value and nothing else, which is what lets planner tests be a hand-made `Observed` in and a golden
+`str(plan)` out. Containers are sorted by (service, number, name) so that when two containers
+claim the same replica the choice is the same on every run, whatever order the engine listed them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from stackup.runtime import labels as lbl
+from stackup.runtime.base import (
+    ContainerInfo,
+    ContainerState,
+    Health,
+    ImageInfo,
+    NetworkInfo,
+    Runtime,
+    VolumeInfo,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedContainer:
+    """One container of the project, as its labels and the engine describe it."""
+
+    id: str
+    name: str
+    service: str
+    number: int
+    state: ContainerState = ContainerState.RUNNING
+    health: Health = Health.NONE
+    exit_code: int | None = None
+    config_hash: str = ""
+    components: Mapping[str, str] = field(default_factory=dict)
+    config: Mapping[str, Any] | None = None
+    image: str = ""
+    image_id: str | None = None
+    oneoff: bool = False
+    depends_on: tuple[str, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        return self.state in (ContainerState.RUNNING, ContainerState.RESTARTING)
+
+    @classmethod
+    def from_info(cls, info: ContainerInfo) -> ObservedContainer | None:
+        """Parse one container's labels; None when it is not a replica of a service."""
+        lab = info.labels
+        service = lab.get(lbl.SERVICE)
+        if not service:
+            return None
+        try:
+            number = int(lab.get(lbl.CONTAINER_NUMBER, "1"))
+        except ValueError:
+            number = 0  # unreadable number: treated as an extra replica, so it gets removed
+        return cls(
+            id=info.id,
+            name=info.name,
+            service=service,
+            number=number,
+            state=info.state,
+            health=info.health,
+            exit_code=info.exit_code,
+            config_hash=lab.get(lbl.CONFIG_HASH, ""),
+            components=_json_object(lab.get(lbl.CONFIG_HASH_COMPONENTS)) or {},
+            config=_json_object(lab.get(lbl.CONFIG)),
+            image=info.image,
+            image_id=info.image_id or lab.get(lbl.IMAGE_ID),
+            oneoff=lab.get(lbl.ONEOFF) == lbl.TRUE,
+            depends_on=tuple(d.split(":", 1)[0] for d in lab.get(lbl.DEPENDS_ON, "").split(",") if d),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedNetwork:
+    """`project` is the owning project's label; None for networks stackup did not make."""
+
+    name: str
+    id: str = ""
+    project: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedVolume:
+    name: str
+    project: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Observed:
+    """What exists now. `images` maps every local reference (`nginx:1.25`) to its image ID."""
+
+    project: str
+    containers: tuple[ObservedContainer, ...] = ()
+    networks: Mapping[str, ObservedNetwork] = field(default_factory=dict)
+    volumes: Mapping[str, ObservedVolume] = field(default_factory=dict)
+    images: Mapping[str, str] = field(default_factory=dict)
+
+    def by_service(self) -> dict[str, list[ObservedContainer]]:
+        """Non-one-off containers grouped by service, each group in (number, name) order."""
+        out: dict[str, list[ObservedContainer]] = {}
+        for c in self.containers:
+            if not c.oneoff:
+                out.setdefault(c.service, []).append(c)
+        return out
+
+    @classmethod
+    def build(
+        cls,
+        project: str,
+        containers: Iterable[ContainerInfo] = (),
+        networks: Iterable[NetworkInfo] = (),
+        volumes: Iterable[VolumeInfo] = (),
+        images: Iterable[ImageInfo] = (),
+    ) -> Observed:
+        """Assemble a snapshot from runtime listings (pure: tests call it with hand-made infos)."""
+        parsed = (ObservedContainer.from_info(i) for i in containers if i.labels.get(lbl.PROJECT) == project)
+        found = sorted((c for c in parsed if c is not None), key=lambda c: (c.service, c.number, c.name))
+        return cls(
+            project=project,
+            containers=tuple(found),
+            networks={n.name: ObservedNetwork(n.name, n.id, n.labels.get(lbl.PROJECT)) for n in networks},
+            volumes={v.name: ObservedVolume(v.name, v.labels.get(lbl.PROJECT)) for v in volumes},
+            images={ref: img.id for img in images for ref in img.refs},
+        )
+
+
+def observe(runtime: Runtime, project: str) -> Observed:
+    """Read everything `reconcile` needs in one pass; all of the planner's reads happen here."""
+    return Observed.build(
+        project,
+        containers=runtime.list_containers(project),
+        networks=runtime.list_networks(),
+        volumes=runtime.list_volumes(),
+        images=runtime.list_images(),
+    )
+
+
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    """A label holding a JSON object; anything else (absent, corrupt) reads as None, never raises."""
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,132 @@
+"""Planning the shared resources services need: networks, volumes and images.
+
+Only what the selected services use is planned (`up api --no-deps` does not create the networks
+of services it will not start). External networks and volumes are never created: a missing one is
+a `PlanError` up front, rather than a failure halfway through `execute`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from stackup.errors import PlanError
+from stackup.planner.observed import Observed
+from stackup.planner.plan import Operation, OpKind, ResourceKind
+from stackup.planner.specs import (
+    image_ref,
+    network_name,
+    service_networks,
+    service_volume_keys,
+    volume_name,
+)
+from stackup.runtime import labels as lbl
+from stackup.runtime.base import BuildSpec, NetworkSpec, VolumeSpec
+
+if TYPE_CHECKING:
+    from stackup.spec.models import Project, Service
+
+
+def plan_networks(project: Project, observed: Observed, services: Sequence[str]) -> dict[str, Operation]:
+    """One operation per network key the services join: create when absent, else nothing."""
+    keys = sorted({k for s in services for k in service_networks(project.services[s])})
+    out: dict[str, Operation] = {}
+    for key in keys:
+        net = project.networks.get(key)
+        name = network_name(project, key)
+        exists = name in observed.networks
+        if net is not None and net.external:
+            if not exists:
+                raise PlanError(f"network {name} declared as external, but could not be found")
+            out[key] = Operation(OpKind.NOTHING, ResourceKind.NETWORK, name, cause="external")
+        elif exists:
+            out[key] = Operation(OpKind.NOTHING, ResourceKind.NETWORK, name, cause="exists")
+        else:
+            labels = {lbl.PROJECT: project.name, lbl.NETWORK: key, **(net.labels if net else {})}
+            subnets = tuple(p.subnet for p in (net.ipam.config if net and net.ipam else []) if p.subnet)
+            spec = NetworkSpec(
+                name=name,
+                labels=labels,
+                driver=(net.driver if net else None) or "bridge",
+                internal=bool(net and net.internal),
+                enable_ipv6=bool(net and net.enable_ipv6),
+                subnets=subnets,
+            )
+            out[key] = Operation(OpKind.CREATE, ResourceKind.NETWORK, name, cause="not found", spec=spec)
+    return out
+
+
+def plan_volumes(project: Project, observed: Observed, services: Sequence[str]) -> dict[str, Operation]:
+    """One operation per named volume the services mount: create when absent, else nothing."""
+    keys = sorted({k for s in services for k in service_volume_keys(project, project.services[s])})
+    out: dict[str, Operation] = {}
+    for key in keys:
+        vol = project.volumes[key]
+        name = volume_name(project, key)
+        exists = name in observed.volumes
+        if vol.external:
+            if not exists:
+                raise PlanError(f"volume {name} declared as external, but could not be found")
+            out[key] = Operation(OpKind.NOTHING, ResourceKind.VOLUME, name, cause="external")
+        elif exists:
+            out[key] = Operation(OpKind.NOTHING, ResourceKind.VOLUME, name, cause="exists")
+        else:
+            spec = VolumeSpec(
+                name=name,
+                labels={lbl.PROJECT: project.name, lbl.VOLUME: key, **vol.labels},
+                driver=vol.driver or "local",
+                driver_opts=dict(vol.driver_opts),
+            )
+            out[key] = Operation(OpKind.CREATE, ResourceKind.VOLUME, name, cause="not found", spec=spec)
+    return out
+
+
+def plan_images(
+    project: Project, observed: Observed, services: Sequence[str], *, build: bool = False
+) -> dict[str, Operation]:
+    """Pull or build operations keyed by image reference; images already present get none.
+
+    `pull_policy` decides (Compose semantics): `build` or `up --build` rebuilds, `always` pulls,
+    `never` requires the image locally, anything else fetches only when missing, by building when
+    the service has a `build` section and pulling otherwise. Services sharing a reference share one
+    operation; the first service by name decides how it is fetched.
+    """
+    out: dict[str, Operation] = {}
+    for name in sorted(services):
+        service = project.services[name]
+        ref = image_ref(project, name, service)
+        if ref in out:
+            continue
+        op = _image_op(ref, service, ref in observed.images, build)
+        if op is not None:
+            out[ref] = op
+    return out
+
+
+def _image_op(ref: str, service: Service, present: bool, build: bool) -> Operation | None:
+    policy = service.pull_policy or "missing"
+    if service.build is not None and (build or policy == "build"):
+        return _build(ref, service, "--build" if build else "pull_policy: build")
+    if policy == "always":
+        return Operation(OpKind.PULL, ResourceKind.IMAGE, ref, cause="pull_policy: always")
+    if present:
+        return None
+    if service.build is not None:
+        return _build(ref, service, "not found")
+    if policy == "never":
+        raise PlanError(f"image {ref} is not present and pull_policy is never")
+    return Operation(OpKind.PULL, ResourceKind.IMAGE, ref, cause="not found")
+
+
+def _build(ref: str, service: Service, cause: str) -> Operation:
+    assert service.build is not None
+    b = service.build
+    spec = BuildSpec(
+        tag=ref,
+        context=b.context,
+        dockerfile=b.dockerfile or "Dockerfile",
+        args={k: v for k, v in b.args.items() if v is not None},
+        target=b.target,
+        labels=dict(b.labels),
+    )
+    return Operation(OpKind.BUILD, ResourceKind.IMAGE, ref, cause=cause, spec=spec)

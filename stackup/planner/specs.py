@@ -1,0 +1,196 @@
+"""Service + replica number -> the `ContainerSpec` a runtime creates.
+
+A translation, not a decision: every value comes from the service or from the project's naming
+rules, so `reconcile` can put the finished spec into the plan and `execute` passes it on untouched.
+Naming follows Compose v2 (`<project>-<service>-<n>`, networks and volumes `<project>_<key>`) so
+users moving a stack over find the names they expect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, assert_never
+
+from stackup.runtime.base import (
+    ContainerSpec,
+    HealthcheckSpec,
+    Limits,
+    Mount,
+    MountType,
+    NetworkAttachment,
+    PortBinding,
+)
+from stackup.spec.dotenv import parse_dotenv
+from stackup.spec.models import VolumeType
+
+if TYPE_CHECKING:
+    from stackup.spec.models import Healthcheck, Project, Service
+
+DEFAULT_NETWORK = "default"
+
+
+def container_name(project: Project, service_name: str, number: int) -> str:
+    service = project.services.get(service_name)
+    if service is not None and service.container_name:
+        return service.container_name
+    return f"{project.name}-{service_name}-{number}"
+
+
+def network_name(project: Project, key: str) -> str:
+    """Engine-side name of the stack network `key` (`name:` wins, else `<project>_<key>`)."""
+    net = project.networks.get(key)
+    return net.name if net is not None and net.name else f"{project.name}_{key}"
+
+
+def volume_name(project: Project, key: str) -> str:
+    vol = project.volumes.get(key)
+    return vol.name if vol is not None and vol.name else f"{project.name}_{key}"
+
+
+def image_ref(project: Project, service_name: str, service: Service) -> str:
+    """The image a service runs; a build-only service gets Compose's `<project>-<service>` tag."""
+    return service.image or f"{project.name}-{service_name}"
+
+
+def service_networks(service: Service) -> list[str]:
+    """Network keys a service joins: its own list, else `default` (unless `network_mode` is set)."""
+    if service.networks:
+        return sorted(service.networks)
+    return [] if service.network_mode else [DEFAULT_NETWORK]
+
+
+def service_volume_keys(project: Project, service: Service) -> list[str]:
+    """Top-level named volumes the service mounts (anonymous volumes and binds are not resources)."""
+    keys = {v.source for v in service.volumes if v.type is VolumeType.VOLUME and v.source}
+    return sorted(k for k in keys if k in project.volumes)
+
+
+def container_spec(
+    project: Project,
+    service_name: str,
+    service: Service,
+    number: int,
+    *,
+    labels: Mapping[str, str],
+    referenced_files: Mapping[str, bytes],
+) -> ContainerSpec:
+    """The full create request for replica `number` of `service_name`."""
+    all_labels = {**service.labels, **labels}
+    return ContainerSpec(
+        name=container_name(project, service_name, number),
+        image=image_ref(project, service_name, service),
+        labels=all_labels,
+        command=tuple(service.command) if service.command is not None else None,
+        entrypoint=tuple(service.entrypoint) if service.entrypoint is not None else None,
+        environment=environment(service, referenced_files),
+        working_dir=service.working_dir,
+        user=service.user,
+        hostname=service.hostname,
+        mounts=_mounts(project, service),
+        ports=tuple(_ports(service)),
+        networks=tuple(_attachments(project, service_name, service)),
+        network_mode=service.network_mode,
+        limits=_limits(service),
+        healthcheck=_healthcheck(service.healthcheck),
+        restart=str(service.restart) if service.restart is not None else "no",
+        init=bool(service.init),
+        tty=service.tty,
+        stdin_open=service.stdin_open,
+        read_only=service.read_only,
+        privileged=service.privileged,
+        cap_add=tuple(service.cap_add),
+        cap_drop=tuple(service.cap_drop),
+        stop_signal=service.stop_signal,
+        stop_grace_period_s=service.stop_grace_period.seconds if service.stop_grace_period else 10.0,
+        extra_hosts=tuple(f"{host}:{ip}" for host, ips in sorted(service.extra_hosts.items()) for ip in ips),
+        dns=tuple(service.dns),
+        sysctls=dict(service.sysctls),
+    )
+
+
+def environment(service: Service, referenced_files: Mapping[str, bytes]) -> dict[str, str]:
+    """env_file contents in order (later files win), then `environment` on top, as Compose merges.
+
+    A `KEY` with no value (None) was left unresolved by the loader and is omitted, as Docker does.
+    """
+    out: dict[str, str] = {}
+    for env_file in service.env_file:
+        content = referenced_files.get(env_file.path)
+        if content is not None:
+            out.update(parse_dotenv(content.decode(), filename=env_file.path))
+    out.update({k: v for k, v in service.environment.items() if v is not None})
+    return out
+
+
+def _mounts(project: Project, service: Service) -> tuple[Mount, ...]:
+    out: list[Mount] = []
+    for v in service.volumes:
+        target = v.target or ""
+        match v.type:
+            case VolumeType.VOLUME:
+                source = volume_name(project, v.source) if v.source in project.volumes else (v.source or "")
+                out.append(Mount(MountType.VOLUME, target, source, v.read_only))
+            case VolumeType.BIND:
+                out.append(Mount(MountType.BIND, target, v.source or "", v.read_only))
+            case VolumeType.TMPFS:
+                out.append(Mount(MountType.TMPFS, target))
+            case VolumeType.NPIPE | VolumeType.CLUSTER | VolumeType.IMAGE:
+                pass  # not expressible on this engine (Windows, Swarm, image mounts)
+            case _:
+                assert_never(v.type)
+    out.extend(Mount(MountType.TMPFS, t.split(":", 1)[0]) for t in service.tmpfs)
+    return tuple(out)
+
+
+def _ports(service: Service) -> list[PortBinding]:
+    out = []
+    for p in service.ports:
+        published = (p.published or "").split("-", 1)[0]
+        out.append(
+            PortBinding(
+                container_port=p.target,
+                host_port=int(published) if published.isdigit() else None,
+                host_ip=p.host_ip or "",
+                protocol=str(p.protocol),
+            )
+        )
+    return out
+
+
+def _attachments(project: Project, service_name: str, service: Service) -> list[NetworkAttachment]:
+    out = []
+    for key in service_networks(service):
+        cfg = service.networks.get(key)
+        aliases = (service_name, *(cfg.aliases if cfg else ()))
+        out.append(
+            NetworkAttachment(
+                network=network_name(project, key),
+                aliases=tuple(dict.fromkeys(aliases)),
+                ipv4_address=cfg.ipv4_address if cfg else None,
+                ipv6_address=cfg.ipv6_address if cfg else None,
+            )
+        )
+    return out
+
+
+def _limits(service: Service) -> Limits:
+    limit = service.deploy.resources.limits if service.deploy and service.deploy.resources else None
+    return Limits(
+        memory_bytes=service.mem_limit or (limit.memory if limit else None),
+        cpus=service.cpus or (limit.cpus if limit else None),
+        pids=service.pids_limit or (limit.pids if limit else None),
+    )
+
+
+def _healthcheck(check: Healthcheck | None) -> HealthcheckSpec | None:
+    if check is None or check.disable or not check.test or check.test[0] == "NONE":
+        return None
+    defaults = HealthcheckSpec(test=tuple(check.test))
+    return HealthcheckSpec(
+        test=tuple(check.test),
+        interval_s=check.interval.seconds if check.interval else defaults.interval_s,
+        timeout_s=check.timeout.seconds if check.timeout else defaults.timeout_s,
+        retries=check.retries if check.retries is not None else defaults.retries,
+        start_period_s=check.start_period.seconds if check.start_period else defaults.start_period_s,
+        start_interval_s=check.start_interval.seconds if check.start_interval else defaults.start_interval_s,
+    )

@@ -1,0 +1,257 @@
+"""The seam between the planner and an engine: the `Runtime` protocol and the data it speaks.
+
+The planner never talks to an engine except through this protocol, so the native engine, the
+Docker API client and the in-memory fake (`runtime/fake.py`) are interchangeable. Everything here
+is a frozen value: a spec says what to make, an info says what exists. Nothing carries behaviour
+beyond trivial accessors, so a runtime is free to store and serialise them however it likes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+
+class ContainerState(StrEnum):
+    """Lifecycle states, spelled as Docker and the OCI runtime spell them."""
+
+    CREATED = "created"
+    RUNNING = "running"
+    PAUSED = "paused"
+    RESTARTING = "restarting"
+    EXITED = "exited"
+    DEAD = "dead"
+
+
+class Health(StrEnum):
+    """Health-check status; `NONE` means the container has no health check at all."""
+
+    NONE = "none"
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+
+
+class MountType(StrEnum):
+    BIND = "bind"
+    VOLUME = "volume"
+    TMPFS = "tmpfs"
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """One filesystem mount; `source` is a host path (bind) or a volume resource name (volume)."""
+
+    type: MountType
+    target: str
+    source: str = ""
+    read_only: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PortBinding:
+    """A published port: `host_ip:host_port -> container_port/protocol`; host_port None = ephemeral."""
+
+    container_port: int
+    host_port: int | None = None
+    host_ip: str = ""
+    protocol: str = "tcp"
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkAttachment:
+    """A container's endpoint on one network (resource name, not the stack-file key)."""
+
+    network: str
+    aliases: tuple[str, ...] = ()
+    ipv4_address: str | None = None
+    ipv6_address: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Resource limits as the OCI `resources` section wants them; None = unlimited."""
+
+    memory_bytes: int | None = None
+    cpus: float | None = None
+    pids: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HealthcheckSpec:
+    """A resolved health check (`test` already in exec form: `["CMD-SHELL", "..."]` or `["CMD", ...]`)."""
+
+    test: tuple[str, ...]
+    interval_s: float = 30.0
+    timeout_s: float = 30.0
+    retries: int = 3
+    start_period_s: float = 0.0
+    start_interval_s: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    """Everything a runtime needs to create one container of a service replica.
+
+    Built by the planner from a `Service` (see `planner/specs.py`); the runtime adds nothing of its
+    own except what it has to resolve (the image ID, addresses from IPAM).
+    """
+
+    name: str
+    image: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    user: str | None = None
+    hostname: str | None = None
+    mounts: tuple[Mount, ...] = ()
+    ports: tuple[PortBinding, ...] = ()
+    networks: tuple[NetworkAttachment, ...] = ()
+    network_mode: str | None = None
+    limits: Limits = Limits()
+    healthcheck: HealthcheckSpec | None = None
+    restart: str = "no"
+    init: bool = False
+    tty: bool = False
+    stdin_open: bool = False
+    read_only: bool = False
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    stop_signal: str | None = None
+    stop_grace_period_s: float = 10.0
+    extra_hosts: tuple[str, ...] = ()
+    dns: tuple[str, ...] = ()
+    sysctls: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSpec:
+    """A network to create; `subnets` empty means "let IPAM pick"."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    driver: str = "bridge"
+    internal: bool = False
+    enable_ipv6: bool = False
+    subnets: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeSpec:
+    """A named volume to create."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    driver: str = "local"
+    driver_opts: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildSpec:
+    """A Dockerfile build whose result is tagged `tag`."""
+
+    tag: str
+    context: str
+    dockerfile: str = "Dockerfile"
+    args: Mapping[str, str] = field(default_factory=dict)
+    target: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerInfo:
+    """What a runtime reports about one container.
+
+    `last_probe` is the output of the most recent health probe, kept so a failure can be explained
+    ("unhealthy: last probe ...") rather than merely reported.
+    """
+
+    id: str
+    name: str
+    image: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    state: ContainerState = ContainerState.CREATED
+    health: Health = Health.NONE
+    exit_code: int | None = None
+    image_id: str | None = None
+    last_probe: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkInfo:
+    name: str
+    id: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeInfo:
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    """A local image: its content ID and every reference (`name:tag`) that points at it."""
+
+    id: str
+    refs: tuple[str, ...] = ()
+
+
+class Runtime(Protocol):
+    """What the planner's executor and `observe` need from an engine.
+
+    Methods block until the engine has done the thing (or raise a `stackup.errors.RuntimeFailure`);
+    waiting for health or exit is the caller's job, by polling `inspect_container`. Implementations
+    must be safe to call from several threads at once: `execute` runs independent operations in
+    parallel.
+    """
+
+    def list_containers(self, project: str) -> list[ContainerInfo]:
+        """Containers labelled with `project` (any state)."""
+        ...
+
+    def inspect_container(self, container_id: str) -> ContainerInfo:
+        """Current state, health and exit code of one container (raises NotFound)."""
+        ...
+
+    def create_container(self, spec: ContainerSpec) -> ContainerInfo:
+        """Create (not start) a container; the name must be free."""
+        ...
+
+    def start_container(self, container_id: str) -> None: ...
+
+    def stop_container(self, container_id: str, timeout_s: float | None = None) -> None:
+        """Stop gracefully (`stop_signal`, then SIGKILL after the grace period); no-op if stopped."""
+        ...
+
+    def remove_container(self, container_id: str) -> None: ...
+
+    def list_networks(self) -> list[NetworkInfo]:
+        """All networks, not only the project's: external networks carry no project label."""
+        ...
+
+    def create_network(self, spec: NetworkSpec) -> NetworkInfo: ...
+
+    def remove_network(self, name: str) -> None: ...
+
+    def list_volumes(self) -> list[VolumeInfo]:
+        """All volumes (see `list_networks` for why unfiltered)."""
+        ...
+
+    def create_volume(self, spec: VolumeSpec) -> VolumeInfo: ...
+
+    def remove_volume(self, name: str) -> None: ...
+
+    def list_images(self) -> list[ImageInfo]: ...
+
+    def pull_image(self, ref: str) -> ImageInfo: ...
+
+    def build_image(self, spec: BuildSpec) -> ImageInfo: ...
+
+    def remove_image(self, ref: str) -> None: ...

@@ -1,0 +1,137 @@
+"""`execute` against the stateful FakeRuntime: order, conditions, failure chains, parallelism."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from stackup.planner.execute import execute
+from stackup.planner.reporter import EventKind, EventLog
+from stackup.planner.teardown import plan_down
+from stackup.runtime.fake import Behaviour, FakeRuntime
+from tests.planner._build import NO_WAIT, fake_with_images, observed, plan_for, project, up
+
+HEALTHCHECK = {"test": ["CMD", "true"]}
+
+
+def dep(condition: str = "service_started", **extra: Any) -> dict[str, Any]:
+    return {"condition": condition, **extra}
+
+
+def chain_stack() -> dict[str, dict[str, Any]]:
+    """web -> api (healthy) -> db (healthy); migrate must complete before api; cache stands alone."""
+    return {
+        "db": {"image": "img", "healthcheck": HEALTHCHECK},
+        "migrate": {"image": "img", "depends_on": {"db": dep("service_healthy")}},
+        "api": {
+            "image": "img",
+            "healthcheck": HEALTHCHECK,
+            "depends_on": {
+                "db": dep("service_healthy"),
+                "migrate": dep("service_completed_successfully"),
+            },
+        },
+        "web": {"image": "img", "depends_on": {"api": dep("service_healthy")}},
+        "cache": {"image": "img"},
+    }
+
+
+def chain_fake() -> FakeRuntime:
+    fake = fake_with_images("img")
+    fake.behave("migrate", Behaviour(exit_code=0, exit_after=1))
+    return fake
+
+
+def index(fake: FakeRuntime, verb: str, name: str) -> int:
+    return fake.timeline.index((verb, f"demo-{name}-1"))
+
+
+def test_start_order_respects_every_edge_and_condition() -> None:
+    fake = fake_with_images("img")
+    fake.behave("db", Behaviour(healthy_after=3))
+    fake.behave("migrate", Behaviour(exit_code=0, exit_after=2))
+    fake.behave("api", Behaviour(healthy_after=2))
+    up(project(chain_stack()), fake)
+    # every dependent starts only after its dependency met the condition it asked for
+    assert index(fake, "healthy", "db") < index(fake, "start", "migrate")
+    assert index(fake, "healthy", "db") < index(fake, "start", "api")
+    assert index(fake, "exit", "migrate") < index(fake, "start", "api")
+    assert index(fake, "healthy", "api") < index(fake, "start", "web")
+    assert set(fake.started()) == {f"demo-{s}-1" for s in chain_stack()}
+
+
+def test_failed_dependency_names_the_chain_and_every_blocked_service() -> None:
+    fake = chain_fake()
+    fake.behave("db", Behaviour(unhealthy_after=2, probe="connection refused\n"))
+    log = EventLog()
+    outcome = execute(plan_for(project(chain_stack()), fake), fake, log, wait=NO_WAIT)
+    assert not outcome.ok
+    assert {k: str(v) for k, v in outcome.skipped.items()} == {
+        "service:migrate-1": 'migrate <- db (unhealthy: last probe "connection refused")',
+        "service:api-1": 'api <- db (unhealthy: last probe "connection refused")',
+        "service:web-1": 'web <- api <- db (unhealthy: last probe "connection refused")',
+    }
+    assert "demo-cache-1" in fake.started()  # an unrelated branch is not held up
+    assert {e.resource for e in log.of_kind(EventKind.SKIPPED)} == set(outcome.skipped)
+
+
+def test_failed_one_shot_job_blocks_its_dependent() -> None:
+    fake = fake_with_images("img")
+    fake.behave("migrate", Behaviour(exit_code=3, exit_after=1))
+    outcome = execute(plan_for(project(chain_stack()), fake), fake, wait=NO_WAIT)
+    assert str(outcome.skipped["service:web-1"]) == "web <- api <- migrate (exited with code 3)"
+    assert "demo-api-1" not in fake.started()
+
+
+def test_start_failure_is_an_operation_failure() -> None:
+    fake = chain_fake()
+    fake.behave("db", Behaviour(fail_start="exec: no such file"))
+    outcome = execute(plan_for(project(chain_stack()), fake), fake, wait=NO_WAIT)
+    assert str(outcome.failed["service:db-1"]) == "db: demo-db-1: exec: no such file"
+    assert str(outcome.skipped["service:web-1"]) == "web <- api <- db (demo-db-1: exec: no such file)"
+
+
+def test_optional_dependency_failure_only_warns() -> None:
+    fake = fake_with_images("img")
+    fake.behave("db", Behaviour(fail_start="boom"))
+    stack = {"db": {"image": "img"}, "web": {"image": "img", "depends_on": {"db": dep(required=False)}}}
+    log = EventLog()
+    outcome = execute(plan_for(project(stack), fake), fake, log, wait=NO_WAIT)
+    assert "demo-web-1" in fake.started()
+    assert list(outcome.failed) == ["service:db-1"] and not outcome.skipped
+    assert [e.message for e in log.of_kind(EventKind.WARNING)] == [
+        "web: optional dependency failed: db: demo-db-1: boom"
+    ]
+
+
+def wide_stack(n: int) -> dict[str, dict[str, Any]]:
+    return {f"s{i}": {"image": "img"} for i in range(n)}
+
+
+def test_independent_branches_overlap() -> None:
+    """Two starts that can only complete together (a barrier) prove they ran at the same time."""
+    fake = fake_with_images("img")
+    meet = threading.Barrier(2)
+    fake.behave("s0", Behaviour(rendezvous=meet))
+    fake.behave("s1", Behaviour(rendezvous=meet))
+    up(project(wide_stack(2)), fake)
+    assert fake.max_in_flight >= 2
+
+
+def test_parallel_one_serialises_in_plan_order() -> None:
+    fake = fake_with_images("img")
+    plan = plan_for(project(wide_stack(6)), fake)
+    execute(plan, fake, parallel=1, wait=NO_WAIT).raise_for_failures()
+    assert fake.max_in_flight == 1
+    assert fake.started() == [f"demo-s{i}-1" for i in range(6)]
+
+
+def test_down_removes_dependents_first_then_the_network() -> None:
+    fake = chain_fake()
+    up(project(chain_stack()), fake)
+    outcome = execute(plan_down(observed(fake)), fake, wait=NO_WAIT)
+    assert outcome.ok
+    removed = [name for verb, name in fake.timeline if verb.startswith("remove")]
+    assert removed.index("demo-web-1") < removed.index("demo-api-1") < removed.index("demo-db-1")
+    assert removed[-1] == "demo_default"
+    assert not fake.containers and not fake.networks
