@@ -10,6 +10,7 @@ empty collections and `false` flags are left out, so `canonical()` prints what
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
@@ -92,20 +93,33 @@ class SpecModel(BaseModel):
         data = handler(self)
         if not isinstance(data, dict):
             return data
-        for name, field in type(self).model_fields.items():
-            key = field.alias or name
-            if key not in data or name in self.keep_when_empty:
-                continue
-            value = getattr(self, name)
-            if (
-                value is None
-                or (isinstance(value, list | dict | tuple) and not value)
-                or (value is False and field.default is False)
-            ):
+        keep, false_default, names = _empty_rules(type(self))
+        empty = [k for k, v in data.items() if (v is None or v is False or v in ([], {})) and k not in keep]
+        for key in empty:
+            value = data[key]
+            if value is None:
                 del data[key]
-        ext = data.pop("extensions", None) or {}
-        data.update(ext)
+            elif value is False:
+                if key in false_default:
+                    del data[key]
+            # a nested model at its defaults also serializes to {}: only empty collections go
+            elif key not in names or isinstance(getattr(self, names[key]), list | dict | tuple):
+                del data[key]
+        data.update(data.pop("extensions", None) or {})
         return data
+
+
+@cache
+def _empty_rules(cls: type[SpecModel]) -> tuple[frozenset[str], frozenset[str], dict[str, str]]:
+    """Per model class: keys kept when empty, keys whose default is False, key -> field name.
+
+    Computed once per class: the serializer runs for every service on every plan, and walking all
+    92 service fields each time was most of the cost of reconciling a large stack.
+    """
+    fields = cls.model_fields
+    keep = frozenset(f.alias or n for n, f in fields.items() if n in cls.keep_when_empty)
+    false_default = frozenset(f.alias or n for n, f in fields.items() if f.default is False)
+    return keep, false_default, {f.alias or n: n for n, f in fields.items()}
 
 
 def _check_extensions(value: object) -> None:
