@@ -1,0 +1,161 @@
+"""Request and answer bodies of the engine API that are not state records.
+
+Shared by the server (to validate what arrives) and the client (to build requests and parse
+answers), so the two sides cannot drift; the OpenAPI document is generated from these classes.
+Kept free of starlette and httpx so the CLI can import it cheaply.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stackup.runtime.engine.spec import MountKind
+
+API_VERSION = "1"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ErrorKind(StrEnum):
+    """Which `stackup.errors` class an error answer maps back to on the client."""
+
+    NOT_FOUND = "not_found"
+    INVALID = "invalid"
+    FAILURE = "failure"
+
+
+class ErrorBody(_Frozen):
+    kind: ErrorKind
+    message: str
+
+
+class VersionInfo(_Frozen):
+    version: str
+    api_version: str = API_VERSION
+    python: str
+    runc: str
+    conmon: str
+
+
+class EngineInfo(_Frozen):
+    """What `stackup engine status` shows; `rss_bytes` is the engine's own resident memory."""
+
+    pid: int
+    root: str
+    socket: str
+    started_at: datetime
+    rss_bytes: int
+    containers: int
+    running: int
+    volumes: int
+    images: int
+
+
+class MountRequest(_Frozen):
+    """A mount as a client names it: `source` is a host path (bind) or a volume *name* (volume).
+
+    The engine resolves volume names to their data directories, creating a missing volume as
+    Docker does, so clients never need to know where volumes live on disk.
+    """
+
+    kind: MountKind
+    target: str
+    source: str | None = None
+    read_only: bool = False
+    tmpfs_size: int | None = None
+    tmpfs_mode: int | None = None
+
+
+class ContainerCreate(_Frozen):
+    """Create a container from an image.
+
+    `command`, `entrypoint`, `cwd` and `user` default to the image's own values when None, and
+    `env` is laid over the image's environment. `options` holds the remaining fields of
+    `stackup.runtime.engine.spec.ContainerConfig` (tty, init, memory, stop_signal, network_mode,
+    ...), validated by that model: the engine owns `id`, `rootfs`, `args` and `cgroup_parent`.
+    """
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    image: str = Field(min_length=1)
+    labels: dict[str, str] = Field(default_factory=dict)
+    command: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    user: str | None = None
+    mounts: tuple[MountRequest, ...] = ()
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class VolumeCreate(_Frozen):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    labels: dict[str, str] = Field(default_factory=dict)
+    driver: str = "local"
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class ImportFormat(StrEnum):
+    """What `ImageImport.path` holds; `auto` takes an image archive (`docker save`, OCI layout)
+    when it finds one's index file, else a root filesystem (directory or tar)."""
+
+    AUTO = "auto"
+    ROOTFS = "rootfs"
+    ARCHIVE = "archive"
+
+
+class ImageImport(_Frozen):
+    """Import from a path on the engine's machine (the engine and its clients share one host)."""
+
+    path: str
+    ref: str | None = Field(default=None, description="name for the image; required for a rootfs")
+    format: ImportFormat = ImportFormat.AUTO
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="OCI image config fields (Cmd, Env, ...) for a rootfs import"
+    )
+
+
+class ExecRequest(_Frozen):
+    """Run a process in a running container and collect its output (non-interactive).
+
+    Interactive TTY exec is not an API call: the CLI runs `runc exec -t` itself, since it is root
+    on the same machine and a TTY over HTTP would need a hijacked connection for no gain.
+    """
+
+    args: tuple[str, ...] = Field(min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+    user: str | None = None
+
+
+class ExecResult(_Frozen):
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+class WaitResult(_Frozen):
+    exit_code: int
+
+
+class TopResult(_Frozen):
+    titles: tuple[str, ...]
+    processes: tuple[tuple[str, ...], ...]
+
+
+class LogLine(_Frozen):
+    """One line of a container's log as `/containers/{id}/logs` streams it (NDJSON)."""
+
+    time: datetime
+    stream: str
+    text: str
+
+
+class PruneResult(_Frozen):
+    removed: tuple[str, ...] = ()
+    reclaimed_bytes: int = 0

@@ -1,0 +1,137 @@
+"""What the engine remembers about each resource, as frozen values.
+
+The same models are the rows of the state database and the bodies of the API's inspect and
+list answers, so the client sees exactly what the engine recorded and nothing is translated twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now; every recorded time is UTC so engines and clients agree."""
+    return datetime.now(UTC)
+
+
+class ContainerStatus(StrEnum):
+    """Where a container is in its life.
+
+    `creating` and `removing` are the crash-safety states: a record is written as `creating`
+    before anything exists on the machine and as `removing` before anything is torn down, so an
+    engine that died half-way finds the record on restart and finishes (or rolls back) the job.
+    """
+
+    CREATING = "creating"
+    CREATED = "created"
+    RUNNING = "running"
+    EXITED = "exited"
+    REMOVING = "removing"
+
+
+class VolumeStatus(StrEnum):
+    """A volume is `creating` until its data directory exists, then `ready`."""
+
+    CREATING = "creating"
+    READY = "ready"
+    REMOVING = "removing"
+
+
+class NetworkStatus(StrEnum):
+    """Same crash-safety states as volumes: recorded before the bridge exists."""
+
+    CREATING = "creating"
+    READY = "ready"
+    REMOVING = "removing"
+
+
+class EventType(StrEnum):
+    """The kind of resource an event is about (Docker's `Type`)."""
+
+    CONTAINER = "container"
+    IMAGE = "image"
+    VOLUME = "volume"
+    NETWORK = "network"
+    ENGINE = "engine"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ContainerRecord(_Frozen):
+    """One container as the engine knows it.
+
+    `config` is the `ContainerConfig` the container was created from, kept as JSON so the state
+    database does not depend on that model's Python class and old rows stay readable. `image` is
+    the reference the client asked for, `image_id` what it resolved to (images in use by a
+    container are never deleted).
+    """
+
+    id: str
+    name: str
+    image: str = ""
+    image_id: str = ""
+    project: str | None = None
+    service: str | None = None
+    number: int | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict)
+    status: ContainerStatus = ContainerStatus.CREATING
+    pid: int | None = None
+    exit_code: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    restart_count: int = 0
+    health: dict[str, Any] | None = None
+
+    @property
+    def is_live(self) -> bool:
+        """True while a runc container may exist for this record (created or running)."""
+        return self.status in (ContainerStatus.CREATED, ContainerStatus.RUNNING)
+
+
+class VolumeRecord(_Frozen):
+    """A named volume; its data lives in `<volumes>/<name>/_data` and is never deleted implicitly."""
+
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, str] = Field(default_factory=dict)
+    mountpoint: str
+    status: VolumeStatus = VolumeStatus.CREATING
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class NetworkRecord(_Frozen):
+    """A stack network; `config` is owned by `stackup.net` and stored opaquely here."""
+
+    name: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict)
+    status: NetworkStatus = NetworkStatus.CREATING
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class IpLease(_Frozen):
+    """One address handed to one container on one network; persisted so restarts keep addresses."""
+
+    network: str
+    address: str
+    container_id: str
+    leased_at: datetime = Field(default_factory=utcnow)
+
+
+class Event(_Frozen):
+    """One line of the append-only event log; `id` orders events and lets `/events?since=` resume."""
+
+    id: int
+    time: datetime
+    type: EventType
+    action: str
+    actor: str
+    attributes: dict[str, str] = Field(default_factory=dict)

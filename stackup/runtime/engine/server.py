@@ -1,0 +1,137 @@
+"""`stackupd`: the engine process. Serves the API with uvicorn on a root-only Unix socket.
+
+One engine per `STACKUP_ROOT`, enforced with an flock held for the engine's whole life (a stale
+socket file left by a killed engine is then safe to unlink). The socket is bound here rather
+than by uvicorn because uvicorn would chmod it 0666: it is created under a 0177 umask and
+chmod'ed 0600, since whoever can talk to it can run anything as root.
+
+Stopping the engine (`/shutdown`, SIGTERM) stops serving and nothing else: containers keep
+running under their conmon, and the next engine re-adopts them (see `monitor.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import logging
+import os
+import socket
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import uvicorn
+
+from stackup.runtime.engine.api import create_app
+from stackup.runtime.engine.paths import EnginePaths
+from stackup.runtime.engine.runfiles import lock_path, pid_path
+from stackup.runtime.engine.service import EngineService
+
+log = logging.getLogger("stackupd")
+
+_SUN_PATH_MAX = 107
+"""sockaddr_un.sun_path holds 108 bytes including the terminating NUL."""
+
+
+@contextlib.contextmanager
+def _engine_lock(paths: EnginePaths) -> Iterator[None]:
+    """Hold the root's engine lock or fail at once: a second engine would fight over containers."""
+    paths.run.mkdir(parents=True, exist_ok=True)
+    with open(lock_path(paths), "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SystemExit(f"stackupd: another engine already runs on {paths.root}") from None
+        pid_file = pid_path(paths)
+        pid_file.write_text(f"{os.getpid()}\n")
+        try:
+            yield
+        finally:
+            pid_file.unlink(missing_ok=True)
+
+
+def bind_socket(path: Path) -> socket.socket:
+    """A listening Unix socket at `path`, mode 0600, replacing a stale file left by a dead engine."""
+    if len(os.fsencode(path)) > _SUN_PATH_MAX:
+        raise SystemExit(f"stackupd: socket path too long for a Unix socket ({path})")
+    path.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old_umask = os.umask(0o177)
+    try:
+        sock.bind(os.fspath(path))
+    finally:
+        os.umask(old_umask)
+    os.chmod(path, 0o600)
+    sock.listen(128)
+    return sock
+
+
+def _server(engine: EngineService, log_level: str) -> uvicorn.Server:
+    """uvicorn with the lean choices (asyncio loop, h11, no websockets): the engine is idle most
+    of the time and its memory is what a user pays for."""
+    config = uvicorn.Config(
+        create_app(engine),
+        log_level=log_level,
+        access_log=False,
+        lifespan="off",
+        loop="asyncio",
+        http="h11",
+        ws="none",
+        timeout_graceful_shutdown=2,
+    )
+    server = uvicorn.Server(config)
+
+    def request_shutdown() -> None:
+        server.should_exit = True
+
+    engine.request_shutdown = request_shutdown
+    return server
+
+
+def serve(paths: EnginePaths, *, log_level: str = "info") -> int:
+    """Run the engine in the foreground until `/shutdown` or SIGTERM/SIGINT."""
+    paths.root.mkdir(parents=True, exist_ok=True)
+    with _engine_lock(paths):
+        engine = EngineService.open(paths)
+        try:
+            server = _server(engine, log_level)
+            sock = bind_socket(paths.socket)
+            log.info("stackupd %s serving on %s (pid %d)", engine.version, paths.socket, os.getpid())
+            try:
+                server.run(sockets=[sock])
+            finally:
+                sock.close()
+                paths.socket.unlink(missing_ok=True)
+        finally:
+            engine.close()
+            log.info("stackupd stopped")
+    return 0
+
+
+def _detach() -> None:
+    """Fork into the background; the parent exits so whoever spawned us can reap it at once."""
+    if os.fork() > 0:
+        os._exit(0)
+    os.setsid()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stackupd", description="the stackup container engine")
+    parser.add_argument("--root", type=Path, help="engine root (default: $STACKUP_ROOT or /var/lib/stackup)")
+    parser.add_argument("--detach", action="store_true", help="fork into the background")
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    args = parser.parse_args(argv)
+    paths = EnginePaths(args.root.absolute()) if args.root else EnginePaths.from_env()
+    if args.detach:
+        _detach()
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+    )
+    return serve(paths, log_level=args.log_level)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
