@@ -76,9 +76,10 @@ def version_cmd(short: Annotated[bool, typer.Option("--short", help="Only the nu
 
 
 def _register() -> None:
-    from stackup.cli import config_cmd
+    from stackup.cli import config_cmd, containers_cmd, engine_cmd, stack_cmd
 
-    config_cmd.register(app)
+    for module in (config_cmd, stack_cmd, containers_cmd, engine_cmd):
+        module.register(app)
 
 
 def run(args: list[str]) -> int:

@@ -1,11 +1,31 @@
 """stackup.spec: stack files in, a validated `Project` out (`load`).
 
-Everything a caller needs is re-exported here; the passes live in their own modules.
+`load`, `LoadOptions` and `LoadedProject` are re-exported lazily: the engine imports small
+modules of this package (errors, units) and must not pay for the whole loader (ruamel, the
+model) in its start-up time and resident memory.
 """
 
 from __future__ import annotations
 
-from stackup.spec.load import LoadedProject, load
-from stackup.spec.options import LoadOptions
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from stackup.spec.load import LoadedProject, load
+    from stackup.spec.options import LoadOptions
 
 __all__ = ["LoadOptions", "LoadedProject", "load"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("load", "LoadedProject"):
+        import importlib
+
+        module = importlib.import_module("stackup.spec.load")
+        value = getattr(module, name)
+        globals()[name] = value  # importing the submodule bound `load` to it: rebind the function
+        return value
+    if name == "LoadOptions":
+        from stackup.spec.options import LoadOptions
+
+        return LoadOptions
+    raise AttributeError(name)

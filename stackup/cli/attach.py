@@ -1,0 +1,233 @@
+"""What `up` does after the plan ran: attach to logs, wait for readiness, explain failures.
+
+Attached `up` streams every container's log with a coloured `name |` prefix, and on Ctrl-C stops
+the stack gracefully (a second Ctrl-C kills). `--abort-on-container-exit`/`-failure` and
+`--exit-code-from` make it the test-runner pattern: the first exit stops the rest and its code is
+stackup's exit code. `--wait` returns once every service reached its target state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+from stackup.cli.output import error, write
+from stackup.errors import RuntimeFailure
+from stackup.runtime import labels as lbl
+from stackup.runtime.base import ContainerInfo, ContainerState, Health
+
+if TYPE_CHECKING:
+    from stackup.planner.execute import Outcome
+    from stackup.runtime.native import NativeRuntime
+    from stackup.spec.models import Project
+
+_COLOURS = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow", "bright_green")
+POLL_S = 0.1
+LOG_TAIL = 20
+
+
+def _containers(rt: NativeRuntime, project: Project, services: tuple[str, ...]) -> list[ContainerInfo]:
+    out = []
+    for info in rt.list_containers(project.name):
+        service = info.labels.get(lbl.SERVICE, "")
+        if info.labels.get(lbl.ONEOFF) == lbl.TRUE:
+            continue
+        if services and service not in services:
+            continue
+        out.append(info)
+    return sorted(out, key=lambda c: c.name)
+
+
+def _stream(rt: NativeRuntime, info: ContainerInfo, prefix: str, lock: threading.Lock) -> None:
+    from rich.markup import escape
+
+    from stackup.cli.output import out
+
+    try:
+        for line in rt.client.logs(info.id, follow=True):
+            with lock:
+                out().print(f"{prefix}{escape(line.text)}", highlight=False)
+    except RuntimeFailure:
+        return  # the container went away while we followed it: its last lines were printed
+
+
+def attach(
+    rt: NativeRuntime,
+    project: Project,
+    services: tuple[str, ...],
+    *,
+    abort_on_exit: bool,
+    abort_on_failure: bool,
+    exit_code_from: str | None,
+    stop_timeout: float | None,
+) -> int:
+    """Follow logs until every container exits, an abort condition fires, or Ctrl-C."""
+    containers = _containers(rt, project, services)
+    width = max((len(c.name) for c in containers), default=0)
+    lock = threading.Lock()
+    for i, info in enumerate(containers):
+        colour = _COLOURS[i % len(_COLOURS)]
+        prefix = f"[{colour}]{info.name:<{width}} |[/] "
+        threading.Thread(target=_stream, args=(rt, info, prefix, lock), daemon=True).start()
+    interrupted = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    try:
+        code = _watch(rt, containers, interrupted, abort_on_exit, abort_on_failure, exit_code_from)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    sys.stderr.write("Gracefully stopping... (press Ctrl+C again to force)\n")
+    _stop_all(rt, containers, stop_timeout)
+    time.sleep(POLL_S)  # let the log threads print the last lines
+    return code
+
+
+def _watch(
+    rt: NativeRuntime,
+    containers: list[ContainerInfo],
+    interrupted: threading.Event,
+    abort_on_exit: bool,
+    abort_on_failure: bool,
+    exit_code_from: str | None,
+) -> int:
+    while not interrupted.wait(POLL_S):
+        states = [rt.inspect_container(c.id) for c in containers]
+        exited = [s for s in states if s.state in (ContainerState.EXITED, ContainerState.DEAD)]
+        if exit_code_from:
+            mine = [s for s in exited if s.labels.get(lbl.SERVICE) == exit_code_from]
+            if mine:
+                return mine[0].exit_code or 0
+            continue
+        for s in exited:
+            if abort_on_exit or (abort_on_failure and s.exit_code):
+                sys.stderr.write(f"{s.name} exited with code {s.exit_code}\n")
+                return s.exit_code or 0
+        if len(exited) == len(states):
+            return 0
+    return 130
+
+
+def _stop_all(rt: NativeRuntime, containers: list[ContainerInfo], timeout: float | None) -> None:
+    """Stop in parallel; a second Ctrl-C kills instead of waiting out grace periods."""
+
+    def force(*_: object) -> None:
+        for c in containers:
+            with contextlib.suppress(RuntimeFailure):
+                rt.client.kill_container(c.id, "SIGKILL")
+
+    previous = signal.signal(signal.SIGINT, force)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, len(containers))) as pool:
+            list(pool.map(lambda c: rt.stop_container(c.id, timeout), containers))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def is_job(project: Project, service: str) -> bool:
+    """A one-shot service: marked `x-stackup.job: true`, or awaited with service_completed_successfully."""
+    svc = project.services[service]
+    ext = svc.extensions.get("x-stackup") or {}
+    if isinstance(ext, dict) and ext.get("job") is True:
+        return True
+    return any(
+        str(dep.condition) == "service_completed_successfully"
+        for other in project.services.values()
+        for name, dep in other.depends_on.items()
+        if name == service
+    )
+
+
+def _target(project: Project, info: ContainerInfo) -> str:
+    service = info.labels.get(lbl.SERVICE, "")
+    if service in project.services and is_job(project, service):
+        return "completed"
+    return "healthy" if info.health is not Health.NONE else "running"
+
+
+def _reached(target: str, info: ContainerInfo) -> bool | None:
+    """True when reached, False to keep waiting, None when it can no longer be reached."""
+    if target == "completed":
+        if info.state in (ContainerState.EXITED, ContainerState.DEAD):
+            return True if info.exit_code == 0 else None
+        return False
+    if info.state in (ContainerState.EXITED, ContainerState.DEAD):
+        return None
+    if target == "healthy":
+        if info.health is Health.UNHEALTHY:
+            return None
+        return info.health is Health.HEALTHY
+    return info.state is ContainerState.RUNNING
+
+
+def wait_ready(
+    rt: NativeRuntime, project: Project, services: tuple[str, ...], *, no_deps: bool, timeout_s: float
+) -> None:
+    """`up --wait`: every container reaches its target (running / healthy / completed) or we fail."""
+    containers = _containers(rt, project, () if not services or not no_deps else services)
+    deadline = time.monotonic() + timeout_s
+    pending = {c.id: _target(project, c) for c in containers}
+    while pending:
+        for cid, target in list(pending.items()):
+            info = rt.inspect_container(cid)
+            reached = _reached(target, info)
+            if reached:
+                del pending[cid]
+            elif reached is None:
+                explain_container(rt, project, info, f"did not become {target}")
+                raise SystemExit(1)
+        if pending and time.monotonic() > deadline:
+            for cid, target in pending.items():
+                info = rt.inspect_container(cid)
+                explain_container(rt, project, info, f"not {target} after {timeout_s:g}s")
+            raise SystemExit(1)
+        if pending:
+            time.sleep(POLL_S / 2)
+
+
+def _dependents_chain(project: Project, service: str) -> str:
+    """`web <- api <- db`: who waits on `service`, to name the blocking chain."""
+    chain = [service]
+    current = service
+    while True:
+        parents = sorted(n for n, s in project.services.items() if current in s.depends_on and n not in chain)
+        if not parents:
+            break
+        chain.insert(0, parents[0])
+        current = parents[0]
+    return " <- ".join(chain)
+
+
+def explain_container(rt: NativeRuntime, project: Project, info: ContainerInfo, what: str) -> None:
+    service = info.labels.get(lbl.SERVICE, info.name)
+    detail = f"exit code {info.exit_code}" if info.state is ContainerState.EXITED else str(info.health)
+    if info.last_probe:
+        detail += f'; last probe: "{info.last_probe}"'
+    error(f"{_dependents_chain(project, service)} ({info.name} {what}: {detail})")
+    _log_tail(rt, info)
+
+
+def _log_tail(rt: NativeRuntime, info: ContainerInfo) -> None:
+    try:
+        lines = list(rt.client.logs(info.id, tail=LOG_TAIL))
+    except RuntimeFailure:
+        return
+    if lines:
+        write(f"--- last {len(lines)} log lines of {info.name} ---")
+        for line in lines:
+            write(f"{info.name} | {line.text}")
+
+
+def explain_failures(rt: NativeRuntime, project: Project, outcome: Outcome) -> None:
+    """Every failure and every operation it blocked, then the failed containers' log tails."""
+    for _, exc in sorted(outcome.failed.items()):
+        error(str(exc))
+    for _, skipped in sorted(outcome.skipped.items()):
+        error(str(skipped))
+    failed_services = {op.split(":", 1)[-1].rsplit("-", 1)[0] for op in outcome.failed}
+    for info in _containers(rt, project, ()):
+        if info.labels.get(lbl.SERVICE) in failed_services:
+            _log_tail(rt, info)

@@ -1,0 +1,221 @@
+"""The project verbs: `up`, `down`, `plan`, `graph`.
+
+Each follows the four stages: load the stack (spec), observe the engine (runtime), reconcile
+(planner, pure), execute (planner + runtime). This module only wires them and prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from stackup.cli.context import GlobalOptions
+from stackup.cli.output import error, warn, write
+from stackup.cli.plan_cmd import PlanFormat, graph_command, plan_command
+from stackup.errors import UsageError
+
+if TYPE_CHECKING:
+    from stackup.planner.options import ReconcileOptions
+    from stackup.runtime.native import NativeRuntime
+    from stackup.spec.load import LoadedProject
+
+WAIT_POLL_S = 0.05
+"""How often `up` polls a dependency's health/exit: well under the 100 ms budget of issue 5."""
+
+
+def runtime() -> NativeRuntime:
+    """The native engine, started on demand."""
+    from stackup.runtime.engine.daemon import ensure_engine
+    from stackup.runtime.native import NativeRuntime
+
+    return NativeRuntime(ensure_engine())
+
+
+def _scale(values: list[str] | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in values or ():
+        name, sep, count = item.partition("=")
+        if not sep or not count.isdigit():
+            raise UsageError(f'--scale expects SERVICE=NUM, got "{item}"')
+        out[name] = int(count)
+    return out
+
+
+def reconcile_options(loaded: LoadedProject, options: ReconcileOptions) -> ReconcileOptions:
+    """Fill in what the load knows (file contents for the hash, disabled services, paths)."""
+    return dataclasses.replace(
+        options,
+        referenced_files={**loaded.referenced_files, **options.referenced_files},
+        disabled_services=options.disabled_services | frozenset(loaded.disabled_services),
+        working_dir=options.working_dir or (str(loaded.files[0].parent) if loaded.files else ""),
+        config_files=options.config_files or tuple(str(f) for f in loaded.files),
+    )
+
+
+def up(
+    ctx: typer.Context,
+    services: Annotated[list[str] | None, typer.Argument(metavar="[SERVICE]...")] = None,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background.")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="Wait until services are running/healthy.")] = False,
+    wait_timeout: Annotated[float, typer.Option("--wait-timeout", help="Seconds to wait.")] = 300.0,
+    force_recreate: Annotated[bool, typer.Option("--force-recreate")] = False,
+    no_recreate: Annotated[bool, typer.Option("--no-recreate")] = False,
+    always_recreate_deps: Annotated[bool, typer.Option("--always-recreate-deps")] = False,
+    no_deps: Annotated[bool, typer.Option("--no-deps", help="Don't start linked services.")] = False,
+    remove_orphans: Annotated[bool, typer.Option("--remove-orphans")] = False,
+    scale: Annotated[list[str] | None, typer.Option("--scale", help="SERVICE=NUM")] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", "-t", help="Stop timeout (s).")] = None,
+    abort_on_container_exit: Annotated[bool, typer.Option("--abort-on-container-exit")] = False,
+    abort_on_container_failure: Annotated[bool, typer.Option("--abort-on-container-failure")] = False,
+    exit_code_from: Annotated[str | None, typer.Option("--exit-code-from")] = None,
+) -> None:
+    """Create and start containers, as the plan says (`stackup plan` shows it first)."""
+    from stackup.cli.progress import live, make_reporter
+    from stackup.planner.conditions import WaitPolicy
+    from stackup.planner.execute import execute
+    from stackup.planner.observed import observe
+    from stackup.planner.options import ReconcileOptions, recreate_policies
+    from stackup.planner.reconcile import reconcile
+
+    opts: GlobalOptions = ctx.obj
+    names = tuple(services or ())
+    if exit_code_from:
+        abort_on_container_exit = True
+        names = names or ()
+    if detach and (abort_on_container_exit or abort_on_container_failure):
+        raise UsageError("--abort-on-container-exit/--exit-code-from cannot be combined with --detach")
+    loaded = opts.load(services=names)
+    for message in loaded.warnings:
+        warn(message)
+    recreate, recreate_deps = recreate_policies(
+        force_recreate=force_recreate, no_recreate=no_recreate, always_recreate_deps=always_recreate_deps
+    )
+    rt = runtime()
+    options = reconcile_options(
+        loaded,
+        ReconcileOptions(
+            services=names,
+            no_deps=no_deps,
+            recreate=recreate,
+            recreate_deps=recreate_deps,
+            remove_orphans=remove_orphans,
+            scale=_scale(scale),
+        ),
+    )
+    plan = reconcile(loaded.project, observe(rt, loaded.project.name), options)
+    reporter = make_reporter(opts.progress)
+    with live(reporter):
+        outcome = execute(
+            plan, rt, reporter, parallel=opts.parallel,
+            wait=WaitPolicy(interval_s=WAIT_POLL_S, timeout_s=wait_timeout),
+        )
+    for message in outcome.warnings:
+        warn(message)
+    if not outcome.ok:
+        from stackup.cli.attach import explain_failures
+
+        explain_failures(rt, loaded.project, outcome)
+        raise typer.Exit(1)
+    from stackup.cli import attach
+
+    if wait:
+        attach.wait_ready(rt, loaded.project, names, no_deps=no_deps, timeout_s=wait_timeout)
+    if detach or wait:
+        return
+    code = attach.attach(
+        rt,
+        loaded.project,
+        names,
+        abort_on_exit=abort_on_container_exit,
+        abort_on_failure=abort_on_container_failure,
+        exit_code_from=exit_code_from,
+        stop_timeout=timeout,
+    )
+    raise typer.Exit(code)
+
+
+def down(
+    ctx: typer.Context,
+    volumes: Annotated[bool, typer.Option("--volumes", "-v", help="Remove named volumes too.")] = False,
+    remove_orphans: Annotated[bool, typer.Option("--remove-orphans")] = False,
+    timeout: Annotated[float | None, typer.Option("--timeout", "-t", help="Stop timeout (s).")] = None,
+) -> None:
+    """Stop and remove the project's containers and networks (and volumes with -v)."""
+    from stackup.cli.progress import live, make_reporter
+    from stackup.planner.execute import execute
+    from stackup.planner.observed import observe
+    from stackup.planner.teardown import DownOptions, plan_down
+
+    opts: GlobalOptions = ctx.obj
+    name = project_name(opts)
+    rt = runtime()
+    rt.stop_timeout_s = timeout
+    observed = observe(rt, name)
+    del remove_orphans  # down always removes every container of the project, orphans included
+    plan = plan_down(observed, DownOptions(volumes=volumes))
+    reporter = make_reporter(opts.progress)
+    with live(reporter):
+        outcome = execute(plan, rt, reporter, parallel=opts.parallel)
+    outcome.raise_for_failures()
+
+
+def project_name(opts: GlobalOptions) -> str:
+    """The project name without requiring a valid stack file when `-p` names it (as Compose's down)."""
+    if opts.project_name:
+        from stackup.spec.options import normalize_project_name
+
+        return normalize_project_name(opts.project_name)
+    return opts.load().project.name
+
+
+def plan(
+    ctx: typer.Context,
+    services: Annotated[list[str] | None, typer.Argument(metavar="[SERVICE]...")] = None,
+    fmt: Annotated[PlanFormat, typer.Option("--format", help="text or json")] = PlanFormat.TEXT,
+    force_recreate: Annotated[bool, typer.Option("--force-recreate")] = False,
+    no_recreate: Annotated[bool, typer.Option("--no-recreate")] = False,
+    no_deps: Annotated[bool, typer.Option("--no-deps")] = False,
+    remove_orphans: Annotated[bool, typer.Option("--remove-orphans")] = False,
+    scale: Annotated[list[str] | None, typer.Option("--scale", help="SERVICE=NUM")] = None,
+) -> None:
+    """Show what `up` would do and why; exit 0 when nothing changes, 2 when something would."""
+    from stackup.planner.observed import observe
+    from stackup.planner.options import ReconcileOptions, recreate_policies
+
+    opts: GlobalOptions = ctx.obj
+    names = tuple(services or ())
+    loaded = opts.load(services=names)
+    recreate, recreate_deps = recreate_policies(force_recreate=force_recreate, no_recreate=no_recreate)
+    options = ReconcileOptions(
+        services=names, no_deps=no_deps, recreate=recreate, recreate_deps=recreate_deps,
+        remove_orphans=remove_orphans, scale=_scale(scale),
+    )
+    observed = observe(runtime(), loaded.project.name)
+    raise typer.Exit(plan_command(loaded, observed, options, fmt))
+
+
+def graph(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", help="text, dot, mermaid or json")] = "text",
+) -> None:
+    """Print the service dependency graph, with each edge's condition."""
+    from stackup.planner.graph import GraphFormat
+
+    opts: GlobalOptions = ctx.obj
+    try:
+        chosen = GraphFormat(fmt)
+    except ValueError:
+        raise UsageError(f'unknown graph format "{fmt}" (text, dot, mermaid, json)') from None
+    write(graph_command(opts.load().project, chosen))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("up")(up)
+    app.command("down")(down)
+    app.command("plan")(plan)
+    app.command("graph")(graph)
+
+
+__all__ = ["error", "register"]

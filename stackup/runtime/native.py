@@ -1,0 +1,195 @@
+"""The planner's `Runtime` over the native engine (`stackupd`), through `EngineClient`.
+
+A translation layer only: `ContainerSpec` (what the planner wants) becomes a `ContainerCreate`
+request (what the engine speaks) and engine records become `ContainerInfo`s. Decisions stay in
+the planner, mechanisms stay in the engine.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from stackup.runtime.base import (
+    BuildSpec,
+    ContainerInfo,
+    ContainerSpec,
+    ContainerState,
+    Health,
+    ImageInfo,
+    MountType,
+    NetworkInfo,
+    NetworkSpec,
+    VolumeInfo,
+    VolumeSpec,
+)
+from stackup.runtime.labels import PROJECT
+
+if TYPE_CHECKING:
+    from stackup.runtime.client import EngineClient
+    from stackup.runtime.engine.records import ContainerRecord
+
+_STATES = {
+    "creating": ContainerState.CREATED,
+    "created": ContainerState.CREATED,
+    "running": ContainerState.RUNNING,
+    "exited": ContainerState.EXITED,
+    "removing": ContainerState.DEAD,
+}
+
+
+def container_info(record: ContainerRecord) -> ContainerInfo:
+    """An engine record as the planner sees it (state, health, last probe output)."""
+    health = Health.NONE
+    last_probe: str | None = None
+    if record.health:
+        health = Health(str(record.health.get("status", "none")))
+        log = record.health.get("log") or []
+        if log:
+            last_probe = str(log[-1].get("output", "")).strip() or None
+    state = _STATES[record.status.value]
+    if record.labels.get("io.stackup.restarting") == "true" and state is ContainerState.EXITED:
+        state = ContainerState.RESTARTING
+    return ContainerInfo(
+        id=record.id,
+        name=record.name,
+        image=record.image,
+        labels=dict(record.labels),
+        state=state,
+        health=health,
+        exit_code=record.exit_code,
+        image_id=record.image_id or None,
+        last_probe=last_probe,
+    )
+
+
+def create_request(spec: ContainerSpec) -> dict[str, Any]:
+    """The engine's `ContainerCreate` body for a planner spec (a plain dict: the API validates)."""
+    mounts: list[dict[str, Any]] = []
+    for m in spec.mounts:
+        entry: dict[str, Any] = {"kind": m.type.value, "target": m.target, "read_only": m.read_only}
+        if m.type is not MountType.TMPFS:
+            entry["source"] = m.source
+        mounts.append(entry)
+    options: dict[str, Any] = {
+        "tty": spec.tty,
+        "stdin_open": spec.stdin_open,
+        "read_only": spec.read_only,
+        "privileged": spec.privileged,
+        "cap_add": list(spec.cap_add),
+        "cap_drop": list(spec.cap_drop),
+        "sysctls": dict(spec.sysctls),
+        "init": spec.init,
+        "stop_grace_period": spec.stop_grace_period_s,
+        "dns": list(spec.dns),
+    }
+    if spec.hostname:
+        options["hostname"] = spec.hostname
+    if spec.stop_signal:
+        options["stop_signal"] = spec.stop_signal
+    if spec.limits.memory_bytes:
+        options["memory"] = spec.limits.memory_bytes
+    if spec.limits.cpus:
+        options["cpus"] = spec.limits.cpus
+    if spec.limits.pids:
+        options["pids_limit"] = spec.limits.pids
+    if spec.network_mode in ("host", "none"):
+        options["network_mode"] = spec.network_mode
+    body: dict[str, Any] = {
+        "name": spec.name,
+        "image": spec.image,
+        "labels": dict(spec.labels),
+        "command": list(spec.command) if spec.command is not None else None,
+        "entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
+        "env": dict(spec.environment),
+        "cwd": spec.working_dir,
+        "user": spec.user,
+        "mounts": mounts,
+        "options": options,
+    }
+    return body
+
+
+class NativeRuntime:
+    """`Runtime` implementation backed by the native engine's HTTP API."""
+
+    def __init__(self, client: EngineClient, *, stop_timeout_s: float | None = None) -> None:
+        self.client = client
+        self.stop_timeout_s = stop_timeout_s
+        """Overrides each container's grace period when set (`down -t`, `stop -t`)."""
+
+    # -- containers -----------------------------------------------------------------------
+
+    def list_containers(self, project: str) -> list[ContainerInfo]:
+        records = self.client.list_containers(labels={PROJECT: project})
+        return [container_info(r) for r in records]
+
+    def inspect_container(self, container_id: str) -> ContainerInfo:
+        return container_info(self.client.inspect_container(container_id))
+
+    def create_container(self, spec: ContainerSpec) -> ContainerInfo:
+        from stackup.runtime.engine.api_models import ContainerCreate
+
+        request = ContainerCreate.model_validate(create_request(spec))
+        return container_info(self.client.create_container(request))
+
+    def start_container(self, container_id: str) -> None:
+        self.client.start_container(container_id)
+
+    def stop_container(self, container_id: str, timeout_s: float | None = None) -> None:
+        self.client.stop_container(container_id, self.stop_timeout_s if timeout_s is None else timeout_s)
+
+    def remove_container(self, container_id: str) -> None:
+        self.client.remove_container(container_id, force=True)
+
+    # -- networks -------------------------------------------------------------------------
+
+    def list_networks(self) -> list[NetworkInfo]:
+        return [
+            NetworkInfo(name=n.name, id=n.name, labels=dict(n.labels)) for n in self.client.list_networks()
+        ]
+
+    def create_network(self, spec: NetworkSpec) -> NetworkInfo:
+        record = self.client.create_network(
+            spec.name, labels=dict(spec.labels), internal=spec.internal, subnets=list(spec.subnets)
+        )
+        return NetworkInfo(name=record.name, id=record.name, labels=dict(record.labels))
+
+    def remove_network(self, name: str) -> None:
+        self.client.remove_network(name)
+
+    # -- volumes --------------------------------------------------------------------------
+
+    def list_volumes(self) -> list[VolumeInfo]:
+        return [VolumeInfo(name=v.name, labels=dict(v.labels)) for v in self.client.list_volumes()]
+
+    def create_volume(self, spec: VolumeSpec) -> VolumeInfo:
+        record = self.client.create_volume(spec.name, labels=spec.labels, driver=spec.driver)
+        return VolumeInfo(name=record.name, labels=dict(record.labels))
+
+    def remove_volume(self, name: str) -> None:
+        self.client.remove_volume(name)
+
+    # -- images ---------------------------------------------------------------------------
+
+    def list_images(self) -> list[ImageInfo]:
+        return [ImageInfo(id=i.id, refs=tuple(i.refs)) for i in self.client.list_images()]
+
+    def pull_image(self, ref: str) -> ImageInfo:
+        from stackup.errors import NotFound
+
+        raise NotFound(
+            f'image "{ref}" is not in the local store and registry pulls are not available yet; '
+            f"import it with `stackup image import ROOTFS|ARCHIVE {ref}` "
+            f"(or `stackup image bootstrap busybox {ref}`)"
+        )
+
+    def build_image(self, spec: BuildSpec) -> ImageInfo:
+        from stackup.errors import RuntimeFailure
+
+        raise RuntimeFailure(
+            f"cannot build {spec.tag}: the native engine's Dockerfile builder is not available yet; "
+            "import a prebuilt image with `stackup image import`"
+        )
+
+    def remove_image(self, ref: str) -> None:
+        self.client.remove_image(ref)
