@@ -306,7 +306,15 @@ def events(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] 
             write(f"{event.time.isoformat()} {event.type} {event.action} {event.actor}")
 
 
+def inspect(ctx: typer.Context, services: ServicesArg = None) -> None:
+    """Everything the engine records about the services' containers (health log included), as JSON."""
+    rt = runtime()
+    records = _records(rt, project_name(ctx.obj), services)
+    write(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
+
+
 def register(app: typer.Typer) -> None:
+    app.command("inspect")(inspect)
     app.command("ps")(ps)
     app.command("logs")(logs)
     app.command("exec", context_settings={"allow_interspersed_args": False})(exec_)

@@ -75,10 +75,16 @@ def version_cmd(short: Annotated[bool, typer.Option("--short", help="Only the nu
     typer.echo(__version__ if short else f"stackup {__version__}")
 
 
-def _register() -> None:
-    from stackup.cli import config_cmd, containers_cmd, engine_cmd, stack_cmd
+_registered: list[bool] = []
 
-    for module in (config_cmd, stack_cmd, containers_cmd, engine_cmd):
+
+def _register() -> None:
+    if _registered:
+        return
+    _registered.append(True)
+    from stackup.cli import config_cmd, containers_cmd, engine_cmd, network_cmd, stack_cmd
+
+    for module in (config_cmd, stack_cmd, containers_cmd, engine_cmd, network_cmd):
         module.register(app)
 
 
@@ -91,6 +97,12 @@ def run(args: list[str]) -> int:
     try:
         app(args=args, prog_name="stackup", standalone_mode=False)
     except StackupError as exc:
+        from stackup.cli.output import warn
+        from stackup.spec.errors import SpecError
+
+        if isinstance(exc, SpecError):
+            for message in exc.warnings:
+                warn(message)
         error(str(exc))
         return exc.exit_code
     except typer.Exit as exc:

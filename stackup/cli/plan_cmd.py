@@ -13,13 +13,12 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, assert_never
 
 from stackup.cli.output import warn, write
-from stackup.planner.graph import GraphFormat, render, service_graph
-from stackup.planner.options import ReconcileOptions
-from stackup.planner.reconcile import reconcile
 
 if TYPE_CHECKING:
+    from stackup.planner.graph import GraphFormat
     from stackup.planner.observed import Observed
-    from stackup.spec.load import LoadedProject
+    from stackup.planner.options import ReconcileOptions
+    from stackup.spec.loader import LoadedProject
     from stackup.spec.models import Project
 
 EXIT_NO_CHANGES = 0
@@ -35,6 +34,8 @@ def plan_command(
     loaded: LoadedProject, observed: Observed, options: ReconcileOptions, fmt: PlanFormat
 ) -> int:
     """Print the plan for `loaded` against `observed`; return 0 (no changes) or 2 (changes)."""
+    from stackup.planner.reconcile import reconcile
+
     options = dataclasses.replace(
         options,
         referenced_files={**loaded.referenced_files, **options.referenced_files},
@@ -57,4 +58,6 @@ def plan_command(
 
 def graph_command(project: Project, fmt: GraphFormat) -> str:
     """The service graph of `project` as text, DOT, Mermaid or JSON (the caller prints it)."""
+    from stackup.planner.graph import render, service_graph
+
     return render(service_graph(project), fmt)

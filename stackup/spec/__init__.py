@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from stackup.spec.load import LoadedProject, load
+    from stackup.spec.loader import LoadedProject, load
     from stackup.spec.options import LoadOptions
 
 __all__ = ["LoadOptions", "LoadedProject", "load"]
@@ -18,12 +18,9 @@ __all__ = ["LoadOptions", "LoadedProject", "load"]
 
 def __getattr__(name: str) -> Any:
     if name in ("load", "LoadedProject"):
-        import importlib
+        from stackup.spec import loader
 
-        module = importlib.import_module("stackup.spec.load")
-        value = getattr(module, name)
-        globals()[name] = value  # importing the submodule bound `load` to it: rebind the function
-        return value
+        return getattr(loader, name)
     if name == "LoadOptions":
         from stackup.spec.options import LoadOptions
 

@@ -96,6 +96,7 @@ class SpecError(StackupError):
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(sorted(problems, key=_problem_order))
+        self.warnings: tuple[str, ...] = ()
         text = "\n".join(str(p) for p in self.problems)
         super().__init__(text or "invalid stack file")
 

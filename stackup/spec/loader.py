@@ -188,7 +188,8 @@ def _read_referenced(project: Project, collector: ProblemCollector) -> dict[str,
     for kind, resources in (("configs", project.configs), ("secrets", project.secrets)):
         for key, resource in resources.items():
             if resource.file and key in used:
-                wanted.append(((kind, key, "file"), resource.file, True))
+                # as Compose: a missing config/secret file is an error of `up`, not of loading
+                wanted.append(((kind, key, "file"), resource.file, False))
     for path, file, required in wanted:
         try:
             out[file] = Path(file).read_bytes()
@@ -234,8 +235,20 @@ def _add_unique(collector: ProblemCollector, problems: list[Problem]) -> None:
 
 
 def load(options: LoadOptions) -> LoadedProject:
-    """Load, merge, validate and check the stack `options` describe (see the module docstring)."""
+    """Load, merge, validate and check the stack `options` describe (see the module docstring).
+
+    A `SpecError` carries the warnings gathered so far (an unset variable often explains the
+    error that follows it).
+    """
     session = _Session(options)
+    try:
+        return _load(options, session)
+    except SpecError as err:
+        err.warnings = tuple(session.warnings)
+        raise
+
+
+def _load(options: LoadOptions, session: _Session) -> LoadedProject:
     environ = dict(options.environ)
     try:
         dotenv = load_env_files(env_files(options, environ), environ, on_missing=session.missing)
