@@ -50,7 +50,7 @@ from stackup.spec.options import (
     working_dir,
 )
 from stackup.spec.profiles import select_profiles
-from stackup.spec.references import check_references, raise_collected
+from stackup.spec.references import check_references, raise_collected, raw_dependency_problems
 from stackup.spec.validate import validate_project
 from stackup.spec.yamlparse import Document, parse_file
 
@@ -280,6 +280,9 @@ def _load(options: LoadOptions, session: _Session) -> LoadedProject:
         project = validate_project(long_form, smap)
     except SpecError as err:
         _add_unique(collector, list(err.problems))
+        late = ProblemCollector(smap)
+        raw_dependency_problems(long_form, late)
+        _add_unique(collector, late.problems)
         raise SpecError(collector.problems) from None
     collector.raise_if_any()
 

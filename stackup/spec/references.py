@@ -14,6 +14,7 @@ import ipaddress
 import itertools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from stackup.spec.errors import (
     DependencyCycle,
@@ -250,3 +251,21 @@ def raise_collected(collector: ProblemCollector, cycles: list[list[str]]) -> Non
         raise DependencyCycle(cycles[0], collector.problems)
     if collector.problems:
         raise SpecError(collector.problems)
+
+
+def raw_dependency_problems(tree: Mapping[str, Any], collector: ProblemCollector) -> None:
+    """Unknown `depends_on` targets, read from the normalised tree when the model did not validate.
+
+    Validation errors stop the typed checks, but a user fixing a misspelt key should still hear,
+    in the same report, that `depends_on` names a service that does not exist.
+    """
+    services = tree.get("services")
+    if not isinstance(services, Mapping):
+        return
+    names = [str(n) for n in services]
+    for name, service in services.items():
+        deps = service.get("depends_on") if isinstance(service, Mapping) else None
+        for target in deps if isinstance(deps, Mapping) else ():
+            if target not in services:
+                path: KeyPath = ("services", str(name), "depends_on", str(target))
+                collector.add(path, f"undefined service {target!r}", hint=did_you_mean(str(target), names))

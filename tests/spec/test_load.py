@@ -174,6 +174,7 @@ def test_every_mistake_in_one_report(tmp_path: Path) -> None:
     assert errors(tmp_path).splitlines() == [
         "compose.yaml:4:5: services.web.enviroment: unknown key \"enviroment\" (did you mean `environment`?)",
         'compose.yaml:7:9: services.web.ports[0]: invalid port "80:80:80:80": invalid IP address "80:80"',
+        "compose.yaml:9:18: services.web.depends_on.dbb: undefined service 'dbb' (did you mean `db`?)",
         "compose.yaml:11:5: services.api.image: required variable IMG is missing a value: IMG must be set",
     ]
     (tmp_path / "compose.yaml").write_text(
