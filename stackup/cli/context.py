@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from stackup.spec.load import LoadedProject
+    from stackup.spec.loader import LoadedProject
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class GlobalOptions:
 
     def load(self, services: tuple[str, ...] = ()) -> LoadedProject:
         """Load the stack as Compose would for this invocation (services named activate profiles)."""
-        from stackup.spec.load import LoadOptions, load
+        from stackup.spec.loader import LoadOptions, load
 
         opts = LoadOptions(
             files=list(self.files),

@@ -19,7 +19,7 @@ from stackup.errors import UsageError
 if TYPE_CHECKING:
     from stackup.planner.options import ReconcileOptions
     from stackup.runtime.native import NativeRuntime
-    from stackup.spec.load import LoadedProject
+    from stackup.spec.loader import LoadedProject
 
 WAIT_POLL_S = 0.05
 """How often `up` polls a dependency's health/exit: well under the 100 ms budget of issue 5."""

@@ -183,14 +183,17 @@ def _limits(service: Service) -> Limits:
 
 
 def _healthcheck(check: Healthcheck | None) -> HealthcheckSpec | None:
-    if check is None or check.disable or not check.test or check.test[0] == "NONE":
+    """The service's check as written: unset fields stay unset so the image's HEALTHCHECK fills
+    them; `disable: true` (or test `NONE`) becomes test `NONE`, which disables the image's too."""
+    if check is None:
         return None
-    defaults = HealthcheckSpec(test=tuple(check.test))
+    if check.disable or check.test[:1] == ["NONE"]:
+        return HealthcheckSpec(test=("NONE",))
     return HealthcheckSpec(
         test=tuple(check.test),
-        interval_s=check.interval.seconds if check.interval else defaults.interval_s,
-        timeout_s=check.timeout.seconds if check.timeout else defaults.timeout_s,
-        retries=check.retries if check.retries is not None else defaults.retries,
-        start_period_s=check.start_period.seconds if check.start_period else defaults.start_period_s,
-        start_interval_s=check.start_interval.seconds if check.start_interval else defaults.start_interval_s,
+        interval_s=check.interval.seconds if check.interval is not None else None,
+        timeout_s=check.timeout.seconds if check.timeout is not None else None,
+        retries=check.retries,
+        start_period_s=check.start_period.seconds if check.start_period is not None else None,
+        start_interval_s=check.start_interval.seconds if check.start_interval is not None else None,
     )

@@ -81,14 +81,24 @@ class Limits:
 
 @dataclass(frozen=True, slots=True)
 class HealthcheckSpec:
-    """A resolved health check (`test` already in exec form: `["CMD-SHELL", "..."]` or `["CMD", ...]`)."""
+    """A service's health check as written, for the engine to lay over the image's HEALTHCHECK.
 
-    test: tuple[str, ...]
-    interval_s: float = 30.0
-    timeout_s: float = 30.0
-    retries: int = 3
-    start_period_s: float = 0.0
-    start_interval_s: float = 5.0
+    `test` is the exec form (`["CMD-SHELL", "..."]` or `["CMD", ...]`), empty to keep the image's
+    test, or `("NONE",)` for `disable: true`, which turns the image's check off too. Unset
+    durations and retries stay None: the engine inherits the image's value first and only then
+    falls back to Docker's defaults (30s, 30s, 3, 0s, 5s), which filling them in here would defeat.
+    """
+
+    test: tuple[str, ...] = ()
+    interval_s: float | None = None
+    timeout_s: float | None = None
+    retries: int | None = None
+    start_period_s: float | None = None
+    start_interval_s: float | None = None
+
+    @property
+    def disabled(self) -> bool:
+        return self.test[:1] == ("NONE",)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +30,8 @@ from stackup.runtime.engine.api_models import (
     ImageImport,
     ImportFormat,
     LogLine,
+    NetworkCreate,
+    NetworkLeftover,
     PruneResult,
     TopResult,
     VersionInfo,
@@ -37,7 +39,8 @@ from stackup.runtime.engine.api_models import (
     WaitResult,
 )
 from stackup.runtime.engine.images import ImageRecord
-from stackup.runtime.engine.records import ContainerRecord, Event, EventType, VolumeRecord
+from stackup.runtime.engine.netmodels import NetworkDetails
+from stackup.runtime.engine.records import ContainerRecord, Event, EventType, NetworkRecord, VolumeRecord
 
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound=BaseModel)
@@ -220,6 +223,38 @@ class EngineClient:
 
     def remove_volume(self, name: str) -> None:
         self._call("DELETE", f"/volumes/{name}")
+
+    # -- networks ---------------------------------------------------------------------------
+
+    def create_network(
+        self,
+        name: str,
+        *,
+        labels: Mapping[str, str] | None = None,
+        internal: bool = False,
+        subnets: Sequence[str] = (),
+    ) -> NetworkRecord:
+        """Create a bridge network (or get the existing one of that name if its settings agree)."""
+        body = NetworkCreate(name=name, labels=dict(labels or {}), internal=internal, subnets=tuple(subnets))
+        return self._get(NetworkRecord, "POST", "/networks", body=body)
+
+    def list_networks(self, labels: Mapping[str, str | None] | None = None) -> list[NetworkRecord]:
+        return self._get_list(NetworkRecord, "/networks", params={"label": _labels_param(labels)})
+
+    def inspect_network(self, name: str) -> NetworkDetails:
+        return self._get(NetworkDetails, "GET", f"/networks/{name}")
+
+    def remove_network(self, name: str, *, force: bool = False) -> None:
+        self._call("DELETE", f"/networks/{name}", params={"force": force})
+
+    def prune_networks(self, labels: Mapping[str, str | None] | None = None) -> PruneResult:
+        return self._get(PruneResult, "POST", "/networks/prune", params={"label": _labels_param(labels)})
+
+    def doctor(self, fix: bool = False) -> list[NetworkLeftover]:
+        """Network leftovers no record owns; with `fix`, this root's are removed (and say so)."""
+        if fix:
+            return self._get_list(NetworkLeftover, "/doctor", method="POST", params={"fix": True})
+        return self._get_list(NetworkLeftover, "/doctor")
 
     # -- containers -------------------------------------------------------------------------
 

@@ -155,7 +155,8 @@ class FakeRuntime:
                 if behaviour.fail_start is not None:
                     c.info = replace(c.info, state=ContainerState.EXITED, exit_code=127)
                     raise RuntimeFailure(f"{c.info.name}: {behaviour.fail_start}")
-                starting = c.spec.healthcheck is not None or behaviour.healthy_after is not None
+                check = c.spec.healthcheck
+                starting = (check is not None and not check.disabled) or behaviour.healthy_after is not None
                 health = Health.STARTING if starting or behaviour.unhealthy_after is not None else Health.NONE
                 c.info = replace(c.info, state=ContainerState.RUNNING, health=health, exit_code=None)
                 c.polls = 0

@@ -7,14 +7,17 @@ the planner, mechanisms stay in the engine.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from stackup.errors import NotFound
 from stackup.runtime.base import (
     BuildSpec,
     ContainerInfo,
     ContainerSpec,
     ContainerState,
     Health,
+    HealthcheckSpec,
     ImageInfo,
     MountType,
     NetworkInfo,
@@ -22,7 +25,7 @@ from stackup.runtime.base import (
     VolumeInfo,
     VolumeSpec,
 )
-from stackup.runtime.labels import PROJECT
+from stackup.runtime.labels import CONTAINER_NUMBER, PROJECT, SERVICE
 
 if TYPE_CHECKING:
     from stackup.runtime.client import EngineClient
@@ -62,6 +65,42 @@ def container_info(record: ContainerRecord) -> ContainerInfo:
     )
 
 
+def _nanoseconds(seconds: float | None) -> int:
+    """Docker's wire durations; 0 (unset) makes the engine inherit the image's value."""
+    return 0 if seconds is None else round(seconds * 1_000_000_000)
+
+
+def healthcheck_request(check: HealthcheckSpec | None) -> dict[str, Any] | None:
+    """The spec's check in Docker's wire form: unset stays 0, `disable` stays test `NONE`."""
+    if check is None:
+        return None
+    return {
+        "test": list(check.test),
+        "interval": _nanoseconds(check.interval_s),
+        "timeout": _nanoseconds(check.timeout_s),
+        "start_period": _nanoseconds(check.start_period_s),
+        "start_interval": _nanoseconds(check.start_interval_s),
+        "retries": check.retries or 0,
+    }
+
+
+def dns_aliases(spec: ContainerSpec, aliases: tuple[str, ...]) -> list[str]:
+    """An attachment's aliases plus Compose's `<project>-<service>-<n>`, which differs from the
+    container name when `container_name` is set (the engine adds service, name and hostname)."""
+    project, service, number = (spec.labels.get(k) for k in (PROJECT, SERVICE, CONTAINER_NUMBER))
+    replica = f"{project}-{service}-{number}" if project and service and number else None
+    return list(dict.fromkeys(a for a in (*aliases, replica) if a and a != spec.name))
+
+
+def network_mode(spec: ContainerSpec) -> str:
+    """The engine's `network_mode`; unset means `bridge` on the listed networks. `service:x`
+    must have been resolved to `container:<id>` by the runtime before this is called."""
+    mode = spec.network_mode or "bridge"
+    if mode.startswith("service:"):
+        raise ValueError(f"{spec.name}: network_mode {mode} must be resolved to a container first")
+    return mode
+
+
 def create_request(spec: ContainerSpec) -> dict[str, Any]:
     """The engine's `ContainerCreate` body for a planner spec (a plain dict: the API validates)."""
     mounts: list[dict[str, Any]] = []
@@ -81,9 +120,11 @@ def create_request(spec: ContainerSpec) -> dict[str, Any]:
         "init": spec.init,
         "stop_grace_period": spec.stop_grace_period_s,
         "dns": list(spec.dns),
+        "extra_hosts": [
+            {"hostname": host, "address": address}
+            for host, _, address in (entry.partition(":") for entry in spec.extra_hosts)
+        ],
     }
-    if spec.hostname:
-        options["hostname"] = spec.hostname
     if spec.stop_signal:
         options["stop_signal"] = spec.stop_signal
     if spec.limits.memory_bytes:
@@ -92,8 +133,6 @@ def create_request(spec: ContainerSpec) -> dict[str, Any]:
         options["cpus"] = spec.limits.cpus
     if spec.limits.pids:
         options["pids_limit"] = spec.limits.pids
-    if spec.network_mode in ("host", "none"):
-        options["network_mode"] = spec.network_mode
     body: dict[str, Any] = {
         "name": spec.name,
         "image": spec.image,
@@ -104,6 +143,23 @@ def create_request(spec: ContainerSpec) -> dict[str, Any]:
         "cwd": spec.working_dir,
         "user": spec.user,
         "mounts": mounts,
+        "hostname": spec.hostname,
+        "network_mode": network_mode(spec),
+        "networks": [
+            {"network": a.network, "aliases": dns_aliases(spec, a.aliases), "ipv4_address": a.ipv4_address}
+            for a in spec.networks
+        ],
+        "ports": [
+            {
+                "container_port": p.container_port,
+                "host_port": p.host_port,
+                "host_ip": p.host_ip,
+                "protocol": p.protocol,
+            }
+            for p in spec.ports
+        ],
+        "restart": spec.restart,
+        "healthcheck": healthcheck_request(spec.healthcheck),
         "options": options,
     }
     return body
@@ -129,8 +185,20 @@ class NativeRuntime:
     def create_container(self, spec: ContainerSpec) -> ContainerInfo:
         from stackup.runtime.engine.api_models import ContainerCreate
 
+        if spec.network_mode and spec.network_mode.startswith("service:"):
+            target = self._service_container(spec, spec.network_mode.removeprefix("service:"))
+            spec = replace(spec, network_mode=f"container:{target}")
         request = ContainerCreate.model_validate(create_request(spec))
         return container_info(self.client.create_container(request))
+
+    def _service_container(self, spec: ContainerSpec, service: str) -> str:
+        """`network_mode: service:x`: the id of x's container in the same project (a running one
+        first; the planner orders x before this service, so one exists)."""
+        found = self.client.list_containers(labels={PROJECT: spec.labels.get(PROJECT, ""), SERVICE: service})
+        found.sort(key=lambda r: (r.status.value != "running", r.number or 0))
+        if not found:
+            raise NotFound(f"{spec.name}: network_mode service:{service}: service {service} has no container")
+        return found[0].id
 
     def start_container(self, container_id: str) -> None:
         self.client.start_container(container_id)
@@ -149,6 +217,12 @@ class NativeRuntime:
         ]
 
     def create_network(self, spec: NetworkSpec) -> NetworkInfo:
+        """Create a stack network (the planner never creates `external` ones, see
+        `planner.resources`); IPv6 and non-bridge drivers are refused by the engine."""
+        if spec.enable_ipv6:
+            from stackup.errors import PlanError
+
+            raise PlanError(f"network {spec.name}: enable_ipv6 is not supported by the native engine")
         record = self.client.create_network(
             spec.name, labels=dict(spec.labels), internal=spec.internal, subnets=list(spec.subnets)
         )

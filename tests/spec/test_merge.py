@@ -20,7 +20,7 @@ def _doc(text: str, name: str) -> tuple[dict[str, Any], SourceMap]:
 
 def assert_merge_yaml(base: str, override: str, expected: str) -> None:
     merged, _ = merge_documents(*_doc(base, "base.yaml"), *_doc(override, "override.yaml"))
-    assert merged == YAML(typ="safe").load(expected)
+    assert merged == YAML(typ="safe", pure=True).load(expected)
 
 
 CASES = [

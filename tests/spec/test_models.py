@@ -32,7 +32,7 @@ CTX = NormalizeContext(project_dir=Path("/proj"), project_name="demo", environme
 
 
 def load(text: str) -> dict[str, Any]:
-    tree = YAML(typ="safe").load(text)
+    tree = YAML(typ="safe", pure=True).load(text)
     assert isinstance(tree, dict)
     return tree
 

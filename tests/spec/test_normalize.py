@@ -17,7 +17,7 @@ CTX = NormalizeContext(
 
 
 def load(text: str) -> dict[str, Any]:
-    tree = YAML(typ="safe").load(text)
+    tree = YAML(typ="safe", pure=True).load(text)
     assert isinstance(tree, dict)
     return tree
 

@@ -1,6 +1,6 @@
 """The engine's HTTP API: routing, error answers, JSON helpers and the OpenAPI document.
 
-Each route module (`api_system`, `api_images`, `api_volumes`, `api_containers`) declares its
+Each route module (`api_system`, `api_images`, `api_volumes`, `api_networks`, `api_containers`) declares its
 endpoints as `Endpoint` values: the handler plus the models it reads and answers with. The
 Starlette routes *and* the OpenAPI document are built from that one list, so the document cannot
 describe an endpoint that does not exist or miss one that does.
@@ -188,12 +188,13 @@ def openapi_document(endpoints: Sequence[Endpoint], version: str) -> dict[str, A
 
 def all_endpoints() -> list[Endpoint]:
     """Every endpoint of the API, in document order."""
-    from stackup.runtime.engine import api_containers, api_images, api_system, api_volumes
+    from stackup.runtime.engine import api_containers, api_images, api_networks, api_system, api_volumes
 
     return [
         *api_system.ENDPOINTS,
         *api_images.ENDPOINTS,
         *api_volumes.ENDPOINTS,
+        *api_networks.ENDPOINTS,
         *api_containers.ENDPOINTS,
     ]
 

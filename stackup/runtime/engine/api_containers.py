@@ -58,37 +58,37 @@ async def create(request: Request) -> Response:
 
 async def list_all(request: Request) -> Response:
     q = request.query_params
-    manager = engine_of(request).containers
-    found = await blocking(manager.list_containers, q.get("project"), q.get("service"), query_labels(request))
+    engine = engine_of(request)
+    found = await blocking(engine.list_containers, q.get("project"), q.get("service"), query_labels(request))
     return answer(found)
 
 
 async def inspect(request: Request) -> Response:
-    return answer(await blocking(engine_of(request).containers.get, _ref(request)))
+    return answer(await blocking(engine_of(request).inspect_container, _ref(request)))
 
 
 async def start(request: Request) -> Response:
-    return answer(await blocking(engine_of(request).containers.start, _ref(request)))
+    return answer(await blocking(engine_of(request).start_container, _ref(request)))
 
 
 async def stop(request: Request) -> Response:
-    manager = engine_of(request).containers
-    return answer(await blocking(manager.stop, _ref(request), query(request, "timeout", float)))
+    engine = engine_of(request)
+    return answer(await blocking(engine.stop_container, _ref(request), query(request, "timeout", float)))
 
 
 async def restart(request: Request) -> Response:
-    manager = engine_of(request).containers
-    return answer(await blocking(manager.restart, _ref(request), query(request, "timeout", float)))
+    engine = engine_of(request)
+    return answer(await blocking(engine.restart_container, _ref(request), query(request, "timeout", float)))
 
 
 async def kill(request: Request) -> Response:
     signal = request.query_params.get("signal", "SIGKILL")
-    await blocking(engine_of(request).containers.kill, _ref(request), signal)
+    await blocking(engine_of(request).kill_container, _ref(request), signal)
     return answer(None)
 
 
 async def remove(request: Request) -> Response:
-    await blocking(engine_of(request).containers.remove, _ref(request), force=query_bool(request, "force"))
+    await blocking(engine_of(request).remove_container, _ref(request), force=query_bool(request, "force"))
     return answer(None)
 
 

@@ -11,8 +11,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from stackup.runtime.engine.imageconfig import HealthConfig
+from stackup.runtime.engine.restart import RestartPolicy
 from stackup.runtime.engine.spec import MountKind
 
 API_VERSION = "1"
@@ -72,13 +74,42 @@ class MountRequest(_Frozen):
     tmpfs_mode: int | None = None
 
 
+class NetworkEndpointRequest(_Frozen):
+    """One network to join: Compose's `services.<s>.networks.<n>` (by engine network name)."""
+
+    network: str = Field(min_length=1)
+    aliases: tuple[str, ...] = ()
+    ipv4_address: str | None = None
+
+
+class PortRequest(_Frozen):
+    """A port to publish; `host_port` None asks for a free one, `host_ip` "" means every address."""
+
+    container_port: int = Field(ge=1, le=65535)
+    host_port: int | None = Field(default=None, ge=1, le=65535)
+    host_ip: str = ""
+    protocol: str = Field(default="tcp", pattern=r"^(tcp|udp)$")
+
+
+NETWORK_MODE_PATTERN = r"^(bridge|none|host|container:.+)$"
+
+
 class ContainerCreate(_Frozen):
     """Create a container from an image.
 
     `command`, `entrypoint`, `cwd` and `user` default to the image's own values when None, and
     `env` is laid over the image's environment. `options` holds the remaining fields of
-    `stackup.runtime.engine.spec.ContainerConfig` (tty, init, memory, stop_signal, network_mode,
-    ...), validated by that model: the engine owns `id`, `rootfs`, `args` and `cgroup_parent`.
+    `stackup.runtime.engine.spec.ContainerConfig` (tty, init, memory, stop_signal, dns, ...),
+    validated by that model: the engine owns `id`, `rootfs`, `args`, `cgroup_parent` and the
+    network fields below.
+
+    `network_mode` `bridge` (the default) joins `networks`, in order (eth0, eth1, ...); with no
+    networks listed the container has loopback only, since this engine has no implicit default
+    network (the planner always names the stack's `<project>_default`). `container:<ref>` joins
+    that container's namespace. The DNS names on each network are the service label, the
+    container name, `hostname` and the attachment's aliases. `restart` is Docker's policy text;
+    `healthcheck` is Docker's wire form, merged with the image's HEALTHCHECK (zero = inherit,
+    test `["NONE"]` disables both).
     """
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -90,7 +121,41 @@ class ContainerCreate(_Frozen):
     cwd: str | None = None
     user: str | None = None
     mounts: tuple[MountRequest, ...] = ()
+    hostname: str | None = None
+    network_mode: str = Field(default="bridge", pattern=NETWORK_MODE_PATTERN)
+    networks: tuple[NetworkEndpointRequest, ...] = ()
+    ports: tuple[PortRequest, ...] = ()
+    restart: str = "no"
+    healthcheck: HealthConfig | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("restart")
+    @classmethod
+    def _restart(cls, value: str) -> str:
+        return str(RestartPolicy.parse(value))
+
+
+class NetworkCreate(_Frozen):
+    """Create a bridge network; `subnets` empty lets IPAM pick one that collides with nothing.
+
+    One IPv4 subnet at most: a network is one bridge with one address range here.
+    """
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    labels: dict[str, str] = Field(default_factory=dict)
+    driver: str = "bridge"
+    internal: bool = False
+    subnets: tuple[str, ...] = ()
+
+
+class NetworkLeftover(_Frozen):
+    """One thing `doctor` found that no record owns (a bridge, veth, namespace, nft table or rule);
+    `foreign` when it may belong to another engine root and is therefore left alone."""
+
+    kind: str
+    name: str
+    foreign: bool = False
+    removed: bool = False
 
 
 class VolumeCreate(_Frozen):

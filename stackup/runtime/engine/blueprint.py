@@ -15,11 +15,16 @@ from typing import Any
 
 from stackup.errors import RuntimeFailure
 from stackup.runtime.engine.api_models import ContainerCreate, MountRequest
+from stackup.runtime.engine.imageconfig import HealthConfig
 from stackup.runtime.engine.images import Image
-from stackup.runtime.engine.spec import ContainerConfig, MountKind, default_cgroup_parent
+from stackup.runtime.engine.spec import ContainerConfig, MountKind, NetworkMode, default_cgroup_parent
 
-ENGINE_OWNED = frozenset({"id", "name", "rootfs", "args", "env", "cwd", "user", "mounts", "cgroup_parent"})
-"""ContainerConfig fields the engine fills in; a request may not set them through `options`."""
+ENGINE_OWNED = frozenset(
+    {"id", "name", "rootfs", "args", "env", "cwd", "user", "mounts", "cgroup_parent", "hostname",
+     "network_mode", "netns_path"}
+)  # fmt: skip
+"""ContainerConfig fields the engine fills in (or takes from the request's own fields); a
+request may not set them through `options`."""
 
 
 def command_line(request: ContainerCreate, image: Image) -> tuple[str, ...]:
@@ -66,6 +71,26 @@ def _mount(spec: MountRequest, volume_dir: Callable[[str], Path]) -> dict[str, A
     return mount
 
 
+def healthcheck(request: ContainerCreate, image: Image) -> HealthConfig | None:
+    """The check to record: the request's over the image's HEALTHCHECK, field by field.
+
+    Docker's merge (moby `daemon/commit.go`, also `health.HealthConfig.merged`): an empty test
+    or a zero duration or retry count inherits the image's value; test `["NONE"]` is kept as
+    is, so it disables the image's check too. Stored in this wire form, resolved by the supervisor.
+    """
+    own, base = request.healthcheck, image.config.healthcheck
+    if own is None or base is None:
+        return own if own is not None else base
+    return HealthConfig(
+        test=own.test or base.test,
+        interval=own.interval or base.interval,
+        timeout=own.timeout or base.timeout,
+        start_period=own.start_period or base.start_period,
+        start_interval=own.start_interval or base.start_interval,
+        retries=own.retries or base.retries,
+    )
+
+
 def build_config(
     request: ContainerCreate,
     image: Image,
@@ -74,8 +99,12 @@ def build_config(
     rootfs: Path,
     engine_root: Path,
     volume_dir: Callable[[str], Path],
+    network_mode: NetworkMode = NetworkMode.NONE,
 ) -> ContainerConfig:
-    """The concrete config; `volume_dir(name)` returns (creating if needed) a volume's data dir."""
+    """The concrete config; `volume_dir(name)` returns (creating if needed) a volume's data dir.
+
+    `network_mode` is `none` or `host`; a namespace to join (`path`) is filled in once the
+    network manager has made it."""
     clash = ENGINE_OWNED & request.options.keys()
     if clash:
         raise RuntimeFailure(f"options may not set engine-owned fields: {', '.join(sorted(clash))}")
@@ -95,5 +124,7 @@ def build_config(
             "user": request.user if request.user is not None else image.config.user,
             "mounts": [_mount(m, volume_dir) for m in request.mounts],
             "cgroup_parent": default_cgroup_parent(engine_root),
+            "hostname": request.hostname or "",
+            "network_mode": network_mode,
         }
     )

@@ -26,14 +26,21 @@ from typing import Protocol
 
 from stackup.errors import NotFound, RuntimeFailure
 from stackup.runtime import labels
-from stackup.runtime.engine import conmon
+from stackup.runtime.engine import conmon, containernet
 from stackup.runtime.engine.api_models import ContainerCreate, ExecRequest, ExecResult, TopResult
-from stackup.runtime.engine.blueprint import build_config
+from stackup.runtime.engine.blueprint import build_config, healthcheck
+from stackup.runtime.engine.containernet import LazyNetworks
 from stackup.runtime.engine.events import EventBus
 from stackup.runtime.engine.images import ImageStore
 from stackup.runtime.engine.overlay import mount_rootfs, unmount_rootfs
 from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.records import ContainerRecord, ContainerStatus, EventType, utcnow
+from stackup.runtime.engine.records import (
+    ContainerNetwork,
+    ContainerRecord,
+    ContainerStatus,
+    EventType,
+    utcnow,
+)
 from stackup.runtime.engine.spec import ContainerConfig, parse_signal
 from stackup.runtime.engine.state import StateStore
 from stackup.runtime.engine.volumes import VolumeManager
@@ -66,8 +73,11 @@ class ContainerManager:
         events: EventBus,
         images: ImageStore,
         volumes: VolumeManager,
+        *,
+        networks: LazyNetworks,
     ) -> None:
         self.paths = paths
+        self.networks = networks
         self._state = state
         self._events = events
         self._images = images
@@ -108,6 +118,11 @@ class ContainerManager:
     # -- create -----------------------------------------------------------------------------
 
     def create(self, request: ContainerCreate) -> ContainerRecord:
+        """Record, wire the network, mount, and have runc create it; undo everything on failure.
+
+        Host port conflicts and an unknown `container:<ref>` are refused before the record is
+        written, so a refused create changes nothing at all.
+        """
         image = self._images.get(request.image)
         container_id = secrets.token_hex(32)
         bundle = self.paths.container(container_id)
@@ -118,7 +133,12 @@ class ContainerManager:
             rootfs=bundle.rootfs,
             engine_root=self.paths.root,
             volume_dir=lambda name: Path(self._volumes.create(name).mountpoint),
+            network_mode=containernet.base_mode(request),
         )
+        joined = self._joined(request)
+        if request.network_mode == "bridge" and request.networks:
+            bindings = containernet.port_bindings(request.ports)
+            containernet.check_ports(self.networks, self._state, containernet.service_of(request), bindings)
         record = ContainerRecord(
             id=container_id,
             name=request.name,
@@ -129,12 +149,16 @@ class ContainerManager:
             number=_int_label(request.labels.get(labels.CONTAINER_NUMBER)),
             labels=request.labels,
             config=config.model_dump(mode="json"),
+            restart=request.restart,
+            healthcheck=healthcheck(request, image),
+            network=containernet.unwired(request),
         )
         with self.locked(container_id):
             self._state.insert_container(record)  # before anything exists on the machine
             try:
                 for directory in (bundle.upper, bundle.work, bundle.rootfs):
                     directory.mkdir(parents=True, exist_ok=True)
+                record = self._wire(record, request, config, joined)
                 pid = self._instantiate(record)
             except BaseException:
                 self._teardown(record)
@@ -144,6 +168,36 @@ class ContainerManager:
             record = self._state.update_container(container_id, status=ContainerStatus.CREATED, pid=pid)
         self._emit("create", record, image=record.image)
         return record
+
+    def _joined(self, request: ContainerCreate) -> ContainerRecord | None:
+        """The container whose namespace `network_mode: container:<ref>` names (must exist)."""
+        if not request.network_mode.startswith("container:"):
+            return None
+        return self._state.find_container(request.network_mode.removeprefix("container:"))
+
+    def _wire(
+        self,
+        record: ContainerRecord,
+        request: ContainerCreate,
+        config: ContainerConfig,
+        joined: ContainerRecord | None,
+    ) -> ContainerRecord:
+        """Give a recorded container its network and save the config that joins it.
+
+        The record says it owns a namespace *before* `connect` makes one, so a teardown after a
+        failure (or after a crash) always knows to disconnect it.
+        """
+        if joined is not None:
+            wired = containernet.join(joined, request, config)
+        elif request.network_mode == "bridge" and request.networks:
+            owner = ContainerNetwork(mode=request.network_mode, owns_netns=True)
+            record = self._state.update_container(record.id, network=owner)
+            wired = containernet.connect(self.networks.get(), record.id, request, config)
+        else:
+            return record
+        return self._state.update_container(
+            record.id, config=wired.config.model_dump(mode="json"), network=wired.network
+        )
 
     def _instantiate(self, record: ContainerRecord) -> int:
         """Mount the rootfs and have conmon run `runc create`; return the container's pid."""
@@ -162,10 +216,14 @@ class ContainerManager:
         unmount_rootfs(self.paths.container(record.id).rootfs)  # a no-op if not mounted
 
     def _teardown(self, record: ContainerRecord) -> None:
-        """Delete what exists on the machine for `record` (idempotent: any step may be absent)."""
+        """Delete what exists on the machine for `record` (idempotent: any step may be absent).
+
+        The network namespace goes last: runc must be done with it first."""
         conmon.delete(record.id, paths=self.paths)
         self._unmount(record)
         shutil.rmtree(self.paths.container(record.id).dir, ignore_errors=True)
+        if containernet.needs_disconnect(self.networks, record):
+            self.networks.get().disconnect(record.id)
 
     # -- start / stop -----------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stackup.runtime.engine.imageconfig import HealthConfig
+
 
 def utcnow() -> datetime:
     """Timezone-aware now; every recorded time is UTC so engines and clients agree."""
@@ -63,13 +65,47 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class ContainerEndpoint(_Frozen):
+    """The container's interface on one network and the names it answers to there."""
+
+    network: str
+    address: str
+    names: tuple[str, ...] = ()
+
+
+class PublishedPort(_Frozen):
+    """A published port with the host port actually bound (a random one resolved), for `port`/`ps`."""
+
+    container_port: int
+    host_port: int
+    host_ip: str = ""
+    protocol: str = "tcp"
+
+
+class ContainerNetwork(_Frozen):
+    """How the container is networked, recorded at create (addresses survive stop, start and a
+    restored engine, so `ps` and `port` need not ask the network manager).
+
+    `mode` is what the client asked for (`bridge`, `none`, `host`, `container:<id>`);
+    `owns_netns` says this container's namespace is its own and dies with it (not one it joined).
+    """
+
+    mode: str = "none"
+    owns_netns: bool = False
+    endpoints: tuple[ContainerEndpoint, ...] = ()
+    ports: tuple[PublishedPort, ...] = ()
+
+
 class ContainerRecord(_Frozen):
     """One container as the engine knows it.
 
     `config` is the `ContainerConfig` the container was created from, kept as JSON so the state
     database does not depend on that model's Python class and old rows stay readable. `image` is
     the reference the client asked for, `image_id` what it resolved to (images in use by a
-    container are never deleted).
+    container are never deleted). `restart` and `healthcheck` (the request's check merged with
+    the image's, Docker's wire form) are what the supervisor runs; `health` is its last recorded
+    view (status, failing streak, recent probe outputs). `manually_stopped` is Docker's
+    `HasBeenManuallyStopped`: what `unless-stopped` asks when the engine starts.
     """
 
     id: str
@@ -89,6 +125,10 @@ class ContainerRecord(_Frozen):
     finished_at: datetime | None = None
     restart_count: int = 0
     health: dict[str, Any] | None = None
+    restart: str = "no"
+    healthcheck: HealthConfig | None = None
+    manually_stopped: bool = False
+    network: ContainerNetwork | None = None
 
     @property
     def is_live(self) -> bool:

@@ -1,7 +1,11 @@
-"""One engine's parts wired together: state, events, images, volumes, containers, monitor.
+"""One engine's parts wired together: state, events, images, volumes, networks, containers,
+the supervisor (health checks, restart policies) and the exit monitor.
 
 Kept apart from the HTTP layer so the engine can be opened in-process (tests, a future
-embedded mode) and so `api.py` depends on one object rather than on every part.
+embedded mode) and so `api.py` depends on one object rather than on every part. The container
+lifecycle calls a user makes go through the methods here rather than straight to the container
+manager, because each also tells the supervisor (a user's stop is never undone by a restart
+policy; a user's start resets the restart count).
 """
 
 from __future__ import annotations
@@ -17,13 +21,15 @@ from importlib import metadata
 
 from stackup.runtime.engine import conmon
 from stackup.runtime.engine.api_models import EngineInfo, VersionInfo
+from stackup.runtime.engine.containernet import LazyNetworks
 from stackup.runtime.engine.containers import ContainerManager
 from stackup.runtime.engine.events import EventBus
 from stackup.runtime.engine.images import ImageStore
 from stackup.runtime.engine.monitor import Monitor
 from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.records import ContainerStatus, EventType, utcnow
+from stackup.runtime.engine.records import ContainerRecord, ContainerStatus, EventType, utcnow
 from stackup.runtime.engine.state import StateStore
+from stackup.runtime.engine.supervision import Supervision
 from stackup.runtime.engine.volumes import VolumeManager
 
 
@@ -63,7 +69,9 @@ class EngineService:
     events: EventBus
     images: ImageStore
     volumes: VolumeManager
+    networks: LazyNetworks
     containers: ContainerManager
+    supervision: Supervision
     monitor: Monitor
     started_at: datetime = field(default_factory=utcnow)
     version: str = field(default_factory=_stackup_version)
@@ -72,25 +80,85 @@ class EngineService:
     @classmethod
     def open(cls, paths: EnginePaths) -> EngineService:
         """Open the state, finish what a previous engine left half-done, re-adopt containers and
-        start watching exits. The caller must hold the root's engine lock."""
+        their networks, start what should come back, and start watching exits. The caller must
+        hold the root's engine lock.
+
+        Order matters: running containers are watched before the monitor records exits that
+        happened while no engine ran (so restart policies apply to them), and networks are
+        restored before any container is started again.
+        """
         for directory in (paths.root, paths.run, paths.tmp, paths.volumes, paths.containers, paths.images):
             directory.mkdir(parents=True, exist_ok=True)
         state = StateStore(paths.state_db)
         events = EventBus(state)
         images = ImageStore(paths)
         volumes = VolumeManager(paths, state, events)
-        containers = ContainerManager(paths, state, events, images, volumes)
+        networks = LazyNetworks(paths, state)
+        containers = ContainerManager(paths, state, events, images, volumes, networks=networks)
+        supervision = Supervision(containers, state, events)
         monitor = Monitor(containers, state)
         volumes.recover()
+        before = state.list_containers()
+        supervision.adopt(before)
         monitor.adopt()
+        records = state.list_containers()
+        networks.restore(
+            live_containers=[r.id for r in records],
+            owners=[r.id for r in records if r.network is not None and r.network.owns_netns],
+        )
+        supervision.start_on_boot([r for r in before if r.status is ContainerStatus.EXITED])
         monitor.start()
         events.publish(EventType.ENGINE, "start", str(os.getpid()))
-        return cls(paths, state, events, images, volumes, containers, monitor)
+        return cls(paths, state, events, images, volumes, networks, containers, supervision, monitor)
 
     def close(self) -> None:
+        self.supervision.close()
         self.monitor.stop()
+        self.networks.close()
         self.events.publish(EventType.ENGINE, "stop", str(os.getpid()))
         self.state.close()
+
+    # -- container lifecycle as a user asks for it -------------------------------------------
+
+    def inspect_container(self, ref: str) -> ContainerRecord:
+        return self.supervision.live(self.containers.get(ref))
+
+    def list_containers(
+        self, project: str | None, service: str | None, labels: dict[str, str | None]
+    ) -> list[ContainerRecord]:
+        return [self.supervision.live(r) for r in self.containers.list_containers(project, service, labels)]
+
+    def start_container(self, ref: str) -> ContainerRecord:
+        """Start it and supervise it; a container already running is left as it is."""
+        if self.containers.get(ref).status is ContainerStatus.RUNNING:
+            return self.inspect_container(ref)
+        record = self.containers.start(ref)
+        return self.supervision.watch(record, reset_count=True)
+
+    def stop_container(self, ref: str, timeout_s: float | None) -> ContainerRecord:
+        record = self.containers.get(ref)
+        self.supervision.stopping(record.id)
+        return self.containers.stop(record.id, timeout_s)
+
+    def kill_container(self, ref: str, signal: str) -> None:
+        """Docker counts a kill as a manual stop, whatever the signal: no restart follows."""
+        record = self.containers.get(ref)
+        self.supervision.stopping(record.id)
+        self.containers.kill(record.id, signal)
+
+    def restart_container(self, ref: str, timeout_s: float | None) -> ContainerRecord:
+        record = self.containers.get(ref)
+        self.supervision.stopping(record.id)
+        record = self.containers.restart(record.id, timeout_s)
+        return self.supervision.watch(record, reset_count=False)
+
+    def remove_container(self, ref: str, *, force: bool) -> None:
+        """Forget its supervision first, so no pending restart races the removal (unless the
+        removal is going to be refused: a running container without `force` stays supervised)."""
+        record = self.containers.get(ref)
+        if force or record.status is not ContainerStatus.RUNNING:
+            self.supervision.forget(record.id)
+        self.containers.remove(record.id, force=force)
 
     def version_info(self) -> VersionInfo:
         runc_version, conmon_version = _tool_versions()

@@ -36,7 +36,7 @@ from stackup.runtime.engine.records import (
     utcnow,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 EVENTS_KEPT = 10_000
 """The event log is append-only but bounded: older events are pruned when the engine opens it."""
 
@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS containers (
     project TEXT, service TEXT, number INTEGER,
     labels TEXT NOT NULL, config TEXT NOT NULL, status TEXT NOT NULL, pid INTEGER,
     exit_code INTEGER, created_at TEXT NOT NULL, started_at TEXT, finished_at TEXT,
-    restart_count INTEGER NOT NULL DEFAULT 0, health TEXT);
+    restart_count INTEGER NOT NULL DEFAULT 0, health TEXT, restart TEXT NOT NULL DEFAULT 'no',
+    healthcheck TEXT, manually_stopped INTEGER NOT NULL DEFAULT 0, network TEXT);
 CREATE INDEX IF NOT EXISTS containers_project ON containers (project, service);
 CREATE TABLE IF NOT EXISTS volumes (
     name TEXT PRIMARY KEY, labels TEXT NOT NULL, options TEXT NOT NULL, mountpoint TEXT NOT NULL,
@@ -62,11 +63,22 @@ CREATE TABLE IF NOT EXISTS events (
     action TEXT NOT NULL, actor TEXT NOT NULL, attributes TEXT NOT NULL);
 """
 
+_ADDED_COLUMNS = {
+    "containers": (
+        ("restart", "TEXT NOT NULL DEFAULT 'no'"),
+        ("healthcheck", "TEXT"),
+        ("manually_stopped", "INTEGER NOT NULL DEFAULT 0"),
+        ("network", "TEXT"),
+    ),
+}
+"""Columns added after schema version 1, added in place to an older database (SQLite cannot
+`ADD COLUMN IF NOT EXISTS`), so an engine upgrade keeps every container it knew about."""
+
 _M = TypeVar("_M", bound=BaseModel)
 
 # Columns holding JSON documents rather than scalars, per table.
 _JSON = {
-    "containers": ("labels", "config", "health"),
+    "containers": ("labels", "config", "health", "healthcheck", "network"),
     "volumes": ("labels", "options"),
     "networks": ("labels", "config"),
     "ip_leases": (),
@@ -108,6 +120,7 @@ class StateStore:
             # Statement by statement: executescript() would COMMIT in the middle of this transaction.
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 db.execute(statement)
+            _add_missing_columns(db)
             db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             db.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (EVENTS_KEPT,))
 
@@ -323,6 +336,14 @@ class StateStore:
     def last_event_id(self) -> int:
         rows = self._query("SELECT COALESCE(MAX(id), 0) FROM events")
         return int(rows[0][0])
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        for name, ddl in columns:
+            if name not in present:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}")
 
 
 def _labels_match(labels: Mapping[str, str], wanted: Mapping[str, str | None]) -> bool:
