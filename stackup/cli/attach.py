@@ -127,25 +127,13 @@ def _stop_all(rt: NativeRuntime, containers: list[ContainerInfo], timeout: float
         signal.signal(signal.SIGINT, previous)
 
 
-def is_job(project: Project, service: str) -> bool:
-    """A one-shot service: marked `x-stackup.job: true`, or awaited with service_completed_successfully."""
-    svc = project.services[service]
-    ext = svc.extensions.get("x-stackup") or {}
-    if isinstance(ext, dict) and ext.get("job") is True:
-        return True
-    return any(
-        str(dep.condition) == "service_completed_successfully"
-        for other in project.services.values()
-        for name, dep in other.depends_on.items()
-        if name == service
-    )
-
-
 def _target(project: Project, info: ContainerInfo) -> str:
+    from stackup.planner.targets import target
+
     service = info.labels.get(lbl.SERVICE, "")
-    if service in project.services and is_job(project, service):
-        return "completed"
-    return "healthy" if info.health is not Health.NONE else "running"
+    if service not in project.services:
+        return "running"
+    return str(target(project, service, has_healthcheck=info.health is not Health.NONE))
 
 
 def _reached(target: str, info: ContainerInfo) -> bool | None:

@@ -95,7 +95,7 @@ def run(args: list[str]) -> int:
 
     _register()
     try:
-        app(args=args, prog_name="stackup", standalone_mode=False)
+        result = app(args=args, prog_name="stackup", standalone_mode=False)
     except StackupError as exc:
         from stackup.cli.output import warn
         from stackup.spec.errors import SpecError
@@ -119,4 +119,5 @@ def run(args: list[str]) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    # without standalone mode, click returns a command's `typer.Exit(code)` instead of raising it
+    return result if isinstance(result, int) else 0

@@ -24,6 +24,7 @@ from stackup.planner.options import ReconcileOptions, Recreate
 from stackup.planner.plan import Operation, OpKind, Plan, ResourceKind, Wait
 from stackup.planner.resources import plan_images, plan_networks, plan_volumes
 from stackup.planner.specs import container_spec, image_ref, service_networks, service_volume_keys
+from stackup.planner.targets import is_job
 from stackup.runtime import labels as lbl
 from stackup.runtime.base import ContainerSpec
 
@@ -159,6 +160,8 @@ class _Reconciler:
             forced = policy is Recreate.FORCE and not changes
             return op(OpKind.RECREATE, "forced" if forced else "", changes, spec=True)
         kept = "changes kept: --no-recreate" if changes else ""
+        if not changes and container.exit_code == 0 and is_job(self.project, name):
+            return op(OpKind.NOTHING, "completed")  # a finished job is at its target: not re-run
         if not container.running:
             return op(OpKind.START, "; ".join(filter(None, [f"{container.state}", kept])), changes)
         return op(OpKind.NOTHING, kept or "up to date", changes)

@@ -160,7 +160,7 @@ services:
     command: ["sh", "-c", "sleep 2; exit 7"]
 """)
     stackup.run("up", "-d", cwd=cwd)
-    pid = int((stackup.root / "stackupd.pid").read_text())
+    pid = int((stackup.root / "run" / "stackupd.pid").read_text())
     os.kill(pid, signal.SIGKILL)
     time.sleep(3)  # `short` exits while no engine runs
     ps = _ps(stackup, cwd)  # starts a new engine, which re-adopts
