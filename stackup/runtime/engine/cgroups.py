@@ -124,7 +124,11 @@ def swap_accounting() -> bool:
 
 def _rmdir_tree(path: Path, attempts: int) -> None:
     """Remove a cgroup directory and its child cgroups, deepest first (cgroupfs rmdir is per dir)."""
-    for child in sorted((p for p in path.iterdir() if p.is_dir()), reverse=True):
+    try:
+        children = sorted((p for p in path.iterdir() if p.is_dir()), reverse=True)
+    except FileNotFoundError:
+        return
+    for child in children:
         _rmdir_tree(child, attempts)
     for attempt in range(attempts):
         try:
@@ -152,9 +156,9 @@ def remove_if_empty(cgroup_path: str) -> None:
     holds another container's cgroup is left alone (rmdir fails with EBUSY or ENOTEMPTY).
     """
     for path in cgroup_dirs(cgroup_path):
-        if any(p.is_dir() for p in path.iterdir()):
-            continue
-        try:
+        try:  # another container's removal may take the parent away under us: absent is fine
+            if any(p.is_dir() for p in path.iterdir()):
+                continue
             os.rmdir(path)
         except OSError as exc:
             if exc.errno not in (errno.EBUSY, errno.ENOTEMPTY, errno.ENOENT):

@@ -253,6 +253,11 @@ class NetworkManager:
         """
         requested = list(ports)
         with self._lock:
+            if not requested:  # nothing to publish: an internal-only container is fine
+                if any(p.container_id == container_id for p in self._store.ports()):
+                    self._store.set_ports(container_id, [])
+                    self._sync_firewall()
+                return []
             target = self._port_target(container_id)
             others = [p for p in self._store.ports() if p.container_id != container_id]
             records = plan_ports(container_id, requested, target, others)
