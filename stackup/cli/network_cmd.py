@@ -61,20 +61,20 @@ def network_rm(names: Annotated[list[str], typer.Argument(metavar="NETWORK...")]
 @network_app.command("prune")
 def network_prune() -> None:
     """Remove networks no container uses."""
-    for name in _client().prune_networks():
+    for name in _client().prune_networks().removed:
         write(f"deleted {name}")
 
 
 def doctor(fix: Annotated[bool, typer.Option("--fix", help="Remove what no project owns.")] = False) -> None:
     """List bridges, veths, network namespaces and firewall state stackup made that nothing owns."""
-    report = _client().doctor(fix=fix)
-    items = report.get("leftovers", []) if isinstance(report, dict) else list(report)
-    if not items:
+    leftovers = _client().doctor(fix=fix)
+    if not leftovers:
         write("nothing left behind")
         return
-    for item in items:
-        write(f"{'removed' if fix else 'found'}: {item}")
-    if not fix:
+    for item in leftovers:
+        state = "removed" if item.removed else "foreign: left alone" if item.foreign else "found"
+        write(f"{item.kind:8} {item.name:24} {state}")
+    if not fix and any(not item.foreign for item in leftovers):
         raise typer.Exit(1)
 
 
