@@ -15,6 +15,9 @@ import typer
 from stackup import __version__
 from stackup.cli.context import GlobalOptions
 
+ARGV: list[str] = []
+"""The arguments of the running invocation (for `up`'s no-op shortcut record)."""
+
 app = typer.Typer(
     name="stackup",
     help="Declarative environments from Compose files: plan, up, down, on a native engine.",
@@ -94,6 +97,7 @@ def run(args: list[str]) -> int:
     from stackup.errors import StackupError
 
     _register()
+    ARGV[:] = args
     try:
         result = app(args=args, prog_name="stackup", standalone_mode=False)
     except StackupError as exc:

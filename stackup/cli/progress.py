@@ -47,6 +47,16 @@ def _label(op: Operation) -> str:
     return f"{op.resource} {op.name}"
 
 
+def _quiet(op: Operation) -> bool:
+    """Operations that change nothing are not worth a line (a no-op `up` prints a summary only)."""
+    return str(op.kind) == "nothing"
+
+
+def _trivial(condition: DependsCondition) -> bool:
+    """Waiting for "started" is immediate: only health and completion waits are shown."""
+    return str(condition) == "service_started"
+
+
 class PlainReporter(EventLog):
     """One line per state change on stderr, with elapsed time since the operation started."""
 
@@ -61,10 +71,13 @@ class PlainReporter(EventLog):
     def op_started(self, op: Operation) -> None:
         super().op_started(op)
         self._t0[op.id] = time.monotonic()
-        self._line(f" {_label(op):40} {op.kind}...")
+        if not _quiet(op):
+            self._line(f" {_label(op):40} {op.kind}...")
 
     def op_done(self, op: Operation) -> None:
         super().op_done(op)
+        if _quiet(op):
+            return
         elapsed = time.monotonic() - self._t0.get(op.id, time.monotonic())
         word = _DONE_WORDS.get(str(op.kind), "Done")
         self._line(f" \u2714 {_label(op):38} {word} {elapsed:.1f}s")
@@ -79,11 +92,13 @@ class PlainReporter(EventLog):
 
     def waiting(self, service: str, condition: DependsCondition) -> None:
         super().waiting(service, condition)
-        self._line(f"   {'service ' + service:38} waiting for {condition}")
+        if not _trivial(condition):
+            self._line(f"   {'service ' + service:38} waiting for {condition}")
 
     def ready(self, service: str, condition: DependsCondition) -> None:
         super().ready(service, condition)
-        self._line(f" \u2714 {'service ' + service:38} {str(condition).removeprefix('service_')}")
+        if not _trivial(condition):
+            self._line(f" \u2714 {'service ' + service:38} {str(condition).removeprefix('service_')}")
 
     def warning(self, message: str) -> None:
         super().warning(message)
@@ -142,10 +157,13 @@ class TtyReporter(EventLog):
 
     def op_started(self, op: Operation) -> None:
         super().op_started(op)
-        self._set(_label(op), "[yellow]\u25cc[/]", f"{op.kind}...", finished=False)
+        if not _quiet(op):
+            self._set(_label(op), "[yellow]\u25cc[/]", f"{op.kind}...", finished=False)
 
     def op_done(self, op: Operation) -> None:
         super().op_done(op)
+        if _quiet(op):
+            return
         self._set(_label(op), "[green]\u2714[/]", _DONE_WORDS.get(str(op.kind), "Done"), finished=True)
 
     def op_failed(self, op: Operation, error: OperationFailed) -> None:
@@ -160,10 +178,14 @@ class TtyReporter(EventLog):
 
     def waiting(self, service: str, condition: DependsCondition) -> None:
         super().waiting(service, condition)
+        if _trivial(condition):
+            return
         self._set(f"service {service}", "[yellow]\u25cc[/]", f"waiting: {condition}", finished=False)
 
     def ready(self, service: str, condition: DependsCondition) -> None:
         super().ready(service, condition)
+        if _trivial(condition):
+            return
         text = str(condition).removeprefix("service_").replace("_", " ")
         self._set(f"service {service}", "[green]\u2714[/]", text, finished=True)
 

@@ -35,6 +35,7 @@ from stackup.spec.dotenv import load_env_files
 from stackup.spec.errors import Problem, ProblemCollector, SourceMap, SpecError
 from stackup.spec.extends import apply_extends
 from stackup.spec.include import IncludeRequest, apply_includes
+from stackup.spec.inputs import InputLog, Inputs, RecordingEnv
 from stackup.spec.interpolate import InterpolationError, interpolate_tree, substitute
 from stackup.spec.merge import merge_documents
 from stackup.spec.models import Project
@@ -72,6 +73,8 @@ class LoadedProject:
     disabled_services: tuple[str, ...] = ()
     all_profiles: tuple[str, ...] = ()
     """Every profile any service names, enabled or not (for `config --profiles`)."""
+    inputs: Inputs | None = None
+    """Files read and variables consulted (for `up`'s unchanged-inputs shortcut)."""
 
     @property
     def env(self) -> dict[str, str]:
@@ -87,6 +90,10 @@ class _Session:
         self.warnings: list[str] = []
         self._missing: set[str] = set()
         self._parsed: dict[Path, list[Document] | None] = {}
+        self.inputs = InputLog()
+
+    def parsed_files(self) -> list[Path]:
+        return list(self._parsed)
 
     def display(self, path: Path) -> str:
         """Paths under the working directory are shown relative (`compose.yaml:3:5`)."""
@@ -141,6 +148,7 @@ class _Session:
 
     def load_include(self, request: IncludeRequest, env: Mapping[str, str]) -> Document | None:
         """An included project: its env files fill in variables the including one lacks."""
+        self.inputs.add_files(request.env_files)
         try:
             extra = load_env_files(list(request.env_files), env, on_missing=self.missing)
         except SpecError as err:
@@ -250,11 +258,16 @@ def load(options: LoadOptions) -> LoadedProject:
 
 def _load(options: LoadOptions, session: _Session) -> LoadedProject:
     environ = dict(options.environ)
+    log = session.inputs
+    dotenv_files = env_files(options, RecordingEnv(environ, log))
+    log.add_files(dotenv_files)
     try:
-        dotenv = load_env_files(env_files(options, environ), environ, on_missing=session.missing)
+        dotenv = load_env_files(dotenv_files, RecordingEnv(environ, log), on_missing=session.missing)
     except SpecError as err:
         raise SpecError(err.problems) from None
-    env = {**dotenv, **environ}
+    if any(k.startswith(("COMPOSE_", "STACKUP_")) for k in dotenv):
+        log.enumerated = True  # options from a .env change discovery itself: no shortcut proofs
+    env = RecordingEnv({**dotenv, **environ}, log)
     files, notes = stack_files(options, env)
     session.warnings.extend(notes)
     pdir = project_dir(options, files)
@@ -263,7 +276,7 @@ def _load(options: LoadOptions, session: _Session) -> LoadedProject:
     session.collector.raise_if_any()
     name = explicit_project_name(options, env) or implicit_project_name(
         _raw_name([d for docs in raw_docs for d in docs or ()], env), pdir)
-    env["COMPOSE_PROJECT_NAME"] = name
+    env = env.with_value("COMPOSE_PROJECT_NAME", name)
 
     merged = session.load_files(tuple(files), pdir, env, ())
     if merged is None:
@@ -292,7 +305,9 @@ def _load(options: LoadOptions, session: _Session) -> LoadedProject:
     referenced = _read_referenced(selection.project, collector)
     raise_collected(collector, cycles)
     profiles = sorted({p for service in project.services.values() for p in service.profiles})
+    log.add_files([*session.parsed_files(), *referenced])
     return LoadedProject(project=selection.project, source_map=smap, files=files,
-                         warnings=session.warnings, environment=env, referenced_files=referenced,
+                         warnings=session.warnings, environment=env.unrecorded(), referenced_files=referenced,
+                         inputs=Inputs.from_log(log, environ),
                          disabled_services=tuple(sorted(selection.disabled)),
                          all_profiles=tuple(profiles))

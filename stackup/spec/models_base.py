@@ -93,33 +93,33 @@ class SpecModel(BaseModel):
         data = handler(self)
         if not isinstance(data, dict):
             return data
-        keep, false_default, names = _empty_rules(type(self))
-        empty = [k for k, v in data.items() if (v is None or v is False or v in ([], {})) and k not in keep]
-        for key in empty:
+        keep, false_default, collections = _empty_rules(type(self))
+        data = {k: v for k, v in data.items() if v is not None or k in keep}
+        for key in [k for k, v in data.items() if v is False or v in ([], {})]:
             value = data[key]
-            if value is None:
-                del data[key]
-            elif value is False:
-                if key in false_default:
-                    del data[key]
-            # a nested model at its defaults also serializes to {}: only empty collections go
-            elif key not in names or isinstance(getattr(self, names[key]), list | dict | tuple):
+            # a nested model at its defaults also serializes to {}: only collection fields go
+            if key not in keep and (key in false_default if value is False else key in collections):
                 del data[key]
         data.update(data.pop("extensions", None) or {})
         return data
 
 
 @cache
-def _empty_rules(cls: type[SpecModel]) -> tuple[frozenset[str], frozenset[str], dict[str, str]]:
-    """Per model class: keys kept when empty, keys whose default is False, key -> field name.
+def _empty_rules(cls: type[SpecModel]) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """Per model class: keys kept when empty, keys whose default is False, collection-typed keys.
 
     Computed once per class: the serializer runs for every service on every plan, and walking all
-    92 service fields each time was most of the cost of reconciling a large stack.
+    92 service fields with getattr each time was most of the cost of reconciling a large stack.
     """
     fields = cls.model_fields
     keep = frozenset(f.alias or n for n, f in fields.items() if n in cls.keep_when_empty)
     false_default = frozenset(f.alias or n for n, f in fields.items() if f.default is False)
-    return keep, false_default, {f.alias or n: n for n, f in fields.items()}
+    collections = frozenset(
+        f.alias or n for n, f in fields.items()
+        if f.default_factory in (list, dict, tuple, set) or isinstance(f.default, list | dict | tuple)
+        or getattr(f.annotation, "__origin__", None) in (list, dict, tuple, set)
+    )
+    return keep, false_default, collections
 
 
 def _check_extensions(value: object) -> None:

@@ -1,0 +1,186 @@
+"""`stackup up -d` on an unchanged stack, answered without loading the model (target < 0.3 s).
+
+A no-op `up` is the commonest command of a dev loop and of CI retries. The full path imports the
+pydantic model, the planner and networkx (most of a second before any work). This module uses
+only the standard library: it proves that nothing changed and that the engine still holds
+exactly what the last successful `up -d` left, and only then answers "up to date".
+
+The proof, all of which must hold (anything else falls through to the full path):
+- the same working directory and the same command line (`up -d` with global options only);
+- file discovery (`-f`, `COMPOSE_FILE`, `.env`, override files) finds the same files;
+- every file the last load read (stack files, includes, extends, env files, config and secret
+  files) has the same sha256, and every variable it consulted has the same value (the loader
+  records both: `stackup.spec.inputs`); a load that enumerated the environment is never cached;
+- the engine reports the same containers of the project, in the same state, with the same
+  config hash; the same image IDs for the images they run; and the project's networks and volumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import socket
+import sys
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+CACHE_VERSION = 1
+_VALUE_OPTIONS = {"-f", "--file", "-p", "--project-name", "--profile", "--env-file", "--project-directory",
+                  "--progress", "--parallel"}
+_DETACH = {"-d", "--detach"}
+
+
+def _root() -> Path:
+    return Path(os.environ.get("STACKUP_ROOT") or "/var/lib/stackup")
+
+
+def split_up_argv(argv: list[str]) -> list[str] | None:
+    """The global options of a plain `[options] up -d`, normalised; None for any other command."""
+    globals_: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "up":
+            rest = argv[i + 1:]
+            return globals_ if rest and set(rest) <= _DETACH else None
+        name, eq, value = arg.partition("=")
+        if name not in _VALUE_OPTIONS:
+            return None
+        if not eq:
+            if i + 1 >= len(argv):
+                return None
+            value = argv[i + 1]
+            i += 1
+        if name == "--progress" and value == "json":
+            return None
+        globals_ += [name, value]
+        i += 1
+    return None
+
+
+def cache_path(global_args: list[str], cwd: Path) -> Path:
+    key = hashlib.sha256(json.dumps([str(cwd), global_args]).encode()).hexdigest()[:32]
+    return _root() / "cache" / "up" / f"{key}.json"
+
+
+class _UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path: Path) -> None:
+        super().__init__("stackupd", timeout=5)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(5)
+        sock.connect(str(self._path))
+        self.sock = sock
+
+
+def _get(path: str) -> Any:
+    conn = _UnixHTTP(_root() / "stackupd.sock")
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        if response.status != 200:
+            raise OSError(f"engine answered {response.status}")
+        return json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def engine_snapshot(project: str) -> dict[str, Any]:
+    """What the engine holds for `project`: containers (state, hash), image IDs, networks, volumes."""
+    label = urllib.parse.quote(f"io.stackup.project={project}")
+    containers = _get(f"/containers?label={label}")
+    images = {ref: image["id"] for image in _get("/images") for ref in image.get("refs", [])}
+    return {
+        "containers": {
+            c["id"]: [c["status"], c.get("exit_code"), c["labels"].get("io.stackup.config-hash", "")]
+            for c in containers
+        },
+        "images": {c["image"]: images.get(c["image"]) for c in containers},
+        "networks": sorted(n["name"] for n in _get(f"/networks?label={label}")),
+        "volumes": sorted(v["name"] for v in _get(f"/volumes?label={label}")),
+    }
+
+
+def discover(global_args: list[str], cwd: Path) -> tuple[list[str], list[str]]:
+    """Stack files and env files as the loader would find them now (cheap: no parsing)."""
+    from stackup.spec.options import LoadOptions, env_files, stack_files
+
+    def values(*names: str) -> list[str]:
+        return [global_args[i + 1] for i in range(0, len(global_args), 2) if global_args[i] in names]
+
+    directory = values("--project-directory")
+    options = LoadOptions(
+        files=[Path(f) for f in values("-f", "--file")],
+        project_directory=Path(directory[-1]) if directory else None,
+        env_files=[Path(f) for f in values("--env-file")],
+        environ=dict(os.environ),
+        working_dir=cwd,
+    )
+    found, _ = stack_files(options, os.environ)
+    return [str(p) for p in found], [str(p) for p in env_files(options, os.environ)]
+
+
+def _inputs_unchanged(cached: dict[str, Any]) -> bool:
+    for name, value in cached["variables"].items():
+        if os.environ.get(name) != value:
+            return False
+    for name, digest in cached["files"].items():
+        try:
+            now: str | None = hashlib.sha256(Path(name).read_bytes()).hexdigest()
+        except OSError:
+            now = None
+        if now != digest:
+            return False
+    return True
+
+
+def try_noop_up(argv: list[str]) -> int | None:
+    """Exit code 0 when `argv` is a no-op `up -d` that can be proven so; None to take the full path."""
+    global_args = split_up_argv(argv)
+    if global_args is None:
+        return None
+    cwd = Path.cwd()
+    try:
+        cached = json.loads(cache_path(global_args, cwd).read_text())
+        if cached.get("version") != CACHE_VERSION:
+            return None
+        if discover(global_args, cwd) != (cached["stack_files"], cached["env_files"]):
+            return None
+        if not _inputs_unchanged(cached["inputs"]):
+            return None
+        if engine_snapshot(cached["project"]) != cached["engine"]:
+            return None
+    except (OSError, ValueError, KeyError, TypeError, http.client.HTTPException):
+        return None
+    except Exception as exc:  # the shortcut must never turn a working `up` into a failing one
+        if exc.__class__.__name__ != "SpecError":
+            raise
+        return None
+    progress = [global_args[i + 1] for i in range(0, len(global_args), 2) if global_args[i] == "--progress"]
+    if "quiet" not in progress:
+        count = len(cached["engine"]["containers"])
+        sys.stderr.write(f" \u2714 {cached['project']}: {count} containers up to date (inputs unchanged)\n")
+    return 0
+
+
+def remember(global_args: list[str], *, project: str, stack_files: list[str], env_files: list[str],
+             inputs: dict[str, Any]) -> None:
+    """After a successful `up -d`: record what the shortcut must find next time."""
+    path = cache_path(global_args, Path.cwd())
+    data = {
+        "version": CACHE_VERSION,
+        "project": project,
+        "stack_files": stack_files,
+        "env_files": env_files,
+        "inputs": inputs,
+        "engine": engine_snapshot(project),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, sort_keys=True))
+    tmp.replace(path)
