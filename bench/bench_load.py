@@ -54,7 +54,7 @@ def time_cli(args: list[str], runs: int = 7) -> list[float]:
 
 
 def main() -> None:
-    from stackup.spec.load import LoadOptions, load
+    from stackup.spec.loader import LoadOptions, load
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "compose.yaml"
