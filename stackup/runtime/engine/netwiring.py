@@ -48,11 +48,26 @@ class Wiring:
 
     def connect(self, container_id: str, wanted: Sequence[Attachment], names: Sequence[str]) -> None:
         """Check everything that can be refused, then make the namespace and one veth per network."""
+        endpoints = self.reserve(container_id, wanted, names)
+        try:
+            self.build(container_id, endpoints)
+        except BaseException:
+            self.disconnect(container_id)
+            raise
+
+    def reserve(
+        self, container_id: str, wanted: Sequence[Attachment], names: Sequence[str]
+    ) -> list[Endpoint]:
+        """The bookkeeping half of `connect`: validate, lease addresses, record the endpoints.
+
+        Only this half needs the network manager's lock (addresses must not be handed out
+        twice); `build`, the kernel half, runs outside it so containers are wired in parallel.
+        Records come first, so a crash at any later point leaves what `disconnect` needs.
+        """
         if not wanted:
             raise PlanError(f"container {container_id[:12]}: no network to connect to")
         if len({a.network for a in wanted}) != len(wanted):
             raise PlanError(f"container {container_id[:12]}: a network is listed twice")
-        path = self.netns_path(container_id)
         if self._store.endpoints(container_id=container_id):
             raise RuntimeFailure(f"container {container_id[:12]} is already connected")
         configs = {a.network: ready_config(self._state, a.network) for a in wanted}
@@ -60,22 +75,30 @@ class Wiring:
             if attachment.ipv4_address is not None:
                 self.ipam(attachment.network, configs[attachment.network]).allocate(attachment.ipv4_address)
         try:
-            netns.create(path)
-            for index, attachment in enumerate(wanted):
-                self._plug(container_id, f"eth{index}", attachment, configs, names)
+            return [
+                self._lease(container_id, f"eth{index}", attachment, configs, names)
+                for index, attachment in enumerate(wanted)
+            ]
         except BaseException:
-            self.disconnect(container_id)
+            self.release(container_id)
             raise
 
-    def _plug(
+    def build(self, container_id: str, endpoints: Sequence[Endpoint]) -> None:
+        """The kernel half of `connect`: the namespace, then one veth per recorded endpoint."""
+        netns.create(self.netns_path(container_id))
+        configs = {e.network: ready_config(self._state, e.network) for e in endpoints}
+        for endpoint in endpoints:
+            self._attach(endpoint, configs)
+
+    def _lease(
         self,
         container_id: str,
         ifname: str,
         attachment: Attachment,
         configs: Mapping[str, NetworkConfig],
         names: Sequence[str],
-    ) -> None:
-        """Lease, record, then create: the order that lets `disconnect` undo any prefix of it."""
+    ) -> Endpoint:
+        """Lease an address and record the endpoint (nothing is made on the machine yet)."""
         network = attachment.network
         address = self.ipam(network, configs[network]).allocate(attachment.ipv4_address)
         self._state.add_lease(IpLease(network=network, address=str(address), container_id=container_id))
@@ -92,7 +115,7 @@ class Wiring:
             netns=path,
         )
         self._store.add_endpoint(endpoint)
-        self._attach(endpoint, configs)
+        return endpoint
 
     def _attach(self, endpoint: Endpoint, configs: Mapping[str, NetworkConfig]) -> None:
         """Create the veth; the default route goes via the container's first non-internal network."""
@@ -117,15 +140,26 @@ class Wiring:
         self._state.release_leases(endpoint.container_id, endpoint.network)
         self._store.drop_endpoint(endpoint.container_id, endpoint.network)
 
-    def disconnect(self, container_id: str) -> bool:
-        """Unplug everything, delete the namespace, drop published ports; True if there were ports."""
+    def dismantle(self, container_id: str) -> None:
+        """The kernel half of `disconnect` (veths, namespace); the records stay until `release`."""
         for endpoint in self._store.endpoints(container_id=container_id):
-            self.unplug(endpoint)
-        self._state.release_leases(container_id)
+            bridge.detach(endpoint.host_veth)
         netns.delete(self.netns_path(container_id))
+
+    def release(self, container_id: str) -> bool:
+        """The bookkeeping half of `disconnect`: leases, endpoints, ports; True if there were ports."""
+        for endpoint in self._store.endpoints(container_id=container_id):
+            self._state.release_leases(endpoint.container_id, endpoint.network)
+            self._store.drop_endpoint(endpoint.container_id, endpoint.network)
+        self._state.release_leases(container_id)
         had_ports = bool(self._store.ports(container_id))
         self._store.set_ports(container_id, [])
         return had_ports
+
+    def disconnect(self, container_id: str) -> bool:
+        """Unplug everything, delete the namespace, drop published ports; True if there were ports."""
+        self.dismantle(container_id)
+        return self.release(container_id)
 
     def replug(self, container_id: str, links: set[str]) -> None:
         """Re-create what is gone of a container's wiring, with the recorded addresses."""

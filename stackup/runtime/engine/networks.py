@@ -227,8 +227,14 @@ class NetworkManager:
         rolled back.
         """
         wanted = [Attachment.of(item) for item in attachments]
+        with self._lock:  # addresses are handed out under the lock; the kernel work is not
+            endpoints = self._wiring.reserve(container_id, wanted, names)
+        try:
+            self._wiring.build(container_id, endpoints)
+        except BaseException:
+            self.disconnect(container_id)
+            raise
         with self._lock:
-            self._wiring.connect(container_id, wanted, names)
             self._refresh_dns()
             return self._wiring.info(container_id, hostname, dns, dns_search, dns_options)
 
@@ -238,8 +244,9 @@ class NetworkManager:
 
     def disconnect(self, container_id: str) -> None:
         """Unplug a container from everything and delete its namespace. Idempotent, record-driven."""
+        self._wiring.dismantle(container_id)  # deleting veths is slow (~35 ms): not under the lock
         with self._lock:
-            if self._wiring.disconnect(container_id):
+            if self._wiring.release(container_id):  # the firewall only changes when ports did
                 self._sync_firewall()
             self._refresh_dns()
 
