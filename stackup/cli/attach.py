@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 _COLOURS = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow", "bright_green")
 POLL_S = 0.1
 LOG_TAIL = 20
+PROBE_TAIL = 3
 
 
 def _containers(rt: NativeRuntime, project: Project, services: tuple[str, ...]) -> list[ContainerInfo]:
@@ -137,7 +138,12 @@ def _target(project: Project, info: ContainerInfo) -> str:
 
 
 def _reached(target: str, info: ContainerInfo) -> bool | None:
-    """True when reached, False to keep waiting, None when it can no longer be reached."""
+    """True when reached, False to keep waiting, None when it can no longer be reached.
+
+    A container between automatic restarts (`restarting`) is still waited for: its policy may
+    bring it up, and the timeout bounds the wait. `unhealthy` ends the wait at once, as Compose
+    does, because the dependents that `up` started are already failing behind it.
+    """
     if target == "completed":
         if info.state in (ContainerState.EXITED, ContainerState.DEAD):
             return True if info.exit_code == 0 else None
@@ -151,12 +157,34 @@ def _reached(target: str, info: ContainerInfo) -> bool | None:
     return info.state is ContainerState.RUNNING
 
 
+def wait_scope(project: Project, services: tuple[str, ...], *, no_deps: bool) -> tuple[str, ...]:
+    """The services `up --wait` waits for: all of them, or the named ones and (unless `--no-deps`)
+    everything they depend on, which is exactly what that `up` started."""
+    if not services:
+        return ()
+    if no_deps:
+        return services
+    from stackup.planner.graph import service_graph, with_dependencies
+
+    return tuple(sorted(with_dependencies(service_graph(project), services)))
+
+
 def wait_ready(
-    rt: NativeRuntime, project: Project, services: tuple[str, ...], *, no_deps: bool, timeout_s: float
+    rt: NativeRuntime,
+    project: Project,
+    services: tuple[str, ...],
+    *,
+    no_deps: bool,
+    timeout_s: float,
+    started: float | None = None,
 ) -> None:
-    """`up --wait`: every container reaches its target (running / healthy / completed) or we fail."""
-    containers = _containers(rt, project, () if not services or not no_deps else services)
-    deadline = time.monotonic() + timeout_s
+    """`up --wait`: every container reaches its target (running / healthy / completed) or we fail.
+
+    `started` (a `time.monotonic()` value) is when `up` began: `--wait-timeout` bounds the whole
+    `up`, dependency waits included, not only this last step. Exits 1 naming the blocking chain.
+    """
+    containers = _containers(rt, project, wait_scope(project, services, no_deps=no_deps))
+    deadline = (time.monotonic() if started is None else started) + timeout_s
     pending = {c.id: _target(project, c) for c in containers}
     while pending:
         for cid, target in list(pending.items()):
@@ -190,12 +218,29 @@ def _dependents_chain(project: Project, service: str) -> str:
 
 
 def explain_container(rt: NativeRuntime, project: Project, info: ContainerInfo, what: str) -> None:
+    """One line naming the chain and the state, then the probes and the log tail that say why."""
     service = info.labels.get(lbl.SERVICE, info.name)
     detail = f"exit code {info.exit_code}" if info.state is ContainerState.EXITED else str(info.health)
     if info.last_probe:
         detail += f'; last probe: "{info.last_probe}"'
     error(f"{_dependents_chain(project, service)} ({info.name} {what}: {detail})")
+    _probe_tail(rt, info)
     _log_tail(rt, info)
+
+
+def _probe_tail(rt: NativeRuntime, info: ContainerInfo) -> None:
+    """The last health probes (time, exit code, output): one output alone rarely tells a flaky
+    check from a dead service."""
+    try:
+        health = rt.client.inspect_container(info.id).health or {}
+    except RuntimeFailure:
+        return
+    probes = list(health.get("log") or [])[-PROBE_TAIL:]
+    if probes:
+        write(f"--- last {len(probes)} health probes of {info.name} ---")
+        for probe in probes:
+            output = " ".join(str(probe.get("output", "")).split())
+            write(f"{info.name} | {probe.get('end', '')} exit {probe.get('exit_code')}: {output}")
 
 
 def _log_tail(rt: NativeRuntime, info: ContainerInfo) -> None:
@@ -210,12 +255,16 @@ def _log_tail(rt: NativeRuntime, info: ContainerInfo) -> None:
 
 
 def explain_failures(rt: NativeRuntime, project: Project, outcome: Outcome) -> None:
-    """Every failure and every operation it blocked, then the failed containers' log tails."""
+    """Every failure and every operation it blocked, then, for each failed service and each
+    service at the root of a blocked chain (a dependency that never became healthy), its last
+    probes and log tail: that is where the cause is, not in the dependent that was skipped."""
     for _, exc in sorted(outcome.failed.items()):
         error(str(exc))
     for _, skipped in sorted(outcome.skipped.items()):
         error(str(skipped))
-    failed_services = {op.split(":", 1)[-1].rsplit("-", 1)[0] for op in outcome.failed}
+    culprits = {op.split(":", 1)[-1].rsplit("-", 1)[0] for op in outcome.failed}
+    culprits |= {e.chain[-1] for e in outcome.skipped.values() if e.chain}
     for info in _containers(rt, project, ()):
-        if info.labels.get(lbl.SERVICE) in failed_services:
+        if info.labels.get(lbl.SERVICE) in culprits:
+            _probe_tail(rt, info)
             _log_tail(rt, info)

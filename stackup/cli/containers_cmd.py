@@ -135,7 +135,7 @@ def logs(
         list(pool.map(lambda pair: show(*pair), enumerate(records)))
 
 
-def _since(value: str | None) -> datetime | None:
+def _since(value: str | None, option: str = "--since") -> datetime | None:
     if not value:
         return None
     units = {"s": 1, "m": 60, "h": 3600}
@@ -144,7 +144,7 @@ def _since(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise UsageError(f'--since: "{value}" is neither a duration (10m) nor an RFC 3339 time') from None
+        raise UsageError(f'{option}: "{value}" is neither a duration (10m) nor an RFC 3339 time') from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -293,13 +293,31 @@ def ls(fmt: Annotated[str, typer.Option("--format", help="table or json")] = "ta
     out().print(table)
 
 
-def events(ctx: typer.Context, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Stream the engine's events for this project (container, network, volume)."""
+def events(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Replay past events from this time or duration (10m).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Print past events up to this time or duration, then exit.")
+    ] = None,
+) -> None:
+    """Stream the engine's events for this project (container, network, volume).
+
+    The engine keeps a bounded event log, so `--since` replays what happened before the command
+    ran and `--until` makes a finished report of it (what scripts and benchmarks read) instead
+    of a stream that never ends.
+    """
     rt = runtime()
     name = project_name(ctx.obj)
-    for event in rt.client.events():
-        if event.attributes.get(lbl.PROJECT, name) != name:
+    start, end = _since(since), _since(until, "--until")
+    history = start is not None or end is not None
+    for event in rt.client.events(since_id=0 if history else None, follow=end is None):
+        if event.attributes.get(lbl.PROJECT, name) != name or (start is not None and event.time < start):
             continue
+        if end is not None and event.time > end:
+            break
         if as_json:
             write(event.model_dump_json())
         else:

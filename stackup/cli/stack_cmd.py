@@ -7,6 +7,9 @@ Each follows the four stages: load the stack (spec), observe the engine (runtime
 from __future__ import annotations
 
 import dataclasses
+import sys
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -59,7 +62,9 @@ def up(
     services: Annotated[list[str] | None, typer.Argument(metavar="[SERVICE]...")] = None,
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Run in the background.")] = False,
     wait: Annotated[bool, typer.Option("--wait", help="Wait until services are running/healthy.")] = False,
-    wait_timeout: Annotated[float, typer.Option("--wait-timeout", help="Seconds to wait.")] = 300.0,
+    wait_timeout: Annotated[
+        float, typer.Option("--wait-timeout", help="Seconds `up` may take to get every service ready.")
+    ] = 300.0,
     force_recreate: Annotated[bool, typer.Option("--force-recreate")] = False,
     no_recreate: Annotated[bool, typer.Option("--no-recreate")] = False,
     always_recreate_deps: Annotated[bool, typer.Option("--always-recreate-deps")] = False,
@@ -80,12 +85,13 @@ def up(
     from stackup.planner.reconcile import reconcile
 
     opts: GlobalOptions = ctx.obj
+    started = time.monotonic()
     names = tuple(services or ())
     if exit_code_from:
         abort_on_container_exit = True
-        names = names or ()
-    if detach and (abort_on_container_exit or abort_on_container_failure):
-        raise UsageError("--abort-on-container-exit/--exit-code-from cannot be combined with --detach")
+    if (detach or wait) and (abort_on_container_exit or abort_on_container_failure):
+        flag = "--wait" if wait else "--detach"
+        raise UsageError(f"--abort-on-container-exit/--exit-code-from cannot be combined with {flag}")
     loaded = opts.load(services=names)
     for message in loaded.warnings:
         warn(message)
@@ -120,9 +126,14 @@ def up(
         raise typer.Exit(1)
     from stackup.cli import attach
 
-    if wait:
-        attach.wait_ready(rt, loaded.project, names, no_deps=no_deps, timeout_s=wait_timeout)
-    if detach or wait:
+    if wait:  # `--wait` implies `-d`, as in Compose
+        attach.wait_ready(rt, loaded.project, names, no_deps=no_deps, timeout_s=wait_timeout, started=started)
+        return
+    if detach:
+        if not plan.has_changes:
+            count = len(rt.list_containers(loaded.project.name))
+            sys.stderr.write(f" \u2714 {loaded.project.name}: {count} containers up to date\n")
+        _remember_noop(loaded)
         return
     code = attach.attach(
         rt,
@@ -134,6 +145,22 @@ def up(
         stop_timeout=timeout,
     )
     raise typer.Exit(code)
+
+
+def _remember_noop(loaded: LoadedProject) -> None:
+    """Record what a later identical `up -d` must find to skip loading (see `cli/fastpath.py`)."""
+    from stackup.cli.fastpath import discover, remember, split_up_argv
+    from stackup.cli.main import ARGV
+
+    global_args = split_up_argv(ARGV)
+    if global_args is None or loaded.inputs is None or not loaded.inputs.complete:
+        return
+    stack_files, env_files = discover(global_args, Path.cwd())
+    if stack_files != [str(f) for f in loaded.files]:
+        return  # discovery depends on something the shortcut cannot see: never cache
+    inputs = {"files": dict(loaded.inputs.files), "variables": dict(loaded.inputs.variables)}
+    remember(global_args, project=loaded.project.name, stack_files=stack_files, env_files=env_files,
+             inputs=inputs)
 
 
 def down(

@@ -6,6 +6,10 @@ never holds up an unrelated one. Conditions are checked by *gates*, one per (ser
 a gate runs after every operation of that service and polls the runtime (`conditions.wait_for`).
 Gates wait in their own small pool so `parallel` limits engine operations, not waiting.
 
+A replica that waits behind a gate is created while its dependencies are getting ready and only
+its start waits (Compose, too, creates every container before starting any): the dependent then
+starts one poll after its dependency is ready, rather than one container creation later.
+
 A failure short-circuits everything downstream with `UpstreamFailed`, whose message follows the
 chain to the cause (`web <- api <- db (unhealthy: last probe "...")`). An edge from a
 `required: false` dependency only warns. Bookkeeping happens in the calling thread only; workers run
@@ -24,10 +28,13 @@ from stackup.planner.conditions import WaitPolicy, wait_for
 from stackup.planner.operations import run_operation
 from stackup.planner.plan import Operation, OpKind, Plan, ResourceKind
 from stackup.planner.reporter import NullReporter, Reporter
-from stackup.runtime.base import Runtime
+from stackup.runtime.base import ContainerSpec, Runtime
 
 if TYPE_CHECKING:
     from stackup.spec.models import DependsCondition
+
+PRECREATE = "precreate"
+"""Node-id prefix of the early create of a gated replica (`precreate:service:web-1`)."""
 
 DEFAULT_PARALLEL = 16
 """Default concurrent operations: enough to overlap I/O, few enough for a 2-core CI machine."""
@@ -99,6 +106,7 @@ class _Walk:
         self.wait = wait
         self.needs: dict[str, list[_Need]] = {}
         self.gates: dict[str, _Gate] = {}
+        self.precreates: dict[str, str] = {}  # precreate node -> the operation it creates for
         self.containers: dict[str, str] = {}  # op id -> container id, once known
         self.done: list[str] = []
         self.failed: dict[str, OperationFailed] = {}
@@ -126,6 +134,25 @@ class _Walk:
                     self.needs[gate.id] = [_Need(n) for n in by_service[service]]
                 if all(n.node != gate.id for n in self.needs[op.id]):
                     self.needs[op.id].append(_Need(gate.id, w.required))
+        for op in self.plan:
+            self._split_create(op)
+
+    def _split_create(self, op: Operation) -> None:
+        """`precreate:<op> -> <op>`: the create needs what the op needs except its gates; the op
+        (now only the start) needs the gates and the create. Not for `network_mode: service:x`,
+        whose create needs x's container to exist already."""
+        spec = op.spec
+        if op.kind is not OpKind.CREATE or not isinstance(spec, ContainerSpec):
+            return
+        if (spec.network_mode or "").startswith("service:"):
+            return
+        needs = self.needs[op.id]
+        if not any(n.node in self.gates for n in needs):
+            return
+        pre = f"{PRECREATE}:{op.id}"
+        self.precreates[pre] = op.id
+        self.needs[pre] = [n for n in needs if n.node not in self.gates]
+        self.needs[op.id] = [*(n for n in needs if n.node in self.gates), _Need(pre)]
 
     def run(self, parallel: int) -> Outcome:
         dependents: dict[str, list[str]] = {n: [] for n in self.needs}
@@ -167,9 +194,13 @@ class _Walk:
         finally:
             ops_pool.shutdown(wait=True, cancel_futures=True)
             gate_pool.shutdown(wait=True, cancel_futures=True)
-        # a failed gate is reported through what it blocked (or as a warning when nothing required it)
-        failed = {n: e for n, e in self.failed.items() if n not in self.gates}
-        skipped = {n: e for n, e in self.skipped.items() if n not in self.gates}
+        # a failed gate is reported through what it blocked (or as a warning when nothing required it);
+        # a failed early create is its operation's failure
+        failed = {self.precreates.get(n, n): e for n, e in self.failed.items() if n not in self.gates}
+        skipped = {
+            n: e for n, e in self.skipped.items() if n not in self.gates and n not in self.precreates
+            and n not in failed
+        }  # fmt: skip
         return Outcome(tuple(self.done), failed, skipped, tuple(self.warnings))
 
     # -- one node ---------------------------------------------------------------------------------
@@ -184,9 +215,18 @@ class _Walk:
             wait_for(self.runtime, gate.service, containers, gate.condition, self.wait)
             self.reporter.ready(gate.service, gate.condition)
             return None
-        op = self.plan.op(node)
-        self.reporter.op_started(op)
+        created_for = self.precreates.get(node)
+        op = self.plan.op(created_for or node)
+        pre = f"{PRECREATE}:{op.id}"
         try:
+            if created_for is not None:
+                self.reporter.op_started(op)
+                assert isinstance(op.spec, ContainerSpec), node
+                return self.runtime.create_container(op.spec).id
+            if pre in self.precreates:
+                self.runtime.start_container(self.containers[pre])
+                return self.containers[pre]
+            self.reporter.op_started(op)
             return run_operation(op, self.runtime)
         except OperationFailed:
             raise
@@ -200,14 +240,14 @@ class _Walk:
             if container is not None:
                 self.containers[node] = container
             self.done.append(node)
-            if node not in self.gates:
+            if node not in self.gates and node not in self.precreates:
                 self.reporter.op_done(self.plan.op(node))
             return
         if not isinstance(error, OperationFailed):
             raise error  # a bug, not a runtime failure: keep its traceback
         self.failed[node] = error
         if node not in self.gates:
-            self.reporter.op_failed(self.plan.op(node), error)
+            self.reporter.op_failed(self.plan.op(self.precreates.get(node, node)), error)
 
     def _note_blame(self, prerequisite: str, node: str) -> None:
         if prerequisite not in self.failed and prerequisite not in self.skipped:
@@ -236,9 +276,10 @@ class _Walk:
         if chain and chain[0] == me:
             chain = chain[1:]
         error = UpstreamFailed(me, tuple(chain), self.failed[cursor].cause)
-        self.skipped[node] = error
-        if node not in self.gates:
-            self.reporter.op_skipped(self.plan.op(node), error)
+        self.skipped[node] = error  # recorded for every node: that is what blames the next ones
+        if node in self.gates or node in self.precreates or f"{PRECREATE}:{node}" in self.failed:
+            return  # internal, or its own early create failed and was reported as its failure
+        self.reporter.op_skipped(self.plan.op(node), error)
 
     def _root_cause(self, node: str) -> str:
         while node in self.blamed:
@@ -247,7 +288,7 @@ class _Walk:
 
     def _name(self, node: str) -> str:
         gate = self.gates.get(node)
-        return gate.service if gate is not None else _who(self.plan.op(node))
+        return gate.service if gate is not None else _who(self.plan.op(self.precreates.get(node, node)))
 
 
 def _who(op: Operation) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, assert_never
 from stackup.runtime.base import (
     ContainerSpec,
     HealthcheckSpec,
+    HookSpec,
     Limits,
     Mount,
     MountType,
@@ -24,7 +25,7 @@ from stackup.spec.dotenv import parse_dotenv
 from stackup.spec.models import VolumeType
 
 if TYPE_CHECKING:
-    from stackup.spec.models import Healthcheck, Project, Service
+    from stackup.spec.models import Healthcheck, Project, Service, ServiceHook
 
 DEFAULT_NETWORK = "default"
 
@@ -105,6 +106,24 @@ def container_spec(
         extra_hosts=tuple(f"{host}:{ip}" for host, ips in sorted(service.extra_hosts.items()) for ip in ips),
         dns=tuple(service.dns),
         sysctls=dict(service.sysctls),
+        post_start=_hooks(service.post_start),
+        pre_stop=_hooks(service.pre_stop),
+    )
+
+
+def _hooks(hooks: list[ServiceHook]) -> tuple[HookSpec, ...]:
+    """Compose's service hooks; a hook without a command runs nothing, so it is dropped (an
+    unresolved `KEY` in its environment is omitted, as for the service's own environment)."""
+    return tuple(
+        HookSpec(
+            command=tuple(hook.command),
+            user=hook.user,
+            privileged=hook.privileged,
+            working_dir=hook.working_dir,
+            environment={k: v for k, v in hook.environment.items() if v is not None},
+        )
+        for hook in hooks
+        if hook.command
     )
 
 

@@ -102,6 +102,19 @@ class HealthcheckSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class HookSpec:
+    """A lifecycle hook (Compose's `post_start` / `pre_stop` service_hook): a command run in the
+    container by exec, as `user` in `working_dir` with `environment` added; `privileged` gives
+    that process every capability (as `docker exec --privileged`)."""
+
+    command: tuple[str, ...]
+    user: str | None = None
+    privileged: bool = False
+    working_dir: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerSpec:
     """Everything a runtime needs to create one container of a service replica.
 
@@ -137,6 +150,8 @@ class ContainerSpec:
     extra_hosts: tuple[str, ...] = ()
     dns: tuple[str, ...] = ()
     sysctls: Mapping[str, str] = field(default_factory=dict)
+    post_start: tuple[HookSpec, ...] = ()
+    pre_stop: tuple[HookSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

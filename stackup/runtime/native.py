@@ -18,6 +18,7 @@ from stackup.runtime.base import (
     ContainerState,
     Health,
     HealthcheckSpec,
+    HookSpec,
     ImageInfo,
     MountType,
     NetworkInfo,
@@ -81,6 +82,17 @@ def healthcheck_request(check: HealthcheckSpec | None) -> dict[str, Any] | None:
         "start_period": _nanoseconds(check.start_period_s),
         "start_interval": _nanoseconds(check.start_interval_s),
         "retries": check.retries or 0,
+    }
+
+
+def hook_request(hook: HookSpec) -> dict[str, Any]:
+    """A `post_start` / `pre_stop` hook as the engine's `Hook` body."""
+    return {
+        "command": list(hook.command),
+        "user": hook.user,
+        "privileged": hook.privileged,
+        "cwd": hook.working_dir,
+        "env": dict(hook.environment),
     }
 
 
@@ -160,6 +172,10 @@ def create_request(spec: ContainerSpec) -> dict[str, Any]:
         ],
         "restart": spec.restart,
         "healthcheck": healthcheck_request(spec.healthcheck),
+        "hooks": {
+            "post_start": [hook_request(h) for h in spec.post_start],
+            "pre_stop": [hook_request(h) for h in spec.pre_stop],
+        },
         "options": options,
     }
     return body

@@ -78,12 +78,14 @@ def test_names_aliases_replicas_isolation_and_ports(stackup: Stackup, tmp_path: 
 
     # a scaled service resolves to every replica
     answer = _sh(stackup, cwd, "client", "nslookup worker").stdout
-    addresses = {line.split()[-1] for line in answer.splitlines() if line.startswith("Address") and "#" not in line}
+    lines = [line for line in answer.splitlines() if line.startswith("Address") and "#" not in line]
+    addresses = {line.split()[-1] for line in lines}
     assert len(addresses) >= 2, answer
 
     # other networks: no name, no route
     assert _sh(stackup, cwd, "hidden", "nslookup web").returncode != 0
-    web_ip = _sh(stackup, cwd, "client", "nslookup web | awk '/^Address/ {a=$NF} END {print a}'").stdout.strip()
+    lookup = "nslookup web | awk '/^Address/ {a=$NF} END {print a}'"
+    web_ip = _sh(stackup, cwd, "client", lookup).stdout.strip()
     assert web_ip
     blocked = _sh(stackup, cwd, "hidden", f"timeout 3 wget -qO- http://{web_ip}:8080/index.html")
     assert blocked.returncode != 0

@@ -8,6 +8,7 @@ from typing import Any
 from stackup.planner.execute import execute
 from stackup.planner.reporter import EventKind, EventLog
 from stackup.planner.teardown import plan_down
+from stackup.runtime.base import ContainerSpec
 from stackup.runtime.fake import Behaviour, FakeRuntime
 from tests.planner._build import NO_WAIT, fake_with_images, observed, plan_for, project, up
 
@@ -135,3 +136,38 @@ def test_down_removes_dependents_first_then_the_network() -> None:
     assert removed.index("demo-web-1") < removed.index("demo-api-1") < removed.index("demo-db-1")
     assert removed[-1] == "demo_default"
     assert not fake.containers and not fake.networks
+
+
+def gated_stack() -> dict[str, dict[str, Any]]:
+    """api waits for web, web for a healthy db."""
+    return {
+        "db": {"image": "img", "healthcheck": HEALTHCHECK},
+        "web": {"image": "img", "container_name": "taken", "depends_on": {"db": dep("service_healthy")}},
+        "api": {"image": "img", "depends_on": {"web": dep()}},
+    }
+
+
+def test_a_gated_replica_is_created_while_it_waits_and_never_started_when_the_gate_fails() -> None:
+    """Only the start waits for the gate: a failed gate leaves the replica created, not started."""
+    fake = fake_with_images("img")
+    fake.behave("db", Behaviour(unhealthy_after=1, probe="refused"))
+    log = EventLog()
+    outcome = execute(plan_for(project(gated_stack()), fake), fake, log, wait=NO_WAIT)
+    assert ("create", "taken") in fake.timeline and "taken" not in fake.started()
+    assert str(outcome.skipped["service:web-1"]) == 'web <- db (unhealthy: last probe "refused")'
+    assert str(outcome.skipped["service:api-1"]) == 'api <- web <- db (unhealthy: last probe "refused")'
+    assert not outcome.failed
+    assert [e.resource for e in log.of_kind(EventKind.SKIPPED)].count("service:web-1") == 1
+
+
+def test_a_failed_early_create_is_its_operations_failure_reported_once() -> None:
+    fake = fake_with_images("img")
+    fake.create_container(ContainerSpec(name="taken", image="img"))  # not the project's: a clash
+    log = EventLog()
+    outcome = execute(plan_for(project(gated_stack()), fake), fake, log, wait=NO_WAIT)
+    assert list(outcome.failed) == ["service:web-1"]
+    assert "already in use" in str(outcome.failed["service:web-1"])
+    assert list(outcome.skipped) == ["service:api-1"]
+    assert str(outcome.skipped["service:api-1"]).startswith("api <- web (")
+    assert [e.resource for e in log.of_kind(EventKind.FAILED)] == ["service:web-1"]
+    assert [e.resource for e in log.of_kind(EventKind.SKIPPED)] == ["service:api-1"]

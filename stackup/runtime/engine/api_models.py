@@ -94,6 +94,29 @@ class PortRequest(_Frozen):
 NETWORK_MODE_PATTERN = r"^(bridge|none|host|container:.+)$"
 
 
+class Hook(_Frozen):
+    """A lifecycle hook (Compose's service_hook) the engine runs in the container by exec.
+
+    `user`, `cwd` and `env` work as for `ExecRequest` (env is laid over the container's own);
+    `privileged` gives the hook's process every capability, as `docker exec --privileged`.
+    """
+
+    command: tuple[str, ...] = Field(min_length=1)
+    user: str | None = None
+    privileged: bool = False
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class ContainerHooks(_Frozen):
+    """`post_start` hooks run, in order, right after every start of the container (a user's, a
+    restart policy's, the engine's at boot); `pre_stop` hooks run before the stop signal of a
+    user's stop or restart. See `stackup.runtime.engine.hooks` for failures and time limits."""
+
+    post_start: tuple[Hook, ...] = ()
+    pre_stop: tuple[Hook, ...] = ()
+
+
 class ContainerCreate(_Frozen):
     """Create a container from an image.
 
@@ -109,7 +132,7 @@ class ContainerCreate(_Frozen):
     that container's namespace. The DNS names on each network are the service label, the
     container name, `hostname` and the attachment's aliases. `restart` is Docker's policy text;
     `healthcheck` is Docker's wire form, merged with the image's HEALTHCHECK (zero = inherit,
-    test `["NONE"]` disables both).
+    test `["NONE"]` disables both). `hooks` are Compose's `post_start` / `pre_stop`.
     """
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -127,6 +150,7 @@ class ContainerCreate(_Frozen):
     ports: tuple[PortRequest, ...] = ()
     restart: str = "no"
     healthcheck: HealthConfig | None = None
+    hooks: ContainerHooks = ContainerHooks()
     options: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("restart")

@@ -343,6 +343,50 @@ def delete(container_id: str, *, paths: EnginePaths | None = None) -> None:
         cgroups.remove_if_empty(cgroup_path.rsplit("/", 1)[0] or "/")
 
 
+def exec_argv(
+    container_id: str,
+    args: list[str] | tuple[str, ...],
+    pid_file: Path,
+    *,
+    env: dict[str, str] | None = None,
+    user: str | None = None,
+    cwd: str | None = None,
+    tty: bool = False,
+    capabilities: tuple[str, ...] = (),
+    paths: EnginePaths | None = None,
+) -> list[str]:
+    """The `runc exec` command line for `args` in the running container.
+
+    The user is resolved against the container's rootfs, like the container's own; `capabilities`
+    are added to the ones the container has (`docker exec --privileged` adds all of them). A
+    container that is not running is an error, not exit code 1.
+    """
+    dirs = RuntimeDirs.of(paths)
+    current = state(container_id, paths=paths)
+    if current.status is not Status.RUNNING or current.bundle is None:
+        raise RuntimeFailure(f"container {container_id} is not running ({current.status})")
+    command = [RUNC, "--root", str(dirs.runc_root), "exec", "--pid-file", str(pid_file)]
+    if tty:
+        command.append("--tty")
+    if cwd:
+        command += ["--cwd", cwd]
+    for key, value in (env or {}).items():
+        command += ["--env", f"{key}={value}"]
+    if user:
+        resolved = resolve_user(rootfs_of(current.bundle), user)
+        command += ["--user", f"{resolved.uid}:{resolved.gid}"]
+        for gid in resolved.additional_gids:
+            command += ["--additional-gids", str(gid)]
+    for cap in capabilities:
+        command += ["--cap", cap]
+    return [*command, container_id, *args]
+
+
+def exec_pid_file(container_id: str, kind: str = "exec", *, paths: EnginePaths | None = None) -> Path:
+    """A fresh pid-file path for one `runc exec` (runc writes the process's host pid there)."""
+    return RuntimeDirs.of(paths).runc_root / f"{kind}-{container_id}-{uuid.uuid4().hex[:8]}.pid"
+
+
 def exec_process(
     container_id: str,
     args: list[str] | tuple[str, ...],
@@ -358,31 +402,26 @@ def exec_process(
 ) -> int:
     """Run `args` in the running container with its capabilities; return the process's exit code.
 
-    stdio defaults to ours (passthrough). The user is resolved against the container's rootfs,
-    like the container's own. A container that is not running is an error, not exit code 1.
+    stdio defaults to ours (passthrough). See `exec_argv` for the user and a stopped container.
     """
-    dirs = RuntimeDirs.of(paths)
-    current = state(container_id, paths=paths)
-    if current.status is not Status.RUNNING or current.bundle is None:
-        raise RuntimeFailure(f"container {container_id} is not running ({current.status})")
-    pid_file = dirs.runc_root / f"exec-{container_id}-{uuid.uuid4().hex[:8]}.pid"
-    command = [RUNC, "--root", str(dirs.runc_root), "exec", "--pid-file", str(pid_file)]
-    if tty:
-        command.append("--tty")
-    if cwd:
-        command += ["--cwd", cwd]
-    for key, value in (env or {}).items():
-        command += ["--env", f"{key}={value}"]
-    if user:
-        resolved = resolve_user(rootfs_of(current.bundle), user)
-        command += ["--user", f"{resolved.uid}:{resolved.gid}"]
-        for gid in resolved.additional_gids:
-            command += ["--additional-gids", str(gid)]
-    command += [container_id, *args]
+    pid_file = exec_pid_file(container_id, paths=paths)
+    command = exec_argv(container_id, args, pid_file, env=env, user=user, cwd=cwd, tty=tty, paths=paths)
     try:
         return subprocess.run(command, stdin=stdin, stdout=stdout, stderr=stderr, check=False).returncode
     finally:
         pid_file.unlink(missing_ok=True)
+
+
+def kill_exec(pid_file: Path, proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a timed-out exec'd process inside the container, then reap `runc exec` (killing
+    it too if it lingers): killing `runc exec` alone would leave the process running in there."""
+    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+        os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
+    try:
+        proc.wait(KILL_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def top(container_id: str, *, paths: EnginePaths | None = None) -> TopResult:

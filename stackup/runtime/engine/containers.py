@@ -39,6 +39,7 @@ from stackup.runtime.engine.records import (
     ContainerRecord,
     ContainerStatus,
     EventType,
+    event_attributes,
     utcnow,
 )
 from stackup.runtime.engine.spec import ContainerConfig, parse_signal
@@ -94,7 +95,7 @@ class ContainerManager:
             yield
 
     def _emit(self, action: str, record: ContainerRecord, **extra: str) -> None:
-        self._events.publish(EventType.CONTAINER, action, record.id, {"name": record.name, **extra})
+        self._events.publish(EventType.CONTAINER, action, record.id, event_attributes(record, extra))
 
     def config_of(self, record: ContainerRecord) -> ContainerConfig:
         return ContainerConfig.model_validate(record.config)
@@ -152,6 +153,7 @@ class ContainerManager:
             restart=request.restart,
             healthcheck=healthcheck(request, image),
             network=containernet.unwired(request),
+            hooks=request.hooks,
         )
         with self.locked(container_id):
             self._state.insert_container(record)  # before anything exists on the machine
@@ -250,11 +252,16 @@ class ContainerManager:
         return record
 
     def stop(self, ref: str, timeout_s: float | None = None) -> ContainerRecord:
-        """Stop signal, SIGKILL after the grace period, and record the exit before returning."""
+        """Stop signal, SIGKILL after the grace period, and record the exit before returning.
+
+        A container created but never started has no process of the user's to stop (runc's init
+        waits on its exec fifo and ignores signals until then): a no-op, as in Docker, and `remove`
+        deletes it. The planner leaves such containers behind when a dependency never got ready.
+        """
         record = self.get(ref)
         with self.locked(record.id):
             record = self._state.get_container(record.id)
-            if not record.is_live:
+            if record.status is not ContainerStatus.RUNNING:
                 return record
             config = self.config_of(record)
             grace = config.stop_grace_period if timeout_s is None else timeout_s
@@ -314,6 +321,10 @@ class ContainerManager:
                 return None  # removed meanwhile
             if not record.is_live:
                 return None
+            # Asked before reading the state: conmon writes the exit file and then exits, so one
+            # that was already gone has written it. Asked after, it races that write (a stopped
+            # container read before the file appeared, conmon gone by the check: exit code -1).
+            conmon_alive = self._conmon_alive(record)
             try:
                 current: conmon.ContainerState | None = conmon.state(container_id, paths=self.paths)
             except NotFound:
@@ -321,7 +332,7 @@ class ContainerManager:
             if current is not None:
                 if current.status is not conmon.Status.STOPPED:
                     return None
-                if current.exit_code is None and self._conmon_alive(record):
+                if current.exit_code is None and conmon_alive:
                     return None  # stopped, and conmon is still writing the exit file
             exit_code = current.exit_code if current is not None else None
             finished = (current.finished_at if current is not None else None) or utcnow()

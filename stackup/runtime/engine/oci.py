@@ -98,7 +98,7 @@ ETC_FILES = {"hosts": "/etc/hosts", "hostname": "/etc/hostname", "resolv.conf": 
 def capabilities(cfg: ContainerConfig) -> list[str]:
     """Docker's rule: start from the defaults (or all, or none, for `ALL`), drop, then add."""
     if cfg.privileged or "ALL" in cfg.cap_add:
-        return list(_available_capabilities())
+        return list(all_capabilities())
     base = [] if "ALL" in cfg.cap_drop else list(DEFAULT_CAPABILITIES)
     caps = [c for c in base if c not in cfg.cap_drop]
     caps += [c for c in cfg.cap_add if c != "ALL" and c not in caps]
@@ -108,7 +108,7 @@ def capabilities(cfg: ContainerConfig) -> list[str]:
     return caps
 
 
-def _available_capabilities() -> tuple[str, ...]:
+def all_capabilities() -> tuple[str, ...]:
     """`ALL` = what the engine itself may pass on: its own bounding set, not the kernel's list.
 
     runc cannot grant a capability its caller lacks ("unable to apply caps"), and engines do run

@@ -6,12 +6,15 @@ list answers, so the client sees exactly what the engine recorded and nothing is
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stackup.runtime import labels as lbl
+from stackup.runtime.engine.api_models import ContainerHooks
 from stackup.runtime.engine.imageconfig import HealthConfig
 
 
@@ -105,7 +108,8 @@ class ContainerRecord(_Frozen):
     container are never deleted). `restart` and `healthcheck` (the request's check merged with
     the image's, Docker's wire form) are what the supervisor runs; `health` is its last recorded
     view (status, failing streak, recent probe outputs). `manually_stopped` is Docker's
-    `HasBeenManuallyStopped`: what `unless-stopped` asks when the engine starts.
+    `HasBeenManuallyStopped`: what `unless-stopped` asks when the engine starts. `hooks` are
+    the `post_start` / `pre_stop` commands the engine runs around starts and stops.
     """
 
     id: str
@@ -129,11 +133,24 @@ class ContainerRecord(_Frozen):
     healthcheck: HealthConfig | None = None
     manually_stopped: bool = False
     network: ContainerNetwork | None = None
+    hooks: ContainerHooks = ContainerHooks()
 
     @property
     def is_live(self) -> bool:
         """True while a runc container may exist for this record (created or running)."""
         return self.status in (ContainerStatus.CREATED, ContainerStatus.RUNNING)
+
+
+EVENT_LABELS = (lbl.PROJECT, lbl.SERVICE, lbl.CONTAINER_NUMBER, lbl.ONEOFF)
+"""The labels a container event carries. Docker copies every label; these identify the container
+(enough for a client to keep one project's events) without copying the serialised service
+(`io.stackup.config`) into every row of the event log."""
+
+
+def event_attributes(record: ContainerRecord, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A container event's attributes: its identity labels, its name, then what the action adds."""
+    identity = {key: record.labels[key] for key in EVENT_LABELS if key in record.labels}
+    return {**identity, "name": record.name, **(extra or {})}
 
 
 class VolumeRecord(_Frozen):

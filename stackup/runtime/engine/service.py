@@ -5,7 +5,8 @@ Kept apart from the HTTP layer so the engine can be opened in-process (tests, a 
 embedded mode) and so `api.py` depends on one object rather than on every part. The container
 lifecycle calls a user makes go through the methods here rather than straight to the container
 manager, because each also tells the supervisor (a user's stop is never undone by a restart
-policy; a user's start resets the restart count).
+policy; a user's start resets the restart count) and runs the lifecycle hooks (`post_start` after
+a start, `pre_stop` before a stop; see `hooks.py`).
 """
 
 from __future__ import annotations
@@ -129,16 +130,27 @@ class EngineService:
         return [self.supervision.live(r) for r in self.containers.list_containers(project, service, labels)]
 
     def start_container(self, ref: str) -> ContainerRecord:
-        """Start it and supervise it; a container already running is left as it is."""
+        """Start it, supervise it, run its `post_start` hooks (a failing one fails the start, the
+        container keeps running); a container already running is left as it is."""
         if self.containers.get(ref).status is ContainerStatus.RUNNING:
             return self.inspect_container(ref)
         record = self.containers.start(ref)
-        return self.supervision.watch(record, reset_count=True)
+        record = self.supervision.watch(record, reset_count=True)
+        self.supervision.hooks.post_start_or_raise(record)
+        return record
 
     def stop_container(self, ref: str, timeout_s: float | None) -> ContainerRecord:
+        """`pre_stop` hooks while it still runs (never undone by its restart policy, which is
+        cancelled first), then the stop signal."""
         record = self.containers.get(ref)
         self.supervision.stopping(record.id)
+        self._pre_stop(record, timeout_s)
         return self.containers.stop(record.id, timeout_s)
+
+    def _pre_stop(self, record: ContainerRecord, timeout_s: float | None) -> None:
+        if record.status is ContainerStatus.RUNNING and record.hooks.pre_stop:
+            grace = self.containers.config_of(record).stop_grace_period if timeout_s is None else timeout_s
+            self.supervision.hooks.pre_stop(record, grace)
 
     def kill_container(self, ref: str, signal: str) -> None:
         """Docker counts a kill as a manual stop, whatever the signal: no restart follows."""
@@ -149,8 +161,11 @@ class EngineService:
     def restart_container(self, ref: str, timeout_s: float | None) -> ContainerRecord:
         record = self.containers.get(ref)
         self.supervision.stopping(record.id)
+        self._pre_stop(record, timeout_s)
         record = self.containers.restart(record.id, timeout_s)
-        return self.supervision.watch(record, reset_count=False)
+        record = self.supervision.watch(record, reset_count=False)
+        self.supervision.hooks.post_start_or_raise(record)
+        return record
 
     def remove_container(self, ref: str, *, force: bool) -> None:
         """Forget its supervision first, so no pending restart races the removal (unless the

@@ -3,14 +3,14 @@
 Why SQLite in WAL mode with `synchronous=NORMAL`: containers outlive the engine, so the database
 is the only thing that tells a restarted engine what exists on the machine. A committed row must
 survive the engine being killed at any point: in WAL mode NORMAL guarantees that (the WAL is in
-the kernel's page cache once a transaction commits) without an fsync per transaction (0.6 ms each on this machine's disk, far more on a busy or
-slow one, paid several times per container under the engine's locks). Only a
-power cut can lose the last transactions, and a power cut also takes away every container, mount,
-bridge and namespace they described. Readers must not block the writer (WAL), and a second process that
-opens the file at the same time (a CLI doing `engine status`) waits instead of failing (busy
-timeout). The rule every caller follows: record a resource (`creating`) *before* creating it on
-the machine and mark it `removing` before tearing it down, so a crash at any point leaves a row
-that re-adoption or `down` can find.
+the kernel's page cache once a transaction commits) without an fsync per transaction (0.6 ms
+each on this machine's disk, far more on a busy or slow one, paid several times per container
+under the engine's locks). Only a power cut can lose the last transactions, and a power cut also
+takes away every container, mount, bridge and namespace they described. Readers must not block
+the writer (WAL), and a second process that opens the file at the same time (a CLI doing
+`engine status`) waits instead of failing (busy timeout). The rule every caller follows: record a
+resource (`creating`) *before* creating it on the machine and mark it `removing` before tearing
+it down, so a crash at any point leaves a row that re-adoption or `down` can find.
 
 One connection guarded by a lock: the engine's request threads, its monitor thread and the event
 loop all share it; statements are short, so serialising them costs less than a pool would.

@@ -5,7 +5,9 @@ policy and health check, and writes back what must survive the engine: the resta
 an automatic restart, the health state whenever its status changes and when the container exits,
 and Docker's `HasBeenManuallyStopped` (`manually_stopped`), which decides what comes back when
 the engine starts. While a container runs, `live` lays the supervisor's current view (latest
-probe outputs) over the record, so `inspect` and `ps` never show stale health.
+probe outputs) over the record, so `inspect` and `ps` never show stale health. Every start it
+makes itself (a restart policy's, the engine's at boot) runs the container's `post_start` hooks,
+whose failures are published rather than raised: nobody is waiting for that start.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from stackup.errors import NotFound, StackupError
 from stackup.runtime.engine.containers import ContainerManager
 from stackup.runtime.engine.events import EventBus
 from stackup.runtime.engine.health import HealthConfig, HealthStatus
-from stackup.runtime.engine.records import ContainerRecord, ContainerStatus, EventType
+from stackup.runtime.engine.hooks import HookRunner
+from stackup.runtime.engine.records import ContainerRecord, ContainerStatus, EventType, event_attributes
 from stackup.runtime.engine.restart import RestartMode, RestartPolicy, start_on_engine_start
 from stackup.runtime.engine.state import StateStore
 from stackup.runtime.engine.supervisor import Supervisor, runc_exec_probe
@@ -41,7 +44,8 @@ class Supervision:
         self._containers = containers
         self._state = state
         self._events = events
-        self.supervisor = Supervisor(containers.start, runc_exec_probe(containers.paths), self._on_event)
+        self.hooks = HookRunner(containers.paths, self._publish)
+        self.supervisor = Supervisor(self._start, runc_exec_probe(containers.paths), self._on_event)
         # The supervisor decides first; then `container_exited` below records its health view.
         containers.exit_observers += [self.supervisor, self]
 
@@ -71,7 +75,7 @@ class Supervision:
             if not start_on_engine_start(policy, before.exit_code or 0, before.manually_stopped):
                 continue
             try:
-                started = self._containers.start(before.id)
+                started = self._start(before.id)
             except (StackupError, OSError) as exc:
                 log.error("starting %s on engine start failed: %s", before.name, exc)
                 continue
@@ -79,6 +83,12 @@ class Supervision:
 
     def close(self) -> None:
         self.supervisor.close()
+
+    def _start(self, container_id: str) -> ContainerRecord:
+        """A start the engine makes on its own: the container, then its `post_start` hooks."""
+        record = self._containers.start(container_id)
+        self.hooks.post_start(record)
+        return record
 
     # -- user actions ------------------------------------------------------------------------
 
@@ -128,6 +138,9 @@ class Supervision:
         if health.status is not HealthStatus.NONE:
             self._state.update_container(record.id, health=health.model_dump(mode="json"))
 
+    def _publish(self, record: ContainerRecord, action: str, attributes: Mapping[str, str]) -> None:
+        self._events.publish(EventType.CONTAINER, action, record.id, event_attributes(record, attributes))
+
     def _on_event(self, container_id: str, action: str, attributes: Mapping[str, str]) -> None:
         """Persist what must survive the engine, then publish Docker's event."""
         try:
@@ -142,4 +155,4 @@ class Supervision:
                 record = self._state.get_container(container_id)
         except NotFound:
             return  # removed meanwhile: nothing to record or tell
-        self._events.publish(EventType.CONTAINER, action, container_id, {"name": record.name, **attributes})
+        self._events.publish(EventType.CONTAINER, action, container_id, event_attributes(record, attributes))

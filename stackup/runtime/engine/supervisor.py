@@ -17,10 +17,7 @@ Everything it has to say goes through `on_event(container_id, action, attributes
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import signal
 import subprocess
 import tempfile
 import threading
@@ -28,7 +25,6 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import IO
 
 from stackup.errors import StackupError
@@ -260,9 +256,6 @@ class Supervisor:
 
 # -- the real probe: `runc exec` with a timeout ----------------------------------------------
 
-PROBE_KILL_WAIT_S = 10.0
-"""After SIGKILL the probe and runc are gone in milliseconds; this only bounds a wedged runc."""
-
 
 def _read_head(handle: IO[bytes], limit: int) -> str:
     handle.seek(0)
@@ -276,8 +269,7 @@ def runc_exec_probe(paths: EnginePaths, *, output_limit: int = 4097) -> Containe
     capabilities from the container's own config.json, which is what Docker gives a probe.
     Output (stdout and stderr interleaved, as Docker does) goes to a temporary file so a chatty
     probe cannot fill memory; one byte more than the cap is read so truncation shows as "...".
-    On timeout the probe's process, found through runc's pid file, is killed: killing `runc
-    exec` alone would leave it running in the container.
+    On timeout the probe's process, found through runc's pid file, is killed (`conmon.kill_exec`).
     """
     dirs = conmon.RuntimeDirs.of(paths)
 
@@ -290,21 +282,10 @@ def runc_exec_probe(paths: EnginePaths, *, output_limit: int = 4097) -> Containe
             try:
                 code = proc.wait(timeout)
             except subprocess.TimeoutExpired:
-                _kill_probe(pid_file, proc)
+                conmon.kill_exec(pid_file, proc)
                 raise ProbeTimeout(_read_head(out, output_limit)) from None
             finally:
                 pid_file.unlink(missing_ok=True)
             return code, _read_head(out, output_limit)
 
     return probe
-
-
-def _kill_probe(pid_file: Path, proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL the probe inside the container, then reap `runc exec` (killing it if it lingers)."""
-    with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
-        os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
-    try:
-        proc.wait(PROBE_KILL_WAIT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
