@@ -122,7 +122,7 @@ def test_network_api_inspect_prune_and_doctor(engine: Engine) -> None:
     assert engine.client.prune_networks({"purpose": "test"}).removed == (spare,)
     with pytest.raises(RuntimeFailure, match="containers attached"):
         engine.client.remove_network(used)
-    assert engine.client.doctor() == []
+    assert [o for o in engine.client.doctor() if not o.foreign] == []  # other roots may be running
 
 
 def test_stop_and_start_keep_the_address(engine: Engine) -> None:

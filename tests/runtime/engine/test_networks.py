@@ -273,7 +273,7 @@ def test_removal_leaves_nothing(env: Env) -> None:
     assert env.state.leases(container_id=container_id) == []
     env.manager.remove_network(net)
     assert env.leftovers() == []
-    assert env.manager.doctor() == []
+    assert [o for o in env.manager.doctor() if not o.foreign] == []  # other roots may be running
 
 
 def test_restore_after_crash_brings_back_dns_and_wiring(env: Env) -> None:
