@@ -68,6 +68,15 @@ def _ago(delta: timedelta) -> str:
     return f"{s // 3600} hours"
 
 
+def _ports(r: ContainerRecord) -> str:
+    """`127.0.0.1:8080->80/tcp, 0.0.0.0:32768->53/udp`, as `docker compose ps` shows them."""
+    if r.network is None:
+        return ""
+    return ", ".join(
+        f"{p.host_ip or '0.0.0.0'}:{p.host_port}->{p.container_port}/{p.protocol}" for p in r.network.ports
+    )
+
+
 def ps(
     ctx: typer.Context,
     services: ServicesArg = None,
@@ -87,7 +96,12 @@ def ps(
                 "ID": r.id, "Name": r.name, "Image": r.image, "Project": r.project,
                 "Service": r.labels.get(lbl.SERVICE), "State": r.status.value,
                 "Health": (r.health or {}).get("status", ""), "ExitCode": r.exit_code,
-                "Status": _status(r), "RestartCount": r.restart_count,
+                "Status": _status(r), "RestartCount": r.restart_count, "Ports": _ports(r),
+                "Publishers": [
+                    {"URL": p.host_ip or "0.0.0.0", "TargetPort": p.container_port,
+                     "PublishedPort": p.host_port, "Protocol": p.protocol}
+                    for p in (r.network.ports if r.network else ())
+                ],
             }
             for r in records
         ]
@@ -96,10 +110,11 @@ def ps(
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for col in ("NAME", "IMAGE", "SERVICE", "STATUS", "RESTARTS"):
+    for col in ("NAME", "IMAGE", "SERVICE", "STATUS", "RESTARTS", "PORTS"):
         table.add_column(col)
     for r in records:
-        table.add_row(r.name, r.image, r.labels.get(lbl.SERVICE, ""), _status(r), str(r.restart_count))
+        table.add_row(r.name, r.image, r.labels.get(lbl.SERVICE, ""), _status(r), str(r.restart_count),
+                      _ports(r))
     out().print(table)
 
 
@@ -324,6 +339,25 @@ def events(
             write(f"{event.time.isoformat()} {event.type} {event.action} {event.actor}")
 
 
+def port(
+    ctx: typer.Context,
+    service: Annotated[str, typer.Argument()],
+    private_port: Annotated[str, typer.Argument(metavar="PRIVATE_PORT[/PROTOCOL]")],
+    index: Annotated[int, typer.Option("--index", help="Replica index.")] = 1,
+) -> None:
+    """Print the host address a container port is published on (`127.0.0.1:32768`)."""
+    number, _, proto = private_port.partition("/")
+    if not number.isdigit():
+        raise UsageError(f'expected PRIVATE_PORT[/PROTOCOL], got "{private_port}"')
+    rt = runtime()
+    record = _one(rt, project_name(ctx.obj), service, index)
+    for p in record.network.ports if record.network else ():
+        if p.container_port == int(number) and p.protocol == (proto or "tcp"):
+            write(f"{p.host_ip or '0.0.0.0'}:{p.host_port}")
+            return
+    raise NotFound(f"service {service}: port {private_port} is not published")
+
+
 def inspect(ctx: typer.Context, services: ServicesArg = None) -> None:
     """Everything the engine records about the services' containers (health log included), as JSON."""
     rt = runtime()
@@ -333,6 +367,7 @@ def inspect(ctx: typer.Context, services: ServicesArg = None) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command("inspect")(inspect)
+    app.command("port")(port)
     app.command("ps")(ps)
     app.command("logs")(logs)
     app.command("exec", context_settings={"allow_interspersed_args": False})(exec_)

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 def out() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    # piped output (scripts, CI logs) must not be cut to 80 columns: tables would lose columns
+    width = None if sys.stdout.isatty() else 4096
+    return Console(highlight=False, soft_wrap=True, width=width)
 
 
 @cache

@@ -191,3 +191,30 @@ services:
     bad = stackup.run("config", cwd=cwd, check=False)
     assert bad.returncode == 3
     assert "compose.yaml:4:" in bad.stderr and "services.web.ports[0]" in bad.stderr
+
+
+def test_run_one_off_passes_exit_code_and_is_not_an_orphan(stackup: Stackup, tmp_path: Path) -> None:
+    cwd = stackup.project(tmp_path, """
+services:
+  db:
+    image: $IMAGE
+    init: true
+    network_mode: none
+    command: ["sleep", "3600"]
+  tool:
+    image: $IMAGE
+    network_mode: none
+    command: ["echo", "default"]
+    environment: {WHO: tool}
+    depends_on: [db]
+""")
+    out = stackup.run("run", "--rm", "-e", "EXTRA=1", "tool", "sh", "-c", "echo $WHO $EXTRA; exit 4",
+                      cwd=cwd, check=False)
+    assert out.returncode == 4, out.stderr
+    assert "tool 1" in out.stdout
+    ps = _ps(stackup, cwd)
+    assert ps["db"]["State"] == "running", "dependencies come up first"
+    assert "tool" not in ps, "--rm removed the one-off container"
+    plan = stackup.run("plan", cwd=cwd, check=False)
+    assert "orphan" not in plan.stdout
+    stackup.run("down", "-t", "1", cwd=cwd)

@@ -38,6 +38,12 @@ services:
     init: true
     command: ["sleep", "3600"]
     networks: [front]
+  random:
+    image: $IMAGE
+    init: true
+    command: ["sh", "-c", "echo random-port > /tmp/index.html; exec httpd -f -p 8080 -h /tmp"]
+    networks: [front]
+    ports: ["127.0.0.1::8080"]
   worker:
     image: $IMAGE
     init: true
@@ -96,6 +102,14 @@ def test_names_aliases_replicas_isolation_and_ports(stackup: Stackup, tmp_path: 
     # the published port answers on the host's loopback
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/index.html", timeout=5) as resp:
         assert resp.read().decode().strip() == "hello-from-web"
+
+    # a random host port: `stackup port` and `ps` name it, and it answers
+    where = stackup.run("port", "random", "8080", cwd=cwd).stdout.strip()
+    host, _, chosen = where.rpartition(":")
+    assert host == "127.0.0.1" and chosen.isdigit() and int(chosen) > 0
+    assert f"{where}->8080/tcp" in stackup.run("ps", cwd=cwd).stdout
+    with urllib.request.urlopen(f"http://{where}/index.html", timeout=5) as resp:
+        assert resp.read().decode().strip() == "random-port"
 
     stackup.run("down", "-t", "1", cwd=cwd)
     links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=True).stdout
