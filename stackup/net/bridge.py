@@ -59,6 +59,15 @@ def _index(ipr: Any, ifname: str) -> int | None:
     return found[0] if found else None
 
 
+def _local_index(ifname: str) -> int | None:
+    """The interface index in the calling thread's namespace, by ioctl: ~8 us, where a netlink
+    lookup through pyroute2 costs ~0.7 ms (two of them per container were a tenth of `attach`)."""
+    try:
+        return socket.if_nametoindex(ifname)
+    except OSError:
+        return None
+
+
 def bridge_mac(name: str) -> str:
     """A stable, locally administered unicast MAC for a bridge, derived from its name."""
     digest = names.short_hash("mac:" + name, 10)
@@ -119,7 +128,7 @@ def attach(
     if mac is not None:
         peer["address"] = mac
     with _netlink(f"cannot attach {netns_path} to {bridge}") as ipr:
-        master = _index(ipr, bridge)
+        master = _local_index(bridge)
         if master is None:
             raise RuntimeFailure(f"bridge {bridge} does not exist")
         ns_fd = os.open(netns_path, os.O_RDONLY)
@@ -144,11 +153,13 @@ def _configure_inside(
     """Address, loopback and route inside the container namespace, over a socket opened there."""
     with netns.enter(netns_path):
         ipr = IPRoute()
+        index = _local_index(ifname)
         _sysctl(f"net.ipv4.conf.{ifname}.arp_notify", "1")
         _sysctl(f"net.ipv4.conf.{ifname}.rp_filter", "2")
     with ipr, _refusals(f"cannot configure {ifname} in {netns_path}"):
+        if index is None:
+            raise RuntimeFailure(f"{ifname} did not appear in {netns_path}")
         ipr.link("set", index=_LOOPBACK_INDEX, state="up")
-        index = _index(ipr, ifname)
         ipr.addr("add", index=index, address=str(address.ip), prefixlen=address.network.prefixlen)
         ipr.link("set", index=index, state="up")
         if gateway is not None:
@@ -162,9 +173,9 @@ def detach(host_veth: str) -> None:
 
 def _delete_link(name: str, what: str) -> None:
     try:
-        with IPRoute() as ipr:
-            index = _index(ipr, name)
-            if index is not None:
+        index = _local_index(name)
+        if index is not None:
+            with IPRoute() as ipr:
                 ipr.link("del", index=index)
     except NetlinkError as exc:
         if exc.code != errno.ENODEV:
