@@ -20,7 +20,7 @@ import selectors
 import socket
 import struct
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address, ip_address
 from pathlib import Path
@@ -193,6 +193,8 @@ class DnsServer:
 
     def __init__(self, table: DnsTable, upstreams: Sequence[Address], *, timeout: float = 2.0) -> None:
         self._table = table
+        self._pending: Callable[[], DnsTable] | None = None
+        self._table_lock = threading.Lock()
         self._upstreams = tuple(upstreams)
         self._timeout = timeout
         self._selector = selectors.DefaultSelector()
@@ -206,7 +208,26 @@ class DnsServer:
 
     def update(self, table: DnsTable) -> None:
         """Swap in a new table; queries in flight finish with the old one."""
-        self._table = table
+        with self._table_lock:
+            self._table = table
+            self._pending = None
+
+    def invalidate(self, build: Callable[[], DnsTable]) -> None:
+        """The table changed: `build` makes the new one, at the next query that needs it.
+
+        Starting fifty containers would otherwise rebuild the whole table fifty times (each
+        rebuild reads every endpoint); now the first lookup after a burst rebuilds it once, and
+        a lookup never sees a stale table.
+        """
+        with self._table_lock:
+            self._pending = build
+
+    def _current(self) -> DnsTable:
+        with self._table_lock:
+            if self._pending is not None:
+                self._table = self._pending()
+                self._pending = None
+            return self._table
 
     def listen(self, host: str, port: int = 53) -> Address:
         """Start answering on `host:port` (UDP and TCP); returns the bound address (port 0 -> real)."""
@@ -278,7 +299,7 @@ class DnsServer:
 
     def _on_datagram(self, sock: socket.socket) -> None:
         wire, peer = sock.recvfrom(_MAX_UDP)
-        reply = answer_locally(self._table, peer[0], wire)
+        reply = answer_locally(self._current(), peer[0], wire)
         if reply is not None:
             sock.sendto(reply, peer)
         else:
@@ -298,7 +319,7 @@ class DnsServer:
             while True:
                 (length,) = struct.unpack("!H", _recv_exact(conn, 2))
                 wire = _recv_exact(conn, length)
-                reply = answer_locally(self._table, asker, wire)
+                reply = answer_locally(self._current(), asker, wire)
                 if reply is None:
                     reply = relay(wire, self._upstreams, tcp=True, timeout=self._timeout) or _servfail(wire)
                 if reply is None:

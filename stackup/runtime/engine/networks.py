@@ -236,7 +236,7 @@ class NetworkManager:
             raise
         with self._lock:
             self._refresh_dns()
-            return self._wiring.info(container_id, hostname, dns, dns_search, dns_options)
+        return self._wiring.info(container_id, hostname, dns, dns_search, dns_options)
 
     def netns_info(self, container_id: str, hostname: str | None = None) -> NetnsInfo:
         """What `connect` returned, again (without the per-call dns settings)."""
@@ -304,13 +304,18 @@ class NetworkManager:
         self._foreign.sync(self._firewall.table, [c.bridge for c in configs])
 
     def _refresh_dns(self) -> None:
+        """The endpoints changed: the DNS server rebuilds its table at the next lookup (once per
+        burst of changes, not once per container)."""
         if self._dns is None:
             return
+        self._dns.invalidate(self._dns_table)
+
+    def _dns_table(self) -> DnsTable:
         entries = [
             DnsEntry(container=e.container_id, network=e.network, address=e.address, names=e.names)
             for e in self._store.endpoints()
         ]
-        self._dns.update(DnsTable.build(entries))
+        return DnsTable.build(entries)
 
     def restore(self, live_containers: Iterable[str] | None = None) -> None:
         """Bring the machine back in line with the records on engine start (after a crash or a
