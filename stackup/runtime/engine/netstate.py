@@ -11,19 +11,15 @@ on its own connection, leaving `state.py`'s schema untouched.
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from stackup.errors import RuntimeFailure
 from stackup.net.firewall import Proto
 from stackup.runtime.engine.records import NetworkRecord, NetworkStatus
+from stackup.runtime.engine.sqlite import Database
 from stackup.runtime.engine.state import StateStore
 
 _SCHEMA = """
@@ -97,39 +93,11 @@ class PortRecord(BaseModel):
     container_port: int
 
 
-class NetStore:
+class NetStore(Database):
     """The three tables, on their own connection to the engine's state database."""
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-        )
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # as state.py: safe against engine crashes
-        with self._tx() as db:
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                db.execute(statement)
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return list(self._db.execute(sql, args))
+        super().__init__(path, _SCHEMA, busy_timeout_s=busy_timeout_s)
 
     # -- endpoints --------------------------------------------------------------------------
 
@@ -150,7 +118,7 @@ class NetStore:
             sql, args = sql + " AND container_id = ?", [*args, container_id]
         if network is not None:
             sql, args = sql + " AND network = ?", [*args, network]
-        rows = self._rows(sql + " ORDER BY container_id, length(ifname), ifname", tuple(args))
+        rows = self._query(sql + " ORDER BY container_id, length(ifname), ifname", tuple(args))
         return [Endpoint.model_validate({**dict(r), "names": json.loads(r["names"])}) for r in rows]
 
     def drop_endpoint(self, container_id: str, network: str) -> None:
@@ -175,14 +143,14 @@ class NetStore:
 
     def ports(self, container_id: str | None = None) -> list[PortRecord]:
         where, args = ("", ()) if container_id is None else (" WHERE container_id = ?", (container_id,))
-        rows = self._rows(f"SELECT * FROM net_ports{where} ORDER BY container_id, proto, host_port", args)
+        rows = self._query(f"SELECT * FROM net_ports{where} ORDER BY container_id, proto, host_port", args)
         return [PortRecord.model_validate(dict(r)) for r in rows]
 
     # -- ipam cursor ------------------------------------------------------------------------
 
     def cursor(self, network: str) -> IPv4Address | None:
         """The last address handed out dynamically on `network` (so it is not reused at once)."""
-        rows = self._rows("SELECT last FROM net_ipam_cursor WHERE network = ?", (network,))
+        rows = self._query("SELECT last FROM net_ipam_cursor WHERE network = ?", (network,))
         return IPv4Address(rows[0]["last"]) if rows else None
 
     def set_cursor(self, network: str, last: IPv4Address | None) -> None:

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +37,7 @@ from stackup.runtime.engine.records import (
     VolumeRecord,
     utcnow,
 )
+from stackup.runtime.engine.sqlite import Database
 
 SCHEMA_VERSION = 3
 EVENTS_KEPT = 10_000
@@ -107,48 +106,18 @@ def _from_row(cls: type[_M], row: sqlite3.Row, table: str) -> _M:
     return cls.model_validate(data)
 
 
-class StateStore:
+class StateStore(Database):
     """Typed access to the state database; every method is one short transaction."""
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._lock = threading.RLock()
-        # isolation_level=None: autocommit, transactions are opened explicitly in `_tx`.
-        self._db = sqlite3.connect(
-            path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-        )
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # see the module docstring
-        self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        with self._tx() as db:
-            # Statement by statement: executescript() would COMMIT in the middle of this transaction.
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                db.execute(statement)
-            _add_missing_columns(db)
-            db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            db.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (EVENTS_KEPT,))
+        super().__init__(path, _SCHEMA, busy_timeout_s=busy_timeout_s)
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; IMMEDIATE takes the write lock up front so it cannot deadlock."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return list(self._db.execute(sql, args))
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        _add_missing_columns(db)
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        db.execute("DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - ?", (EVENTS_KEPT,))
 
     def _upsert(self, table: str, key: str, model: BaseModel) -> None:
         row = _to_row(model, table)
