@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from stackup.cli.context import GlobalOptions
 from stackup.cli.output import out, write
 from stackup.cli.stack_cmd import project_name, runtime
 from stackup.errors import NotFound, UsageError
@@ -381,5 +380,3 @@ def register(app: typer.Typer) -> None:
     app.command("ls")(ls)
     app.command("events")(events)
 
-
-__all__ = ["GlobalOptions", "register"]

@@ -12,7 +12,7 @@ import time
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from stackup.planner.reporter import Event, EventKind, EventLog, Reporter
+from stackup.planner.reporter import Event, EventLog, Reporter
 
 if TYPE_CHECKING:
     from rich.live import Live
@@ -218,5 +218,3 @@ def live(reporter: Reporter) -> TtyReporter | _NoLive:
     """Context manager that shows the live block for a TTY reporter and does nothing otherwise."""
     return reporter if isinstance(reporter, TtyReporter) else _NoLive()
 
-
-__all__ = ["EventKind", "ProgressMode", "live", "make_reporter"]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from stackup.cli.context import GlobalOptions
-from stackup.cli.output import error, warn, write
+from stackup.cli.output import warn, write
 from stackup.cli.plan_cmd import PlanFormat, graph_command, plan_command
 from stackup.errors import UsageError
 
@@ -244,5 +244,3 @@ def register(app: typer.Typer) -> None:
     app.command("plan")(plan)
     app.command("graph")(graph)
 
-
-__all__ = ["error", "register"]
