@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from stackup.runtime.native import NativeRuntime
     from stackup.spec.models import Project
 
-_COLOURS = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow", "bright_green")
+# One colour per container prefix, shared by attached `up` and `logs`.
+COLOURS = ("cyan", "yellow", "green", "magenta", "blue", "bright_cyan", "bright_yellow", "bright_green")
 POLL_S = 0.1
 LOG_TAIL = 20
 PROBE_TAIL = 3
@@ -72,7 +73,7 @@ def attach(
     width = max((len(c.name) for c in containers), default=0)
     lock = threading.Lock()
     for i, info in enumerate(containers):
-        colour = _COLOURS[i % len(_COLOURS)]
+        colour = COLOURS[i % len(COLOURS)]
         prefix = f"[{colour}]{info.name:<{width}} |[/] "
         threading.Thread(target=_stream, args=(rt, info, prefix, lock), daemon=True).start()
     interrupted = threading.Event()

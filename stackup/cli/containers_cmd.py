@@ -136,10 +136,10 @@ def logs(
     when = _since(since)
     width = max((len(r.name) for r in records), default=0)
     lock = threading.Lock()
-    colours = ("cyan", "yellow", "green", "magenta", "blue")
+    from stackup.cli.attach import COLOURS
 
     def show(i: int, r: ContainerRecord) -> None:
-        prefix = "" if no_prefix else f"[{colours[i % len(colours)]}]{r.name:<{width}} |[/] "
+        prefix = "" if no_prefix else f"[{COLOURS[i % len(COLOURS)]}]{r.name:<{width}} |[/] "
         for line in rt.client.logs(r.id, follow=follow, since=when, tail=tail):
             stamp = f"{line.time.isoformat()} " if timestamps else ""
             with lock:

@@ -30,19 +30,24 @@ class PlanFormat(StrEnum):
     JSON = "json"
 
 
-def plan_command(
-    loaded: LoadedProject, observed: Observed, options: ReconcileOptions, fmt: PlanFormat
-) -> int:
-    """Print the plan for `loaded` against `observed`; return 0 (no changes) or 2 (changes)."""
-    from stackup.planner.reconcile import reconcile
-
-    options = dataclasses.replace(
+def reconcile_options(loaded: LoadedProject, options: ReconcileOptions) -> ReconcileOptions:
+    """Fill in what the load knows (file contents for the hash, disabled services, paths)."""
+    return dataclasses.replace(
         options,
         referenced_files={**loaded.referenced_files, **options.referenced_files},
         disabled_services=options.disabled_services | frozenset(loaded.disabled_services),
         working_dir=options.working_dir or (str(loaded.files[0].parent) if loaded.files else ""),
         config_files=options.config_files or tuple(str(f) for f in loaded.files),
     )
+
+
+def plan_command(
+    loaded: LoadedProject, observed: Observed, options: ReconcileOptions, fmt: PlanFormat
+) -> int:
+    """Print the plan for `loaded` against `observed`; return 0 (no changes) or 2 (changes)."""
+    from stackup.planner.reconcile import reconcile
+
+    options = reconcile_options(loaded, options)
     for message in loaded.warnings:
         warn(message)
     plan = reconcile(loaded.project, observed, options)

@@ -33,7 +33,8 @@ def run(
     no_deps: Annotated[bool, typer.Option("--no-deps", help="Don't start linked services.")] = False,
 ) -> None:
     """Run a one-off command in a new container of SERVICE; exit with its exit code."""
-    from stackup.cli.stack_cmd import reconcile_options, runtime
+    from stackup.cli.plan_cmd import reconcile_options
+    from stackup.cli.stack_cmd import runtime
     from stackup.planner.execute import execute
     from stackup.planner.observed import observe
     from stackup.planner.options import ReconcileOptions

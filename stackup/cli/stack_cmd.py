@@ -6,7 +6,6 @@ Each follows the four stages: load the stack (spec), observe the engine (runtime
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -16,11 +15,10 @@ import typer
 
 from stackup.cli.context import GlobalOptions
 from stackup.cli.output import warn, write
-from stackup.cli.plan_cmd import PlanFormat, graph_command, plan_command
+from stackup.cli.plan_cmd import PlanFormat, graph_command, plan_command, reconcile_options
 from stackup.errors import UsageError
 
 if TYPE_CHECKING:
-    from stackup.planner.options import ReconcileOptions
     from stackup.runtime.native import NativeRuntime
     from stackup.spec.loader import LoadedProject
 
@@ -44,17 +42,6 @@ def _scale(values: list[str] | None) -> dict[str, int]:
             raise UsageError(f'--scale expects SERVICE=NUM, got "{item}"')
         out[name] = int(count)
     return out
-
-
-def reconcile_options(loaded: LoadedProject, options: ReconcileOptions) -> ReconcileOptions:
-    """Fill in what the load knows (file contents for the hash, disabled services, paths)."""
-    return dataclasses.replace(
-        options,
-        referenced_files={**loaded.referenced_files, **options.referenced_files},
-        disabled_services=options.disabled_services | frozenset(loaded.disabled_services),
-        working_dir=options.working_dir or (str(loaded.files[0].parent) if loaded.files else ""),
-        config_files=options.config_files or tuple(str(f) for f in loaded.files),
-    )
 
 
 def up(

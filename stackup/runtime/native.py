@@ -51,8 +51,6 @@ def container_info(record: ContainerRecord) -> ContainerInfo:
         if log:
             last_probe = str(log[-1].get("output", "")).strip() or None
     state = _STATES[record.status.value]
-    if record.labels.get("io.stackup.restarting") == "true" and state is ContainerState.EXITED:
-        state = ContainerState.RESTARTING
     return ContainerInfo(
         id=record.id,
         name=record.name,
