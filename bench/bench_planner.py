@@ -64,7 +64,7 @@ def bench_reconcile(n: int) -> dict[str, Any]:
     observed = observe(fake, "bench")
     plan = reconcile(changed, observed)
     recreated = [op.name for op in plan if op.kind == "recreate"]
-    times = timed(lambda: reconcile(changed, observed), 7)
+    times = timed(lambda: reconcile(changed, observed), 15)
     return {
         "services": n,
         "observed_containers": len(observed.containers),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import TYPE_CHECKING, assert_never
+from typing import TYPE_CHECKING, Final, assert_never
 
 import networkx as nx
 
@@ -43,24 +43,35 @@ class GraphFormat(StrEnum):
 def service_graph(project: Project) -> nx.DiGraph:
     """A DiGraph of service names; edge attributes `condition`, `required`, `restart`, `via`."""
     graph = nx.DiGraph(project=project.name)
-    graph.add_nodes_from(sorted(project.services))
-    for name in sorted(project.services):
-        for dep, via in _implicit_deps(project.services[name]):
-            if dep in project.services and dep != name:
-                graph.add_edge(
-                    name, dep, condition=DependsCondition.STARTED, required=True, restart=False, via=via
-                )
-        for dep, spec in sorted(project.services[name].depends_on.items()):
+    names = sorted(project.services)
+    graph.add_nodes_from(names)
+    edges: list[tuple[str, str, dict[str, object]]] = []
+    for name in names:
+        service = project.services[name]
+        if service.network_mode or service.volumes_from or service.links:
+            for dep, via in _implicit_deps(service):
+                if dep in project.services and dep != name:
+                    edges.append((name, dep, {**_IMPLICIT, "via": via}))
+        for dep in sorted(service.depends_on):
             if dep in project.services:
-                graph.add_edge(
-                    name,
-                    dep,
-                    condition=spec.condition,
-                    required=spec.required,
-                    restart=spec.restart,
-                    via=DepKind.DEPENDS_ON,
+                spec = service.depends_on[dep]
+                edges.append(
+                    (
+                        name,
+                        dep,
+                        {
+                            "condition": spec.condition,
+                            "required": spec.required,
+                            "restart": spec.restart,
+                            "via": DepKind.DEPENDS_ON,
+                        },
+                    )
                 )
+    graph.add_edges_from(edges)  # later entries update earlier ones, as add_edge did
     return graph
+
+
+_IMPLICIT: Final = {"condition": DependsCondition.STARTED, "required": True, "restart": False}
 
 
 def _implicit_deps(service: Service) -> Iterable[tuple[str, DepKind]]:
@@ -106,8 +117,16 @@ def with_dependencies(graph: nx.DiGraph, services: Iterable[str]) -> set[str]:
 
 
 def start_order(graph: nx.DiGraph) -> list[str]:
-    """Services, dependencies first, ties broken by name (deterministic)."""
-    return list(nx.lexicographical_topological_sort(graph.reverse(copy=False), key=str))
+    """Services, dependencies first, ties broken by name (deterministic).
+
+    Raises `DependencyCycle` (via `check_acyclic`) for a cyclic graph, so callers need not check
+    first: the sort finds a cycle anyway, and the second walk is only paid for the error message.
+    """
+    try:
+        return list(nx.lexicographical_topological_sort(graph.reverse(copy=False)))  # names sort as str
+    except nx.NetworkXUnfeasible:
+        check_acyclic(graph)
+        raise
 
 
 def render(graph: nx.DiGraph, fmt: GraphFormat) -> str:

@@ -13,10 +13,13 @@ also carries the dependent's `depends_on` condition, so `execute` knows to wait 
 
 from __future__ import annotations
 
+import graphlib
+import heapq
+import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import networkx as nx
 
@@ -73,11 +76,13 @@ class Operation:
     number: int | None = None
     container: str | None = None
     spec: Spec | None = None
+    id: str = field(init=False, repr=False, compare=False)
+    """Unique key of the operation in its plan: one operation per resource (`service:web-1`)."""
 
-    @property
-    def id(self) -> str:
-        """Unique key of the operation in its plan: one operation per resource."""
-        return f"{self.resource}:{self.name}"
+    def __post_init__(self) -> None:
+        # computed once, by concatenation: plans of large stacks look it up for every edge, and
+        # formatting a StrEnum in an f-string goes through the slow Enum.__format__
+        object.__setattr__(self, "id", self.resource + ":" + self.name)
 
     @property
     def changes_state(self) -> bool:
@@ -121,13 +126,7 @@ class Plan:
         self.project = project
         self.graph = nx.freeze(graph)
         self.warnings = warnings
-        self._order: list[Operation] = [
-            graph.nodes[n]["op"] for n in nx.lexicographical_topological_sort(graph, key=self._sort_key)
-        ]
-
-    def _sort_key(self, node: str) -> tuple[int, str]:
-        op: Operation = self.graph.nodes[node]["op"]
-        return (_KIND_RANK[op.resource], _natural(op.name))
+        self._order: list[Operation] = _ordered(graph)
 
     def __iter__(self) -> Iterator[Operation]:
         return iter(self._order)
@@ -181,15 +180,35 @@ class Plan:
         }
 
 
+def _ordered(graph: nx.DiGraph) -> list[Operation]:
+    """Operations in dependency order, ties broken by (resource kind, natural name).
+
+    What `nx.lexicographical_topological_sort` computes, done with graphlib and a heap over
+    precomputed keys: on a 1,000-service plan this sort was a tenth of `reconcile`.
+    """
+    ops: dict[str, Operation] = dict(graph.nodes(data="op"))
+    keys = {n: (_KIND_RANK[op.resource], _natural(op.name), n) for n, op in ops.items()}
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter({n: graph.pred[n] for n in ops})
+    sorter.prepare()  # raises CycleError; reconcile never builds a cyclic plan
+    heap = [keys[n] for n in sorter.get_ready()]
+    heapq.heapify(heap)
+    out: list[Operation] = []
+    while heap:
+        node = heapq.heappop(heap)[2]
+        out.append(ops[node])
+        sorter.done(node)
+        for ready in sorter.get_ready():
+            heapq.heappush(heap, keys[ready])
+    return out
+
+
 def _natural(name: str) -> str:
     """Sort key that puts `web-2` before `web-10`: digit runs are zero-padded."""
-    out, digits = [], ""
-    for ch in name + "\0":
-        if ch.isdigit():
-            digits += ch
-            continue
-        if digits:
-            out.append(digits.zfill(8))
-            digits = ""
-        out.append(ch)
-    return "".join(out[:-1])
+    return _DIGITS.sub(_pad, name)
+
+
+_DIGITS: Final = re.compile(r"\d+")
+
+
+def _pad(match: re.Match[str]) -> str:
+    return match.group().zfill(8)

@@ -10,6 +10,7 @@ the graph, deal with orphans, and finally wire the edges `execute` walks.
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING
 
 import networkx as nx
@@ -17,7 +18,7 @@ import networkx as nx
 from stackup import __version__
 from stackup.errors import PlanError
 from stackup.planner.changes import Change, diff_components
-from stackup.planner.graph import check_acyclic, service_graph, start_order, with_dependencies
+from stackup.planner.graph import service_graph, start_order, with_dependencies
 from stackup.planner.hashing import ServiceHash, service_hash
 from stackup.planner.observed import Observed, ObservedContainer
 from stackup.planner.options import ReconcileOptions, Recreate
@@ -29,7 +30,7 @@ from stackup.runtime import labels as lbl
 from stackup.runtime.base import ContainerSpec
 
 if TYPE_CHECKING:
-    from stackup.spec.models import Project, Service
+    from stackup.spec.models import DependsCondition, Project, Service
 
 _SHORT_ID = 19  # "sha256:" + 12 hex, as `docker images` shows IDs
 
@@ -42,21 +43,26 @@ def reconcile(project: Project, observed: Observed, options: ReconcileOptions | 
     """
     options = options or ReconcileOptions()
     graph = service_graph(project)
-    check_acyclic(graph)
+    order = start_order(graph)  # raises DependencyCycle
     unknown = sorted(set(options.services) - set(project.services))
     if unknown:
         raise PlanError(f"no such service: {', '.join(unknown)}")
     selected = set(options.services) or set(project.services)
     everything = len(selected) == len(project.services)
     targets = selected if options.no_deps or everything else with_dependencies(graph, selected)
-    return _Reconciler(project, observed, options, graph).run(selected, targets)
+    return _Reconciler(project, observed, options, graph, order).run(selected, targets)
 
 
 class _Reconciler:
     """One reconcile run's working state; `run` is the only entry point."""
 
     def __init__(
-        self, project: Project, observed: Observed, options: ReconcileOptions, graph: nx.DiGraph
+        self,
+        project: Project,
+        observed: Observed,
+        options: ReconcileOptions,
+        graph: nx.DiGraph,
+        order: list[str],
     ) -> None:
         self.project = project
         self.observed = observed
@@ -65,7 +71,7 @@ class _Reconciler:
         self.service_ops: dict[str, list[Operation]] = {}
         self.removals: list[Operation] = []
         self.warnings: list[str] = []
-        self.order = start_order(graph)
+        self.order = order
 
     def run(self, selected: set[str], targets: set[str]) -> Plan:
         order = [s for s in self.order if s in targets]
@@ -80,18 +86,23 @@ class _Reconciler:
         self._propagate_restarts(containers)
         self._plan_orphans(containers)
 
-        plan = nx.DiGraph()
-        for op in [*networks.values(), *volumes.values(), *images.values(), *self.removals]:
-            plan.add_node(op.id, op=op)
+        # nodes and edges are collected and added in one call each: networkx's per-call cost
+        # is most of the time spent building the plan of a large stack
+        nodes = [*networks.values(), *volumes.values(), *images.values(), *self.removals]
+        edges: list[tuple[str, str, dict[str, Wait]]] = []
         for name, ops in self.service_ops.items():
             service = self.project.services[name]
             needs = [networks.get(k) for k in service_networks(service)]
             needs += [volumes.get(k) for k in service_volume_keys(self.project, service)]
             needs.append(images.get(image_ref(self.project, name, service)))
+            ids = [n.id for n in needs if n is not None]
             for op in ops:
-                plan.add_node(op.id, op=op)
-                plan.add_edges_from((n.id, op.id) for n in needs if n is not None)
-        self._wire_dependencies(plan)
+                nodes.append(op)
+                edges.extend((n, op.id, {}) for n in ids)
+        edges.extend(self._dependency_edges())
+        plan = nx.DiGraph()
+        plan.add_nodes_from((op.id, {"op": op}) for op in nodes)
+        plan.add_edges_from(edges)
         return Plan(self.project.name, plan, tuple(self.warnings))
 
     # -- replicas ---------------------------------------------------------------------------------
@@ -135,21 +146,7 @@ class _Reconciler:
         policy: Recreate,
         image_op: Operation | None,
     ) -> Operation:
-        def op(
-            kind: OpKind, cause: str = "", changes: tuple[Change, ...] = (), spec: bool = False
-        ) -> Operation:
-            return Operation(
-                kind,
-                ResourceKind.SERVICE,
-                f"{name}-{number}",
-                cause=cause,
-                changes=changes,
-                service=name,
-                number=number,
-                container=container.id if container is not None else None,
-                spec=self._spec(name, service, number, wanted) if spec else None,
-            )
-
+        op = partial(self._op, name=name, service=service, number=number, container=container, wanted=wanted)
         if container is None:
             return op(OpKind.CREATE, "not found", spec=True)
         changes = self._changes(service, container, wanted)
@@ -165,6 +162,31 @@ class _Reconciler:
         if not container.running:
             return op(OpKind.START, "; ".join(filter(None, [f"{container.state}", kept])), changes)
         return op(OpKind.NOTHING, kept or "up to date", changes)
+
+    def _op(
+        self,
+        kind: OpKind,
+        cause: str = "",
+        changes: tuple[Change, ...] = (),
+        spec: bool = False,
+        *,
+        name: str,
+        service: Service,
+        number: int,
+        container: ObservedContainer | None,
+        wanted: ServiceHash,
+    ) -> Operation:
+        return Operation(
+            kind,
+            ResourceKind.SERVICE,
+            f"{name}-{number}",
+            cause=cause,
+            changes=changes,
+            service=name,
+            number=number,
+            container=container.id if container is not None else None,
+            spec=self._spec(name, service, number, wanted) if spec else None,
+        )
 
     def _changes(
         self, service: Service, container: ObservedContainer, wanted: ServiceHash
@@ -242,13 +264,18 @@ class _Reconciler:
                         " --remove-orphans removes it)"
                     )
 
-    def _wire_dependencies(self, plan: nx.DiGraph) -> None:
+    def _dependency_edges(self) -> list[tuple[str, str, dict[str, Wait]]]:
         """Edge from every replica of a dependency to every replica of its dependent, with the wait."""
+        edges: list[tuple[str, str, dict[str, Wait]]] = []
+        waits: dict[tuple[DependsCondition, bool], dict[str, Wait]] = {}
         for dependent, dependency, data in self.graph.edges(data=True):
-            before = self.service_ops.get(dependency, [])
-            after = self.service_ops.get(dependent, [])
-            wait = Wait(data["condition"], data["required"])
-            plan.add_edges_from((a.id, b.id, {"wait": wait}) for a in before for b in after)
+            before = self.service_ops.get(dependency, ())
+            after = self.service_ops.get(dependent, ())
+            if before and after:
+                key = (data["condition"], data["required"])
+                attrs = waits.get(key) or waits.setdefault(key, {"wait": Wait(*key)})
+                edges.extend((a.id, b.id, attrs) for a in before for b in after)
+        return edges
 
 
 def _remove(c: ObservedContainer, cause: str, name: str | None = None) -> Operation:

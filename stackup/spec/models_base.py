@@ -94,14 +94,22 @@ class SpecModel(BaseModel):
         if not isinstance(data, dict):
             return data
         keep, false_default, collections = _empty_rules(type(self))
-        data = {k: v for k, v in data.items() if v is not None or k in keep}
-        for key in [k for k, v in data.items() if v is False or v in ([], {})]:
-            value = data[key]
-            # a nested model at its defaults also serializes to {}: only collection fields go
-            if key not in keep and (key in false_default if value is False else key in collections):
-                del data[key]
-        data.update(data.pop("extensions", None) or {})
-        return data
+        # one pass: this runs for every nested model of every service on every plan
+        out = {
+            k: v
+            for k, v in data.items()
+            if k in keep
+            or not (
+                v is None
+                or (v is False and k in false_default)
+                # a nested model at its defaults also serializes to {}: only collection fields go
+                or (v in ([], {}) and k in collections)
+            )
+        }
+        extensions = out.pop("extensions", None)
+        if extensions:
+            out.update(extensions)
+        return out
 
 
 @cache
@@ -115,8 +123,10 @@ def _empty_rules(cls: type[SpecModel]) -> tuple[frozenset[str], frozenset[str], 
     keep = frozenset(f.alias or n for n, f in fields.items() if n in cls.keep_when_empty)
     false_default = frozenset(f.alias or n for n, f in fields.items() if f.default is False)
     collections = frozenset(
-        f.alias or n for n, f in fields.items()
-        if f.default_factory in (list, dict, tuple, set) or isinstance(f.default, list | dict | tuple)
+        f.alias or n
+        for n, f in fields.items()
+        if f.default_factory in (list, dict, tuple, set)
+        or isinstance(f.default, list | dict | tuple)
         or getattr(f.annotation, "__origin__", None) in (list, dict, tuple, set)
     )
     return keep, false_default, collections
