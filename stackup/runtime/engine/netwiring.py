@@ -19,7 +19,6 @@ from stackup.errors import PlanError, RuntimeFailure
 from stackup.net import bridge, netns
 from stackup.net import names as ifnames
 from stackup.net.ipam import Ipam, Leases
-from stackup.runtime.engine.netdoctor import tag_link
 from stackup.runtime.engine.netmodels import Attachment, EndpointInfo, HostLine, NetnsInfo
 from stackup.runtime.engine.netstate import Endpoint, NetStore, NetworkConfig, ready_config
 from stackup.runtime.engine.paths import EnginePaths
@@ -130,10 +129,11 @@ class Wiring:
         )
         address = IPv4Interface((endpoint.address, config.subnet.prefixlen))
         gateway = config.gateway if routed == endpoint.network else None
-        host = bridge.attach(endpoint.netns, config.bridge, endpoint.ifname, address, gateway)
+        host = bridge.attach(
+            endpoint.netns, config.bridge, endpoint.ifname, address, gateway, alias=self._tag
+        )
         if host != endpoint.host_veth:  # the naming scheme changed under us: keep the record true
             self._store.add_endpoint(endpoint.model_copy(update={"host_veth": host}))
-        tag_link(host, self._tag)
 
     def unplug(self, endpoint: Endpoint) -> None:
         bridge.detach(endpoint.host_veth)
@@ -142,9 +142,8 @@ class Wiring:
 
     def dismantle(self, container_id: str) -> None:
         """The kernel half of `disconnect` (veths, namespace); the records stay until `release`."""
-        for endpoint in self._store.endpoints(container_id=container_id):
-            bridge.detach(endpoint.host_veth)
-        netns.delete(self.netns_path(container_id))
+        veths = [e.host_veth for e in self._store.endpoints(container_id=container_id)]
+        bridge.unplug_namespace(self.netns_path(container_id), veths)
 
     def release(self, container_id: str) -> bool:
         """The bookkeeping half of `disconnect`: leases, endpoints, ports; True if there were ports."""
