@@ -91,6 +91,22 @@ def _register() -> None:
         module.register(app)
 
 
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """Click's usage errors: click's own classes, or typer's vendored copy (typer >= 0.16 ships
+    click inside as `typer._click`, whose exceptions derive from `typer.exceptions.TyperException`)."""
+    out: list[type[Exception]] = []
+    try:
+        import click
+
+        out.append(click.ClickException)
+    except ImportError:
+        pass
+    vendored = getattr(typer.exceptions, "TyperException", None)
+    if isinstance(vendored, type) and issubclass(vendored, Exception):
+        out.append(vendored)
+    return tuple(out)
+
+
 def run(args: list[str]) -> int:
     """Run the CLI on `args`; return the process exit code."""
     from stackup.cli.output import error
@@ -117,11 +133,9 @@ def run(args: list[str]) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
+        if isinstance(exc, _usage_errors()):
+            exc.show()  # type: ignore[attr-defined]
+            return int(exc.exit_code)  # type: ignore[attr-defined]
         raise
     # without standalone mode, click returns a command's `typer.Exit(code)` instead of raising it
     return result if isinstance(result, int) else 0

@@ -68,3 +68,21 @@ def test_services_volumes_profiles_and_hash(tmp_path: Path, capsys: pytest.Captu
     name, digest = out.split()
     assert code == 0 and name == "db" and len(digest) == 64
     assert _config(capsys, "-f", f, "config", "-q") == (0, "", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["config", "--no-such-flag"], "No such option: --no-such-flag"),
+        (["no-such-command"], "No such command"),
+        (["config", "--format", "xml"], "Invalid value"),
+    ],
+)
+def test_usage_errors_are_a_message_and_exit_2(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "compose.yaml").write_text("services:\n  web: {image: a}\n")
+    code, out, err = _config(capsys, "-f", str(tmp_path / "compose.yaml"), *args)
+    assert code == 2
+    assert message in err
+    assert "Traceback" not in out + err
