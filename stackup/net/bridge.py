@@ -2,7 +2,8 @@
 
 One `ip` exec costs about 1.4 ms and a container needs about seven. Going through pyroute2
 instead costs 0.5-0.9 ms per request, almost all of it pyroute2's own event loop. So the
-per-container path (`attach`, `detach`, `unplug_namespace`) uses the raw sockets of `rtnl`:
+per-container path (`attach`, `detach`, `unplug_namespace`) uses `rtnl`: pyroute2's messages,
+sent in batches on a plain blocking socket:
   - on the host, one batch creates the veth (the peer is born inside the container's
     namespace, so no temporary name, no move, no rename), enslaves it, brings it up and tags it;
   - inside the namespace, one batch on a socket opened there does sysctls, address, links up and
