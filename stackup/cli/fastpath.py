@@ -18,18 +18,29 @@ The proof, all of which must hold (anything else falls through to the full path)
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
-import socket
 import sys
-import urllib.parse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from stackup.errors import StackupError
+
+if TYPE_CHECKING:
+    from stackup.runtime.unixhttp import UnixHTTP
 
 CACHE_VERSION = 1
-_VALUE_OPTIONS = {"-f", "--file", "-p", "--project-name", "--profile", "--env-file", "--project-directory",
-                  "--progress", "--parallel"}
+_VALUE_OPTIONS = {
+    "-f",
+    "--file",
+    "-p",
+    "--project-name",
+    "--profile",
+    "--env-file",
+    "--project-directory",
+    "--progress",
+    "--parallel",
+}
 _DETACH = {"-d", "--detach"}
 
 
@@ -44,7 +55,7 @@ def split_up_argv(argv: list[str]) -> list[str] | None:
     while i < len(argv):
         arg = argv[i]
         if arg == "up":
-            rest = argv[i + 1:]
+            rest = argv[i + 1 :]
             return globals_ if rest and set(rest) <= _DETACH else None
         name, eq, value = arg.partition("=")
         if name not in _VALUE_OPTIONS:
@@ -66,43 +77,34 @@ def cache_path(global_args: list[str], cwd: Path) -> Path:
     return _root() / "cache" / "up" / f"{key}.json"
 
 
-class _UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path: Path) -> None:
-        super().__init__("stackupd", timeout=5)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(5)
-        sock.connect(str(self._path))
-        self.sock = sock
-
-
-def _get(path: str) -> Any:
-    conn = _UnixHTTP(_root() / "stackupd.sock")
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        if response.status != 200:
-            raise OSError(f"engine answered {response.status}")
-        return json.loads(response.read())
-    finally:
-        conn.close()
+def _get(http: UnixHTTP, path: str, params: dict[str, str] | None = None) -> Any:
+    answer = http.request("GET", path, params=params)
+    if answer.status != 200:
+        raise OSError(f"engine answered {answer.status}")
+    return json.loads(answer.content)
 
 
 def engine_snapshot(project: str) -> dict[str, Any]:
     """What the engine holds for `project`: containers (state, hash), image IDs, networks, volumes."""
-    label = urllib.parse.quote(f"io.stackup.project={project}")
-    containers = _get(f"/containers?label={label}")
-    images = {ref: image["id"] for image in _get("/images") for ref in image.get("refs", [])}
+    from stackup.runtime.unixhttp import UnixHTTP
+
+    label = {"label": f"io.stackup.project={project}"}
+    http = UnixHTTP(_root() / "stackupd.sock", timeout_s=5.0)
+    try:
+        containers = _get(http, "/containers", label)
+        images = {ref: image["id"] for image in _get(http, "/images") for ref in image.get("refs", [])}
+        networks = sorted(n["name"] for n in _get(http, "/networks", label))
+        volumes = sorted(v["name"] for v in _get(http, "/volumes", label))
+    finally:
+        http.close()
     return {
         "containers": {
             c["id"]: [c["status"], c.get("exit_code"), c["labels"].get("io.stackup.config-hash", "")]
             for c in containers
         },
         "images": {c["image"]: images.get(c["image"]) for c in containers},
-        "networks": sorted(n["name"] for n in _get(f"/networks?label={label}")),
-        "volumes": sorted(v["name"] for v in _get(f"/volumes?label={label}")),
+        "networks": networks,
+        "volumes": volumes,
     }
 
 
@@ -155,7 +157,7 @@ def try_noop_up(argv: list[str]) -> int | None:
             return None
         if engine_snapshot(cached["project"]) != cached["engine"]:
             return None
-    except (OSError, ValueError, KeyError, TypeError, http.client.HTTPException):
+    except (OSError, ValueError, KeyError, TypeError, StackupError):  # engine gone, cache stale
         return None
     except Exception as exc:  # the shortcut must never turn a working `up` into a failing one
         if exc.__class__.__name__ != "SpecError":
@@ -168,8 +170,14 @@ def try_noop_up(argv: list[str]) -> int | None:
     return 0
 
 
-def remember(global_args: list[str], *, project: str, stack_files: list[str], env_files: list[str],
-             inputs: dict[str, Any]) -> None:
+def remember(
+    global_args: list[str],
+    *,
+    project: str,
+    stack_files: list[str],
+    env_files: list[str],
+    inputs: dict[str, Any],
+) -> None:
     """After a successful `up -d`: record what the shortcut must find next time."""
     path = cache_path(global_args, Path.cwd())
     data = {

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 PRECREATE = "precreate"
 """Node-id prefix of the early create of a gated replica (`precreate:service:web-1`)."""
 
+PRESTOP = "prestop"
+"""Node-id prefix of the stop half of a container's removal in `down` (`prestop:service:web-1`)."""
+
 DEFAULT_PARALLEL = 16
 """Default concurrent operations: enough to overlap I/O, few enough for a 2-core CI machine."""
 
@@ -106,7 +109,7 @@ class _Walk:
         self.wait = wait
         self.needs: dict[str, list[_Need]] = {}
         self.gates: dict[str, _Gate] = {}
-        self.precreates: dict[str, str] = {}  # precreate node -> the operation it creates for
+        self.parts: dict[str, str] = {}  # precreate/prestop node -> the operation it is part of
         self.containers: dict[str, str] = {}  # op id -> container id, once known
         self.done: list[str] = []
         self.failed: dict[str, OperationFailed] = {}
@@ -136,6 +139,7 @@ class _Walk:
                     self.needs[op.id].append(_Need(gate.id, w.required))
         for op in self.plan:
             self._split_create(op)
+        self._split_stops()
 
     def _split_create(self, op: Operation) -> None:
         """`precreate:<op> -> <op>`: the create needs what the op needs except its gates; the op
@@ -150,9 +154,28 @@ class _Walk:
         if not any(n.node in self.gates for n in needs):
             return
         pre = f"{PRECREATE}:{op.id}"
-        self.precreates[pre] = op.id
+        self.parts[pre] = op.id
         self.needs[pre] = [n for n in needs if n.node not in self.gates]
         self.needs[op.id] = [*(n for n in needs if n.node in self.gates), _Need(pre)]
+
+    def _split_stops(self) -> None:
+        """`prestop:<op> -> <op>` for each container removal: a dependency waits only until its
+        dependents are *stopped* (the graceful order), not removed, so unmounting and network
+        teardown overlap the rest of the walk instead of adding up level by level. Networks and
+        volumes still wait for the removals themselves."""
+        removals = {
+            op.id
+            for op in self.plan
+            if op.kind is OpKind.REMOVE and op.resource is ResourceKind.SERVICE and op.container is not None
+        }
+        for op_id in sorted(removals):
+            pre = f"{PRESTOP}:{op_id}"
+            self.parts[pre] = op_id
+            self.needs[pre] = [
+                _Need(f"{PRESTOP}:{n.node}", n.required) if n.node in removals else n
+                for n in self.needs[op_id]
+            ]
+            self.needs[op_id] = [_Need(pre)]
 
     def run(self, parallel: int) -> Outcome:
         dependents: dict[str, list[str]] = {n: [] for n in self.needs}
@@ -196,9 +219,9 @@ class _Walk:
             gate_pool.shutdown(wait=True, cancel_futures=True)
         # a failed gate is reported through what it blocked (or as a warning when nothing required it);
         # a failed early create is its operation's failure
-        failed = {self.precreates.get(n, n): e for n, e in self.failed.items() if n not in self.gates}
+        failed = {self.parts.get(n, n): e for n, e in self.failed.items() if n not in self.gates}
         skipped = {
-            n: e for n, e in self.skipped.items() if n not in self.gates and n not in self.precreates
+            n: e for n, e in self.skipped.items() if n not in self.gates and n not in self.parts
             and n not in failed
         }  # fmt: skip
         return Outcome(tuple(self.done), failed, skipped, tuple(self.warnings))
@@ -215,17 +238,22 @@ class _Walk:
             wait_for(self.runtime, gate.service, containers, gate.condition, self.wait)
             self.reporter.ready(gate.service, gate.condition)
             return None
-        created_for = self.precreates.get(node)
-        op = self.plan.op(created_for or node)
-        pre = f"{PRECREATE}:{op.id}"
+        part_of = self.parts.get(node)
+        op = self.plan.op(part_of or node)
         try:
-            if created_for is not None:
+            if part_of is not None:  # the first half of a split operation
                 self.reporter.op_started(op)
+                if node.startswith(PRESTOP):
+                    self.runtime.stop_container(_container_of(op))
+                    return None
                 assert isinstance(op.spec, ContainerSpec), node
                 return self.runtime.create_container(op.spec).id
-            if pre in self.precreates:
-                self.runtime.start_container(self.containers[pre])
-                return self.containers[pre]
+            if f"{PRECREATE}:{op.id}" in self.parts:
+                self.runtime.start_container(self.containers[f"{PRECREATE}:{op.id}"])
+                return self.containers[f"{PRECREATE}:{op.id}"]
+            if f"{PRESTOP}:{op.id}" in self.parts:
+                self.runtime.remove_container(_container_of(op))
+                return None
             self.reporter.op_started(op)
             return run_operation(op, self.runtime)
         except OperationFailed:
@@ -240,14 +268,14 @@ class _Walk:
             if container is not None:
                 self.containers[node] = container
             self.done.append(node)
-            if node not in self.gates and node not in self.precreates:
+            if node not in self.gates and node not in self.parts:
                 self.reporter.op_done(self.plan.op(node))
             return
         if not isinstance(error, OperationFailed):
             raise error  # a bug, not a runtime failure: keep its traceback
         self.failed[node] = error
         if node not in self.gates:
-            self.reporter.op_failed(self.plan.op(self.precreates.get(node, node)), error)
+            self.reporter.op_failed(self.plan.op(self.parts.get(node, node)), error)
 
     def _note_blame(self, prerequisite: str, node: str) -> None:
         if prerequisite not in self.failed and prerequisite not in self.skipped:
@@ -277,8 +305,9 @@ class _Walk:
             chain = chain[1:]
         error = UpstreamFailed(me, tuple(chain), self.failed[cursor].cause)
         self.skipped[node] = error  # recorded for every node: that is what blames the next ones
-        if node in self.gates or node in self.precreates or f"{PRECREATE}:{node}" in self.failed:
-            return  # internal, or its own early create failed and was reported as its failure
+        early = (f"{PRECREATE}:{node}", f"{PRESTOP}:{node}")
+        if node in self.gates or node in self.parts or any(e in self.failed for e in early):
+            return  # internal, or its own first half failed and was reported as its failure
         self.reporter.op_skipped(self.plan.op(node), error)
 
     def _root_cause(self, node: str) -> str:
@@ -288,7 +317,12 @@ class _Walk:
 
     def _name(self, node: str) -> str:
         gate = self.gates.get(node)
-        return gate.service if gate is not None else _who(self.plan.op(self.precreates.get(node, node)))
+        return gate.service if gate is not None else _who(self.plan.op(self.parts.get(node, node)))
+
+
+def _container_of(op: Operation) -> str:
+    assert op.container is not None, op.id
+    return op.container
 
 
 def _who(op: Operation) -> str:

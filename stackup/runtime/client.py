@@ -1,25 +1,22 @@
 """EngineClient: the typed client of `stackupd`'s HTTP API over its Unix socket.
 
-Every failure crosses this seam as a `stackup.errors` exception, never as an httpx one: transport
-errors become `EngineUnavailable`, 404 answers `NotFound`, other error answers `RuntimeFailure`
-with the engine's message. `map_errors` does it in one place, in the spirit of httpx's own
-`map_exceptions`, so callers (the CLI, `runtime/native.py`) catch one exception tree.
+Every failure crosses this seam as a `stackup.errors` exception: transport errors become
+`EngineUnavailable` (see `unixhttp`), 404 answers `NotFound`, other error answers `RuntimeFailure`
+with the engine's message (`raise_for_answer`), so callers (the CLI, `runtime/native.py`) catch
+one exception tree. The transport is the standard library's (`unixhttp.py` says why).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from stackup.errors import EngineUnavailable, NotFound, RuntimeFailure
+from stackup.errors import NotFound, RuntimeFailure
 from stackup.runtime.engine.api_models import (
     ContainerCreate,
     EngineInfo,
@@ -41,6 +38,7 @@ from stackup.runtime.engine.api_models import (
 from stackup.runtime.engine.images import ImageRecord
 from stackup.runtime.engine.netmodels import NetworkDetails
 from stackup.runtime.engine.records import ContainerRecord, Event, EventType, NetworkRecord, VolumeRecord
+from stackup.runtime.unixhttp import Answer, UnixHTTP
 
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound=BaseModel)
@@ -49,29 +47,15 @@ DEFAULT_TIMEOUT_S = 60.0
 """Long enough for a container create (image mount + runc) on a loaded machine."""
 
 
-@contextlib.contextmanager
-def map_errors(socket_path: Path) -> Iterator[None]:
-    """Turn transport failures into `EngineUnavailable`, naming the socket that did not answer."""
-    try:
-        yield
-    except (httpx.ConnectError, httpx.RemoteProtocolError, FileNotFoundError, ConnectionError) as exc:
-        raise EngineUnavailable(f"engine at {socket_path} is not answering: {exc}") from exc
-    except httpx.TimeoutException as exc:
-        raise RuntimeFailure(f"engine at {socket_path} did not answer in time: {exc}") from exc
-    except httpx.HTTPError as exc:
-        raise RuntimeFailure(f"engine request failed: {exc}") from exc
-
-
-def raise_for_answer(response: httpx.Response) -> None:
+def raise_for_answer(answer: Answer) -> None:
     """Map an error answer to the exception the engine raised on its side."""
-    if response.is_success:
+    if answer.ok:
         return
-    response.read()
     try:
-        body = ErrorBody.model_validate_json(response.content)
+        body = ErrorBody.model_validate_json(answer.content)
     except ValidationError:
-        body = ErrorBody(kind=ErrorKind.FAILURE, message=f"HTTP {response.status_code}: {response.text}")
-    if body.kind is ErrorKind.NOT_FOUND or response.status_code == 404:
+        body = ErrorBody(kind=ErrorKind.FAILURE, message=f"HTTP {answer.status}: {answer.text}")
+    if body.kind is ErrorKind.NOT_FOUND or answer.status == 404:
         raise NotFound(body.message)
     raise RuntimeFailure(body.message)
 
@@ -81,18 +65,11 @@ def _labels_param(labels: Mapping[str, str | None] | None) -> list[str]:
 
 
 class EngineClient:
-    """One connection pool to one engine. Thread-safe (httpx.Client is), so one per process."""
+    """One engine, one kept-alive connection per thread. Thread-safe, so one per process."""
 
     def __init__(self, socket_path: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         self.socket_path = socket_path
-        # verify=False: plain HTTP over a root-only Unix socket; loading the CA bundle for a TLS
-        # context nobody uses cost ~0.2 s of every CLI command.
-        self._http = httpx.Client(
-            transport=httpx.HTTPTransport(uds=str(socket_path), verify=False),
-            base_url="http://stackupd",
-            timeout=timeout_s,
-            verify=False,
-        )
+        self._http = UnixHTTP(socket_path, timeout_s=timeout_s)
 
     def close(self) -> None:
         self._http.close()
@@ -113,17 +90,12 @@ class EngineClient:
         body: BaseModel | None = None,
         params: Mapping[str, Any] | None = None,
         timeout_s: float | bool | None = True,
-    ) -> httpx.Response:
+    ) -> Answer:
         """One request; `timeout_s=True` keeps the client default, None waits forever."""
-        extra: dict[str, Any] = {} if timeout_s is True else {"timeout": timeout_s}
         content = body.model_dump_json().encode() if body is not None else None
-        headers = {"content-type": "application/json"} if content is not None else None
-        with map_errors(self.socket_path):
-            response = self._http.request(
-                method, path, content=content, headers=headers, params=params, **extra
-            )
-        raise_for_answer(response)
-        return response
+        answer = self._http.request(method, path, params=params, body=content, timeout_s=timeout_s)
+        raise_for_answer(answer)
+        return answer
 
     def _get(self, model: type[_M], method: str, path: str, **kwargs: Any) -> _M:
         return model.model_validate_json(self._call(method, path, **kwargs).content)
@@ -136,31 +108,17 @@ class EngineClient:
         self, model: type[_M], path: str, params: Mapping[str, Any], timeout_s: float | None = None
     ) -> Iterator[_M]:
         """Yield one model per NDJSON line until the engine ends the stream."""
-        with (
-            map_errors(self.socket_path),
-            self._http.stream("GET", path, params=params, timeout=timeout_s) as r,
-        ):
-            raise_for_answer(r)
-            for line in r.iter_lines():
+        with self._http.stream("GET", path, params=params, timeout_s=timeout_s) as response:
+            if not 200 <= response.status < 300:
+                raise_for_answer(Answer(response.status, response.read()))
+            while line := response.readline():
                 if line.strip():
                     yield model.model_validate(json.loads(line))
 
     # -- system -----------------------------------------------------------------------------
 
     def ping(self) -> None:
-        """Return when the engine answers; raise `EngineUnavailable` otherwise.
-
-        The socket is probed with a plain connect first: httpcore (1.0.x) leaks the socket object
-        when a Unix connect fails, and "is an engine there?" is asked exactly when none may be.
-        """
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            probe.settimeout(5.0)
-            probe.connect(str(self.socket_path))
-        except OSError as exc:
-            raise EngineUnavailable(f"engine at {self.socket_path} is not answering: {exc}") from exc
-        finally:
-            probe.close()
+        """Return when the engine answers; raise `EngineUnavailable` otherwise."""
         self._call("GET", "/_ping", timeout_s=5.0)
 
     def version(self) -> VersionInfo:
@@ -170,7 +128,7 @@ class EngineClient:
         return self._get(EngineInfo, "GET", "/info")
 
     def openapi(self) -> dict[str, Any]:
-        return dict(self._call("GET", "/openapi.json").json())
+        return dict(json.loads(self._call("GET", "/openapi.json").content))
 
     def shutdown(self) -> None:
         """Ask the engine to exit; containers keep running (conmon holds them)."""

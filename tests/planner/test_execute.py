@@ -132,9 +132,42 @@ def test_down_removes_dependents_first_then_the_network() -> None:
     up(project(chain_stack()), fake)
     outcome = execute(plan_down(observed(fake)), fake, wait=NO_WAIT)
     assert outcome.ok
+    stopped = [name for verb, name in fake.timeline if verb == "stop"]
+    assert stopped.index("demo-web-1") < stopped.index("demo-api-1") < stopped.index("demo-db-1")
+    for name in stopped:  # each container is removed after its own stop
+        assert fake.timeline.index(("stop", name)) < fake.timeline.index(("remove", name))
     removed = [name for verb, name in fake.timeline if verb.startswith("remove")]
-    assert removed.index("demo-web-1") < removed.index("demo-api-1") < removed.index("demo-db-1")
     assert removed[-1] == "demo_default"
+    assert not fake.containers and not fake.networks
+
+
+class _SlowWebRemoval(FakeRuntime):
+    """Removing web blocks until db has been stopped: down must not wait for a dependent's
+    removal (unmount, network teardown) before stopping its dependencies."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.db_stopped = threading.Event()
+
+    def stop_container(self, container_id: str, timeout_s: float | None = None) -> None:
+        name = self._get(container_id).info.name
+        super().stop_container(container_id, timeout_s)
+        if name == "demo-db-1":
+            self.db_stopped.set()
+
+    def remove_container(self, container_id: str) -> None:
+        if self._get(container_id).info.name == "demo-web-1" and not self.db_stopped.wait(10):
+            raise AssertionError("db was not stopped while web was being removed")
+        super().remove_container(container_id)
+
+
+def test_down_stops_a_dependency_while_its_dependent_is_still_being_removed() -> None:
+    fake = _SlowWebRemoval()
+    fake.add_image("img", "sha256:" + "1" * 64)
+    up(project({"db": {"image": "img"}, "web": {"image": "img", "depends_on": {"db": dep()}}}), fake)
+    outcome = execute(plan_down(observed(fake)), fake, wait=NO_WAIT)
+    outcome.raise_for_failures()
+    assert fake.timeline.index(("stop", "demo-web-1")) < fake.timeline.index(("stop", "demo-db-1"))
     assert not fake.containers and not fake.networks
 
 

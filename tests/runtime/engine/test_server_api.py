@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import httpx
 import pytest
 
 from stackup.errors import EngineUnavailable, NotFound, RuntimeFailure
@@ -18,6 +17,7 @@ from stackup.runtime.engine.imageconfig import ImageConfig
 from stackup.runtime.engine.images import Image
 from stackup.runtime.engine.logstream import LogReader, stream_logs
 from stackup.runtime.engine.spec import MountKind
+from stackup.runtime.unixhttp import Answer, query
 
 IMAGE = Image(
     id="sha256:" + "0" * 64,
@@ -118,17 +118,20 @@ def test_follow_ends_when_the_container_is_done(tmp_path: Path) -> None:
 
 
 def test_error_answers_map_to_stackup_errors() -> None:
-    request = httpx.Request("GET", "http://stackupd/containers/x")
     with pytest.raises(NotFound, match="no such container"):
-        raise_for_answer(
-            httpx.Response(
-                404, json={"kind": "not_found", "message": "no such container: x"}, request=request
-            )
-        )
-    with pytest.raises(RuntimeFailure, match="HTTP 502"):
-        raise_for_answer(httpx.Response(502, text="bad gateway", request=request))
+        raise_for_answer(Answer(404, b'{"kind": "not_found", "message": "no such container: x"}'))
+    with pytest.raises(RuntimeFailure, match="HTTP 502: bad gateway"):
+        raise_for_answer(Answer(502, b"bad gateway"))
+    raise_for_answer(Answer(204, b""))
 
 
 def test_no_engine_is_engine_unavailable(tmp_path: Path) -> None:
     with EngineClient(tmp_path / "absent.sock") as client, pytest.raises(EngineUnavailable):
         client.ping()
+
+
+def test_query_strings_repeat_list_keys_and_spell_booleans() -> None:
+    assert query({"label": ["a=1", "b"], "force": True, "follow": False, "tail": None}) == (
+        "?label=a%3D1&label=b&force=true&follow=false"
+    )
+    assert query({}) == ""

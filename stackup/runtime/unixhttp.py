@@ -1,0 +1,193 @@
+"""HTTP/1.1 to `stackupd` over its Unix socket, with the standard library's `http.client`.
+
+Why not httpx here: every CLI command talks to the engine, and importing httpx + httpcore (+ h11,
+and trio when it happens to be installed, which httpcore probes for) cost ~0.1 s of each command,
+more than most answers take. What the client needs is small: JSON requests, NDJSON streams, a
+keep-alive connection per thread, timeouts. `http.client` does all of it; this module adds the
+Unix socket, the per-thread pool and one retry when a kept-alive connection turns out closed.
+
+Errors leave as `stackup.errors` exceptions: nothing answering -> `EngineUnavailable`, a timeout
+-> `RuntimeFailure`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import threading
+import urllib.parse
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stackup.errors import EngineUnavailable, RuntimeFailure
+
+_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+"""What a kept-alive connection the engine closed while idle raises on reuse: safe to retry,
+since the engine never read the request."""
+
+
+class _Connection(http.client.HTTPConnection):
+    def __init__(self, path: Path, timeout_s: float | None) -> None:
+        super().__init__("stackupd", timeout=timeout_s)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(str(self._path))
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A whole answer: status and body."""
+
+    status: int
+    content: bytes
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def text(self) -> str:
+        return self.content.decode(errors="replace")
+
+
+def query(params: Mapping[str, Any] | None) -> str:
+    """`?a=1&label=x&label=y`: lists repeat the key, booleans are `true`/`false`, None is left out."""
+    pairs: list[tuple[str, str]] = []
+    for key, value in (params or {}).items():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if item is None:
+                continue
+            pairs.append((key, ("true" if item else "false") if isinstance(item, bool) else str(item)))
+    return "?" + urllib.parse.urlencode(pairs) if pairs else ""
+
+
+class UnixHTTP:
+    """Requests to one Unix socket; thread-safe (one kept-alive connection per thread)."""
+
+    def __init__(self, socket_path: Path, *, timeout_s: float | None) -> None:
+        self.socket_path = socket_path
+        self.timeout_s = timeout_s
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[_Connection] = []
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._all = self._all, []
+        for conn in connections:
+            conn.close()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: bytes | None = None,
+        timeout_s: float | bool | None = True,
+    ) -> Answer:
+        """Send one request and read the whole answer. `timeout_s=True`: the client default."""
+        with self._response(method, path, params, body, timeout_s) as response:
+            return Answer(response.status, response.read())
+
+    @contextlib.contextmanager
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        timeout_s: float | bool | None = True,
+    ) -> Iterator[http.client.HTTPResponse]:
+        """The open response, read as it arrives (`readline()` for NDJSON). The connection is
+        not reused: a stream is often left before its end (`logs -f` interrupted)."""
+        conn = _Connection(self.socket_path, self._timeout(timeout_s))
+        try:
+            with _mapped(self.socket_path):
+                conn.request(method, path + query(params))
+                response = conn.getresponse()
+            yield response
+        finally:
+            conn.close()
+
+    def _timeout(self, timeout_s: float | bool | None) -> float | None:
+        return self.timeout_s if timeout_s is True else (None if timeout_s is False else timeout_s)
+
+    @contextlib.contextmanager
+    def _response(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        body: bytes | None,
+        timeout_s: float | bool | None,
+    ) -> Iterator[http.client.HTTPResponse]:
+        target = path + query(params)
+        headers = {"content-type": "application/json"} if body is not None else {}
+        timeout = self._timeout(timeout_s)
+        with _mapped(self.socket_path):
+            for attempt in (1, 2):
+                conn, reused = self._connection()
+                try:
+                    conn.timeout = timeout
+                    if conn.sock is not None:
+                        conn.sock.settimeout(timeout)
+                    conn.request(method, target, body=body, headers=headers)
+                    response = conn.getresponse()
+                except _STALE:
+                    self._drop(conn)
+                    if reused and attempt == 1:
+                        continue
+                    raise
+                except BaseException:
+                    self._drop(conn)
+                    raise
+                try:
+                    yield response
+                    response.read()  # drain, so the connection can carry the next request
+                except BaseException:
+                    self._drop(conn)
+                    raise
+                if response.will_close:
+                    self._drop(conn)
+                return
+
+    def _connection(self) -> tuple[_Connection, bool]:
+        conn: _Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn, True
+        conn = _Connection(self.socket_path, self.timeout_s)
+        self._local.conn = conn
+        with self._lock:
+            self._all.append(conn)
+        return conn, False
+
+    def _drop(self, conn: _Connection) -> None:
+        conn.close()
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
+
+
+@contextlib.contextmanager
+def _mapped(socket_path: Path) -> Iterator[None]:
+    """Transport failures as `stackup.errors` exceptions, naming the socket."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise RuntimeFailure(f"engine at {socket_path} did not answer in time") from exc
+    except (FileNotFoundError, ConnectionError, http.client.HTTPException) as exc:
+        raise EngineUnavailable(f"engine at {socket_path} is not answering: {exc!r}") from exc
