@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from stackup.spec.loader import LoadedProject
+    from stackup.spec.options import LoadOptions
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,20 @@ class GlobalOptions:
 
     def load(self, services: tuple[str, ...] = ()) -> LoadedProject:
         """Load the stack as Compose would for this invocation (services named activate profiles)."""
-        from stackup.spec.loader import LoadOptions, load
+        from stackup.spec.loader import load
 
-        opts = LoadOptions(
+        return load(self.load_options(services))
+
+    def resolved_name(self) -> str:
+        """The project's name, read without validating the stack (`spec/naming.py` says why)."""
+        from stackup.spec.naming import resolve_project_name
+
+        return resolve_project_name(self.load_options())
+
+    def load_options(self, services: tuple[str, ...] = ()) -> LoadOptions:
+        from stackup.spec.options import LoadOptions
+
+        return LoadOptions(
             files=list(self.files),
             project_directory=self.project_directory,
             project_name=self.project_name,
@@ -38,4 +50,3 @@ class GlobalOptions:
             environ=dict(os.environ),
             working_dir=Path.cwd(),
         )
-        return load(opts)

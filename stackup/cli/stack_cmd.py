@@ -176,12 +176,9 @@ def down(
 
 
 def project_name(opts: GlobalOptions) -> str:
-    """The project name without requiring a valid stack file when `-p` names it (as Compose's down)."""
-    if opts.project_name:
-        from stackup.spec.options import normalize_project_name
-
-        return normalize_project_name(opts.project_name)
-    return opts.load().project.name
+    """The project name, without validating the stack file: commands on running containers
+    (`down`, `ps`, `logs`, ...) still work after the file was broken."""
+    return opts.resolved_name()
 
 
 def plan(

@@ -17,7 +17,7 @@ from typing import assert_never
 
 from stackup.errors import OperationFailed
 from stackup.runtime.base import ContainerInfo, ContainerState, Health, Runtime
-from stackup.spec.models import DependsCondition
+from stackup.spec.kinds import DependsCondition
 
 _STOPPED = (ContainerState.EXITED, ContainerState.DEAD)
 

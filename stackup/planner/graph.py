@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final, assert_never
 import networkx as nx
 
 from stackup.spec.errors import DependencyCycle, Problem, SourceMap
-from stackup.spec.models import DependsCondition
+from stackup.spec.kinds import DependsCondition
 
 if TYPE_CHECKING:
     from stackup.spec.models import Project, Service

@@ -12,7 +12,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from stackup.spec.models import DependsCondition
+from stackup.spec.kinds import DependsCondition
 
 if TYPE_CHECKING:
     from stackup.spec.models import Project

@@ -36,9 +36,10 @@ from stackup.spec.errors import Problem, ProblemCollector, SourceMap, SpecError
 from stackup.spec.extends import apply_extends
 from stackup.spec.include import IncludeRequest, apply_includes
 from stackup.spec.inputs import InputLog, Inputs, RecordingEnv
-from stackup.spec.interpolate import InterpolationError, interpolate_tree, substitute
+from stackup.spec.interpolate import interpolate_tree
 from stackup.spec.merge import merge_documents
 from stackup.spec.models import Project
+from stackup.spec.naming import name_from_files
 from stackup.spec.normalize import NormalizeContext, normalize_project
 from stackup.spec.options import (
     LoadOptions,
@@ -170,21 +171,6 @@ class _Session:
         return Document(path, self.display(path), tree, smap)
 
 
-def _raw_name(docs: list[Document], env: Mapping[str, str]) -> str | None:
-    """The last top-level `name:` among the files, interpolated (compose-go reads it early too)."""
-    name = None
-    for doc in docs:
-        value = doc.tree.get("name")
-        if isinstance(value, str) and value:
-            name = value
-    if name is None:
-        return None
-    try:
-        return substitute(name, env.get)
-    except InterpolationError:
-        return None
-
-
 def _read_referenced(project: Project, collector: ProblemCollector) -> dict[str, bytes]:
     """Contents of env files, config and secret files the enabled services use."""
     out: dict[str, bytes] = {}
@@ -275,7 +261,7 @@ def _load(options: LoadOptions, session: _Session) -> LoadedProject:
     raw_docs = [session.parse(f) for f in files]
     session.collector.raise_if_any()
     name = explicit_project_name(options, env) or implicit_project_name(
-        _raw_name([d for docs in raw_docs for d in docs or ()], env), pdir)
+        name_from_files([d for docs in raw_docs for d in docs or ()], env), pdir)
     env = env.with_value("COMPOSE_PROJECT_NAME", name)
 
     merged = session.load_files(tuple(files), pdir, env, ())

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from stackup.spec.kinds import DependsCondition
 from stackup.spec.models_base import SpecModel, Text
 from stackup.spec.models_deploy import (
     BlkioConfig,
@@ -23,7 +24,6 @@ from stackup.spec.models_deploy import (
 from stackup.spec.models_parts import (
     BindOptions,
     Build,
-    DependsCondition,
     DependsOn,
     Develop,
     DeviceMapping,

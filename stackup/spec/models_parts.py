@@ -23,16 +23,9 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
+from stackup.spec.kinds import DependsCondition
 from stackup.spec.models_base import HostsList, SpecModel, Text
 from stackup.spec.units import ByteSize, Duration
-
-
-class DependsCondition(StrEnum):
-    """What a dependent waits for before it starts."""
-
-    STARTED = "service_started"
-    HEALTHY = "service_healthy"
-    COMPLETED_SUCCESSFULLY = "service_completed_successfully"
 
 
 class DependsOn(SpecModel):

@@ -7,16 +7,60 @@ pulling in netlink, nftables and the DNS server.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from stackup.net.firewall import Proto
-from stackup.runtime.engine.netstate import Endpoint, NetworkConfig
 from stackup.runtime.engine.records import NetworkRecord
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+class NetworkConfig(BaseModel):
+    """The part of a `NetworkRecord` owned by the network layer (stored in `record.config`).
+
+    `id` is random so a network re-created under the same name gets a new bridge name, and two
+    engine roots never derive the same bridge.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    driver: str = "bridge"
+    bridge: str
+    subnet: IPv4Network
+    gateway: IPv4Address
+    ip_range: IPv4Network | None = None
+    internal: bool = False
+
+
+class Endpoint(BaseModel):
+    """One container plugged into one network: enough to unplug it or plug it in again."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    container_id: str
+    network: str
+    ifname: str
+    host_veth: str
+    address: IPv4Address
+    names: tuple[str, ...]
+    netns: Path
+
+
+class PortRecord(BaseModel):
+    """One published port as it is in the firewall: the host side resolved to a real port."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    container_id: str
+    host_ip: IPv4Address | None = None
+    host_port: int
+    proto: Proto = Proto.TCP
+    container_ip: IPv4Address
+    container_port: int
 
 
 class Attachment(BaseModel):

@@ -16,8 +16,7 @@ from ipaddress import IPv4Address
 from stackup.errors import RuntimeFailure
 from stackup.net.firewall import PortRule, Proto
 from stackup.net.ports import PortRequest, check_host_ports
-from stackup.runtime.engine.netmodels import PortBinding
-from stackup.runtime.engine.netstate import PortRecord
+from stackup.runtime.engine.netmodels import PortBinding, PortRecord
 
 _RANDOM_TRIES = 64
 

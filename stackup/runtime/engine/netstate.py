@@ -11,13 +11,11 @@ on its own connection, leaving `state.py`'s schema untouched.
 from __future__ import annotations
 
 import json
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
 from stackup.errors import RuntimeFailure
-from stackup.net.firewall import Proto
+from stackup.runtime.engine.netmodels import Endpoint, NetworkConfig, PortRecord
 from stackup.runtime.engine.records import NetworkRecord, NetworkStatus
 from stackup.runtime.engine.sqlite import Database
 from stackup.runtime.engine.state import StateStore
@@ -35,24 +33,6 @@ CREATE TABLE IF NOT EXISTS net_ipam_cursor (network TEXT PRIMARY KEY, last TEXT 
 """
 
 
-class NetworkConfig(BaseModel):
-    """The part of a `NetworkRecord` owned by the network layer (stored in `record.config`).
-
-    `id` is random so a network re-created under the same name gets a new bridge name, and two
-    engine roots never derive the same bridge.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str
-    driver: str = "bridge"
-    bridge: str
-    subnet: IPv4Network
-    gateway: IPv4Address
-    ip_range: IPv4Network | None = None
-    internal: bool = False
-
-
 def config_of(record: NetworkRecord) -> NetworkConfig:
     """The network layer's view of a record."""
     return NetworkConfig.model_validate(record.config)
@@ -64,33 +44,6 @@ def ready_config(state: StateStore, name: str) -> NetworkConfig:
     if record.status is not NetworkStatus.READY:
         raise RuntimeFailure(f"network {name} is {record.status}")
     return config_of(record)
-
-
-class Endpoint(BaseModel):
-    """One container plugged into one network: enough to unplug it or plug it in again."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    container_id: str
-    network: str
-    ifname: str
-    host_veth: str
-    address: IPv4Address
-    names: tuple[str, ...]
-    netns: Path
-
-
-class PortRecord(BaseModel):
-    """One published port as it is in the firewall: the host side resolved to a real port."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    container_id: str
-    host_ip: IPv4Address | None = None
-    host_port: int
-    proto: Proto = Proto.TCP
-    container_ip: IPv4Address
-    container_port: int
 
 
 class NetStore(Database):

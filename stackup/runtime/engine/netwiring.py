@@ -19,8 +19,15 @@ from stackup.errors import PlanError, RuntimeFailure
 from stackup.net import bridge, netns
 from stackup.net import names as ifnames
 from stackup.net.ipam import Ipam, Leases
-from stackup.runtime.engine.netmodels import Attachment, EndpointInfo, HostLine, NetnsInfo
-from stackup.runtime.engine.netstate import Endpoint, NetStore, NetworkConfig, ready_config
+from stackup.runtime.engine.netmodels import (
+    Attachment,
+    Endpoint,
+    EndpointInfo,
+    HostLine,
+    NetnsInfo,
+    NetworkConfig,
+)
+from stackup.runtime.engine.netstate import NetStore, ready_config
 from stackup.runtime.engine.paths import EnginePaths
 from stackup.runtime.engine.records import IpLease
 from stackup.runtime.engine.state import StateStore

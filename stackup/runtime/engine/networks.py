@@ -31,11 +31,13 @@ from stackup.runtime.engine.netforeign import ForeignFilter
 from stackup.runtime.engine.netmodels import (
     Attachment,
     NetnsInfo,
+    NetworkConfig,
     NetworkDetails,
     PortBinding,
+    PortRecord,
 )
 from stackup.runtime.engine.netports import as_binding, as_rule, plan_ports
-from stackup.runtime.engine.netstate import NetStore, NetworkConfig, PortRecord, config_of, ready_config
+from stackup.runtime.engine.netstate import NetStore, config_of, ready_config
 from stackup.runtime.engine.netwiring import Wiring
 from stackup.runtime.engine.paths import EnginePaths
 from stackup.runtime.engine.records import NetworkRecord, NetworkStatus

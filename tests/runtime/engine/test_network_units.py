@@ -10,9 +10,15 @@ import pytest
 from stackup.errors import RuntimeFailure
 from stackup.net.firewall import Proto
 from stackup.runtime.engine.netforeign import ForeignFilter
-from stackup.runtime.engine.netmodels import Attachment, EndpointInfo, HostLine, NetnsInfo, PortBinding
+from stackup.runtime.engine.netmodels import (
+    Attachment,
+    EndpointInfo,
+    HostLine,
+    NetnsInfo,
+    PortBinding,
+    PortRecord,
+)
 from stackup.runtime.engine.netports import as_rule, clash, plan_ports
-from stackup.runtime.engine.netstate import PortRecord
 
 A = IPv4Address
 

@@ -26,8 +26,7 @@ from stackup.net.firewall import Firewall
 from stackup.net.ipam import AddressPool
 from stackup.runtime.engine.netdoctor import OrphanKind
 from stackup.runtime.engine.netforeign import ForeignFilter
-from stackup.runtime.engine.netmodels import Attachment, NetnsInfo, PortBinding
-from stackup.runtime.engine.netstate import Endpoint
+from stackup.runtime.engine.netmodels import Attachment, Endpoint, NetnsInfo, PortBinding
 from stackup.runtime.engine.networks import NetworkManager
 from stackup.runtime.engine.paths import EnginePaths
 from stackup.runtime.engine.state import StateStore
