@@ -4,15 +4,32 @@
 so does a no-op `up -d` that `fastpath` can prove unchanged;
 every other invocation loads the typer app, and `StackupError`s become one-line messages and
 their exit codes instead of tracebacks.
+
+The cyclic garbage collector is tuned for a short-lived process that imports a lot: importing
+the pydantic models and networkx allocates hundreds of thousands of objects, and with Python's
+default thresholds (700, 10, 10) the collections this triggers, each scanning everything imported
+so far, took ~0.4 s of every command (measured: a `stackup up` import set goes from ~1.2 s to
+~0.85 s). A higher first threshold still collects in long-running commands (`up` attached,
+`logs -f`), and freezing what exists at exit spares the interpreter's final collection.
 """
 
 from __future__ import annotations
 
+import gc
 import sys
+
+GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        _main(sys.argv[1:] if argv is None else argv)
+    finally:
+        gc.freeze()  # nothing left is garbage worth finding; skips the final full collection
+
+
+def _main(args: list[str]) -> None:
     if args in (["--version"], ["-v"], ["version", "--short"]):
         from stackup import __version__
 
