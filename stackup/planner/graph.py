@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import TYPE_CHECKING, Final, assert_never
+from typing import TYPE_CHECKING, NamedTuple, assert_never
 
 import networkx as nx
 
+from stackup.planner.toposort import CycleFound, lexicographic_order
 from stackup.spec.errors import DependencyCycle, Problem, SourceMap
 from stackup.spec.kinds import DependsCondition
 
@@ -40,38 +41,72 @@ class GraphFormat(StrEnum):
     JSON = "json"
 
 
-def service_graph(project: Project) -> nx.DiGraph:
-    """A DiGraph of service names; edge attributes `condition`, `required`, `restart`, `via`."""
-    graph = nx.DiGraph(project=project.name)
-    names = sorted(project.services)
-    graph.add_nodes_from(names)
-    edges: list[tuple[str, str, dict[str, object]]] = []
-    for name in names:
+class DepEdge(NamedTuple):
+    """One dependency of a service: what it waits for, and where the edge came from.
+
+    A NamedTuple rather than a frozen dataclass: a large stack makes thousands of these per plan,
+    and a frozen dataclass's `__init__` costs several times a tuple's."""
+
+    condition: DependsCondition
+    required: bool
+    restart: bool
+    via: DepKind
+
+
+Dependencies = dict[str, dict[str, DepEdge]]
+"""dependent -> {dependency: edge}, for every service (services without dependencies map to {})."""
+
+
+def dependencies(project: Project) -> Dependencies:
+    """Every service's dependencies, explicit `depends_on` winning over implicit ones.
+
+    The planner's hot path works on this plain index (a 1,000-service reconcile spent a fifth of
+    its time building and walking a networkx graph); `service_graph` is the same edges as a
+    DiGraph for rendering and cycle reports.
+    """
+    out: Dependencies = {}
+    for name in sorted(project.services):
         service = project.services[name]
+        edges: dict[str, DepEdge] = {}
         if service.network_mode or service.volumes_from or service.links:
             for dep, via in _implicit_deps(service):
                 if dep in project.services and dep != name:
-                    edges.append((name, dep, {**_IMPLICIT, "via": via}))
+                    edges[dep] = DepEdge(DependsCondition.STARTED, required=True, restart=False, via=via)
         for dep in sorted(service.depends_on):
             if dep in project.services:
                 spec = service.depends_on[dep]
-                edges.append(
-                    (
-                        name,
-                        dep,
-                        {
-                            "condition": spec.condition,
-                            "required": spec.required,
-                            "restart": spec.restart,
-                            "via": DepKind.DEPENDS_ON,
-                        },
-                    )
-                )
-    graph.add_edges_from(edges)  # later entries update earlier ones, as add_edge did
+                edges[dep] = DepEdge(spec.condition, spec.required, spec.restart, DepKind.DEPENDS_ON)
+        out[name] = edges
+    return out
+
+
+def service_graph(project: Project, deps: Dependencies | None = None) -> nx.DiGraph:
+    """A DiGraph of service names; edge attributes `condition`, `required`, `restart`, `via`."""
+    graph = nx.DiGraph(project=project.name)
+    deps = dependencies(project) if deps is None else deps
+    graph.add_nodes_from(deps)
+    graph.add_edges_from(
+        (name, dep, {"condition": e.condition, "required": e.required, "restart": e.restart, "via": e.via})
+        for name, edges in deps.items()
+        for dep, e in edges.items()
+    )
     return graph
 
 
-_IMPLICIT: Final = {"condition": DependsCondition.STARTED, "required": True, "restart": False}
+def dependency_order(project: Project, deps: Dependencies) -> list[str]:
+    """Services, dependencies first, ties broken by name (the order `start_order` gives).
+
+    Raises `DependencyCycle` naming the cycle (found again on the DiGraph for the message).
+    """
+    dependents: dict[str, list[str]] = {name: [] for name in deps}
+    for name, edges in deps.items():
+        for dep in edges:
+            dependents[dep].append(name)
+    try:
+        return lexicographic_order(dependents, str)
+    except CycleFound:
+        check_acyclic(service_graph(project, deps))
+        raise
 
 
 def _implicit_deps(service: Service) -> Iterable[tuple[str, DepKind]]:
@@ -104,7 +139,7 @@ def check_acyclic(graph: nx.DiGraph, source_map: SourceMap | None = None) -> Non
     raise DependencyCycle(cycle, problems[:1] if source_map is None else problems)
 
 
-def with_dependencies(graph: nx.DiGraph, services: Iterable[str]) -> set[str]:
+def with_dependencies(graph: nx.DiGraph | Dependencies, services: Iterable[str]) -> set[str]:
     """`services` plus everything they depend on, transitively."""
     out: set[str] = set()
     stack = list(services)
@@ -112,7 +147,7 @@ def with_dependencies(graph: nx.DiGraph, services: Iterable[str]) -> set[str]:
         name = stack.pop()
         if name not in out:
             out.add(name)
-            stack.extend(graph.successors(name))
+            stack.extend(graph[name])
     return out
 
 

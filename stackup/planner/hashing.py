@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from stackup.runtime import labels as lbl
+from stackup.spec.models_base import dump_set_fields
 
 if TYPE_CHECKING:
     from stackup.spec.models import Service
@@ -36,8 +37,6 @@ HASH_EXCLUDED: Final = frozenset(
     }
 )
 """Top-level service keys that never cause a recreate. `deploy.replicas` is removed too (nested)."""
-
-_EXCLUDE: Final = set(HASH_EXCLUDED)  # field names equal the keys; excluded before serialising
 
 MISSING_FILE: Final = "missing"
 """Component value for an env_file that is optional (`required: false`) and absent."""
@@ -76,9 +75,7 @@ def canonical_service(service: Service) -> dict[str, Any]:
     explicit default and an omitted one hash alike (tests/planner/test_hashing.py checks both
     over the corpus). Serialising all 93 fields only to drop them was most of a large plan's cost.
     """
-    data: dict[str, Any] = service.model_dump(
-        mode="json", by_alias=True, exclude=_EXCLUDE, exclude_unset=True
-    )
+    data = dump_set_fields(service, HASH_EXCLUDED)
     deploy = data.get("deploy")
     if isinstance(deploy, dict) and "replicas" in deploy:
         rest = {k: v for k, v in deploy.items() if k != "replicas"}

@@ -13,8 +13,6 @@ also carries the dependent's `depends_on` condition, so `execute` knows to wait 
 
 from __future__ import annotations
 
-import graphlib
-import heapq
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 import networkx as nx
 
 from stackup.planner.changes import Change
+from stackup.planner.toposort import lexicographic_order
 from stackup.runtime.base import BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec
 
 if TYPE_CHECKING:
@@ -181,25 +180,10 @@ class Plan:
 
 
 def _ordered(graph: nx.DiGraph) -> list[Operation]:
-    """Operations in dependency order, ties broken by (resource kind, natural name).
-
-    What `nx.lexicographical_topological_sort` computes, done with graphlib and a heap over
-    precomputed keys: on a 1,000-service plan this sort was a tenth of `reconcile`.
-    """
+    """Operations in dependency order, ties broken by (resource kind, natural name)."""
     ops: dict[str, Operation] = dict(graph.nodes(data="op"))
     keys = {n: (_KIND_RANK[op.resource], _natural(op.name), n) for n, op in ops.items()}
-    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter({n: graph.pred[n] for n in ops})
-    sorter.prepare()  # raises CycleError; reconcile never builds a cyclic plan
-    heap = [keys[n] for n in sorter.get_ready()]
-    heapq.heapify(heap)
-    out: list[Operation] = []
-    while heap:
-        node = heapq.heappop(heap)[2]
-        out.append(ops[node])
-        sorter.done(node)
-        for ready in sorter.get_ready():
-            heapq.heappush(heap, keys[ready])
-    return out
+    return [ops[n] for n in lexicographic_order(graph.succ, keys.__getitem__)]
 
 
 def _natural(name: str) -> str:

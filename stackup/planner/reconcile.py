@@ -18,7 +18,7 @@ import networkx as nx
 from stackup import __version__
 from stackup.errors import PlanError
 from stackup.planner.changes import Change, diff_components
-from stackup.planner.graph import service_graph, start_order, with_dependencies
+from stackup.planner.graph import Dependencies, dependencies, dependency_order, with_dependencies
 from stackup.planner.hashing import ServiceHash, service_hash
 from stackup.planner.observed import Observed, ObservedContainer
 from stackup.planner.options import ReconcileOptions, Recreate
@@ -42,15 +42,15 @@ def reconcile(project: Project, observed: Observed, options: ReconcileOptions | 
     (unknown service selected, external resource missing, image missing with `pull_policy: never`).
     """
     options = options or ReconcileOptions()
-    graph = service_graph(project)
-    order = start_order(graph)  # raises DependencyCycle
+    deps = dependencies(project)
+    order = dependency_order(project, deps)  # raises DependencyCycle
     unknown = sorted(set(options.services) - set(project.services))
     if unknown:
         raise PlanError(f"no such service: {', '.join(unknown)}")
     selected = set(options.services) or set(project.services)
     everything = len(selected) == len(project.services)
-    targets = selected if options.no_deps or everything else with_dependencies(graph, selected)
-    return _Reconciler(project, observed, options, graph, order).run(selected, targets)
+    targets = selected if options.no_deps or everything else with_dependencies(deps, selected)
+    return _Reconciler(project, observed, options, deps, order).run(selected, targets)
 
 
 class _Reconciler:
@@ -61,13 +61,13 @@ class _Reconciler:
         project: Project,
         observed: Observed,
         options: ReconcileOptions,
-        graph: nx.DiGraph,
+        deps: Dependencies,
         order: list[str],
     ) -> None:
         self.project = project
         self.observed = observed
         self.options = options
-        self.graph = graph
+        self.deps = deps
         self.service_ops: dict[str, list[Operation]] = {}
         self.removals: list[Operation] = []
         self.warnings: list[str] = []
@@ -234,8 +234,8 @@ class _Reconciler:
         for name in self.order:
             reasons = [
                 dep
-                for dep in sorted(self.graph.successors(name))
-                if dep in updated and self.graph.edges[name, dep]["restart"]
+                for dep in sorted(self.deps[name])
+                if dep in updated and self.deps[name][dep].restart
             ]
             if not reasons:
                 continue
@@ -268,13 +268,14 @@ class _Reconciler:
         """Edge from every replica of a dependency to every replica of its dependent, with the wait."""
         edges: list[tuple[str, str, dict[str, Wait]]] = []
         waits: dict[tuple[DependsCondition, bool], dict[str, Wait]] = {}
-        for dependent, dependency, data in self.graph.edges(data=True):
-            before = self.service_ops.get(dependency, ())
+        for dependent, edges_of in self.deps.items():
             after = self.service_ops.get(dependent, ())
-            if before and after:
-                key = (data["condition"], data["required"])
-                attrs = waits.get(key) or waits.setdefault(key, {"wait": Wait(*key)})
-                edges.extend((a.id, b.id, attrs) for a in before for b in after)
+            for dependency, edge in edges_of.items():
+                before = self.service_ops.get(dependency, ())
+                if before and after:
+                    key = (edge.condition, edge.required)
+                    attrs = waits.get(key) or waits.setdefault(key, {"wait": Wait(*key)})
+                    edges.extend((a.id, b.id, attrs) for a in before for b in after)
         return edges
 
 
