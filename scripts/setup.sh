@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs what stackup needs on Debian 12 (run as root): the OCI runtime, conmon, catatonit,
-# busybox-static for test images, nftables and iproute2 for networks; then stackup itself.
+# Installs what stackup needs on Debian 12 (run as root): the OCI runtimes (crun, preferred;
+# runc, the fallback the tests also cover), conmon, catatonit, busybox-static for test images,
+# nftables and iproute2 for networks; then stackup itself.
 # Idempotent and quiet; safe to run again.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(runc conmon catatonit busybox-static nftables iproute2 util-linux procps)
+pkgs=(crun runc conmon catatonit busybox-static nftables iproute2 util-linux procps)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

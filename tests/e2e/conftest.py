@@ -21,6 +21,9 @@ from pathlib import Path
 import pytest
 
 IMAGE = "stackup-test/busybox:latest"
+#: `STACKUP_OCI_RUNTIME=runc pytest tests/e2e` runs the suite on runc. Read at import: the
+#: autouse `clean_environ` fixture strips STACKUP_* from the environment before each test.
+OCI_RUNTIME = os.environ.get("STACKUP_OCI_RUNTIME", "")
 
 
 @dataclass
@@ -32,6 +35,8 @@ class Stackup:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "STACKUP_"))}
+        if OCI_RUNTIME:  # the run's choice of runtime reaches every engine the CLI starts
+            env["STACKUP_OCI_RUNTIME"] = OCI_RUNTIME
         env["STACKUP_ROOT"] = str(self.root)
         return env
 

@@ -5,7 +5,7 @@ endpoints as `Endpoint` values: the handler plus the models it reads and answers
 Starlette routes *and* the OpenAPI document are built from that one list, so the document cannot
 describe an endpoint that does not exist or miss one that does.
 
-Handlers are async; anything that blocks (SQLite, runc, conmon, the filesystem) runs in the
+Handlers are async; anything that blocks (SQLite, the OCI runtime, conmon, the filesystem) runs in the
 threadpool through `blocking`, so one slow `stop` never stalls `/events` or `/_ping`.
 """
 

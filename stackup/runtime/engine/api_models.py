@@ -41,6 +41,8 @@ class VersionInfo(_Frozen):
     version: str
     api_version: str = API_VERSION
     python: str
+    #: The runtime new containers get (crun or runc), e.g. `crun version 1.8.1 (hybrid cgroups: ...)`.
+    oci_runtime: str = ""
     runc: str
     conmon: str
 
@@ -57,6 +59,8 @@ class EngineInfo(_Frozen):
     running: int
     volumes: int
     images: int
+    #: The OCI runtime new containers get, as in `VersionInfo.oci_runtime`.
+    oci_runtime: str = ""
 
 
 class MountRequest(_Frozen):
@@ -212,7 +216,7 @@ class ImageImport(_Frozen):
 class ExecRequest(_Frozen):
     """Run a process in a running container and collect its output (non-interactive).
 
-    Interactive TTY exec is not an API call: the CLI runs `runc exec -t` itself, since it is root
+    Interactive TTY exec is not an API call: the CLI runs `<runtime> exec` with a TTY itself, since it is root
     on the same machine and a TTY over HTTP would need a hijacked connection for no gain.
     """
 

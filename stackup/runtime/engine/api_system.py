@@ -11,7 +11,7 @@ from stackup.runtime.engine.records import Event, EventType
 
 
 async def ping(_request: Request) -> Response:
-    """Cheap liveness check: answers without touching state, runc or the disk."""
+    """Cheap liveness check: answers without touching state, the runtime or the disk."""
     return PlainTextResponse("OK")
 
 
@@ -47,7 +47,13 @@ async def events(request: Request) -> Response:
 
 ENDPOINTS = [
     Endpoint("GET", "/_ping", ping, "Liveness check (plain text OK)"),
-    Endpoint("GET", "/version", version, "Engine, runc and conmon versions", answer=VersionInfo),
+    Endpoint(
+        "GET",
+        "/version",
+        version,
+        "Engine, OCI runtime (crun or runc) and conmon versions",
+        answer=VersionInfo,
+    ),
     Endpoint("GET", "/info", info, "Engine process and resource counts", answer=EngineInfo),
     Endpoint("GET", "/openapi.json", openapi, "This document"),
     Endpoint("POST", "/shutdown", shutdown, "Stop the engine (containers keep running)"),

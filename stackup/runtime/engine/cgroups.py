@@ -3,9 +3,10 @@
 The development and CI machines run *hybrid* cgroups: one cgroup-v1 hierarchy per controller
 (`/sys/fs/cgroup/memory`, `.../pids`, `cpu` and `cpuacct` even as separate mounts) plus cgroup2 at
 `/sys/fs/cgroup/unified`. runc creates the container's directory (`cgroupsPath`) in every one of
-them. `runc delete` removes them in the normal case, but a crashed create or a killed test can
+them; crun, which runs without the cgroup2 mount there (`ociruntime.py`), in the v1 ones. The
+runtime's `delete` removes them in the normal case, but a crashed create or a killed test can
 leave them, and the engine-owned parent (`ContainerConfig.cgroup_parent`) is never removed by
-runc at all, so cleanup lives here. Mount points are read from /proc/self/mountinfo rather than
+the runtime at all, so cleanup lives here. Mount points are read from /proc/self/mountinfo rather than
 assumed, so a pure cgroup2 machine works too (every controller maps to the one unified mount).
 """
 

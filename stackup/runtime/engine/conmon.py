@@ -1,4 +1,4 @@
-"""The life of one container: conmon holds it, runc drives it, files remember it.
+"""The life of one container: conmon holds it, the OCI runtime drives it, files remember it.
 
 Why conmon: a container must outlive the process that started it (the CLI, a test, stackupd).
 conmon double-forks, becomes a child subreaper for the container's init, holds its stdio, writes
@@ -7,15 +7,16 @@ an exit that happened while no stackup process was alive, exactly as Podman's `c
 
 Sequence (Podman's `createOCIContainer`, minus what we do not need):
   `create`  writes the bundle, spawns conmon in a new session and waits only for the short-lived
-            intermediate process; conmon runs `runc create` and reports the container's pid (or
-            runc's error) on the `_OCI_SYNCPIPE` socket. No start pipe: that exists so Podman can
+            intermediate process; conmon runs `<runtime> create` and reports the container's pid
+            (or the runtime's error) on the `_OCI_SYNCPIPE` socket. No start pipe: that exists so Podman can
             move conmon into a cgroup before it forks, which we do not do.
-  `start`   `runc start`. Between the two, the network layer may configure `/proc/<pid>/ns/net`.
+  `start`   `<runtime> start`. Between the two, the network layer may configure `/proc/<pid>/ns/net`.
   `stop`    the stop signal, then SIGKILL after the grace period (busybox `sleep` as PID 1 ignores
             SIGTERM: the kernel drops signals PID 1 has no handler for).
-  `delete`  `runc delete --force`, then the exit files and the cgroups runc left behind.
+  `delete`  `<runtime> delete --force`, then the exit files and the cgroups it left behind.
 
-runc's state lives under `$STACKUP_ROOT/run/runc` (never the default /run/runc), so two engines
+The runtime is crun or runc (`ociruntime.py` picks it and knows how to run it); its state lives
+under `$STACKUP_ROOT/run/<runtime>` (never the system's /run/crun or /run/runc), so two engines
 with different roots cannot see, let alone delete, each other's containers.
 """
 
@@ -30,6 +31,7 @@ import socket
 import subprocess
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -38,20 +40,23 @@ from typing import IO, Any
 from pydantic import BaseModel, ConfigDict
 
 from stackup.errors import NotFound, RuntimeFailure
-from stackup.runtime.engine import cgroups
+from stackup.runtime.engine import cgroups, ociruntime
 from stackup.runtime.engine.api_models import TopResult
-from stackup.runtime.engine.oci import rootfs_of, write_bundle
+from stackup.runtime.engine.oci import exec_process_spec, write_bundle
+from stackup.runtime.engine.ociruntime import OciRuntime
 from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.spec import ContainerConfig, resolve_user
+from stackup.runtime.engine.seccomp_bpf import cache_for
+from stackup.runtime.engine.spec import ContainerConfig
 
-RUNC = "/usr/sbin/runc"
 CONMON = "/usr/bin/conmon"
-#: How long `runc create` under conmon may take before we give up (image on slow disk, seccomp).
+#: How long `<runtime> create` under conmon may take before we give up (image on slow disk).
 CREATE_TIMEOUT = 30.0
 #: After SIGKILL the kernel tears a process down in milliseconds; this only bounds a wedged conmon.
 KILL_TIMEOUT = 10.0
 _POLL = 0.005
-_STATE_PROBE = 0.25  # seconds between `runc state` checks while waiting for an exit file
+_STATE_PROBE = 0.25  # seconds between `<runtime> state` checks while waiting for an exit file
+#: How each runtime says "no such container" (runc; crun, which cannot open its status file).
+_UNKNOWN_CONTAINER = ("does not exist", "No such file or directory")
 
 
 class Status(StrEnum):
@@ -79,21 +84,26 @@ class ContainerState(BaseModel):
 
 
 class RuntimeDirs(BaseModel):
-    """Where runc and conmon keep per-engine state, all under one engine root."""
+    """Where conmon and the engine keep per-container runtime files, all under one engine root
+    (the OCI runtime's own state root is `OciRuntime.root`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    runc_root: Path
     exits: Path
     persist: Path
     sockets: Path
+    #: pid and process.json files of `<runtime> exec` calls in flight.
+    execs: Path
+    #: Compiled seccomp filters by profile digest (`seccomp_bpf.py`).
+    seccomp: Path
 
     @classmethod
     def of(cls, paths: EnginePaths | None = None) -> RuntimeDirs:
         run = (paths or EnginePaths.from_env()).run
         return cls(
-            runc_root=run / "runc", exits=run / "exits", persist=run / "persist", sockets=run / "sockets"
-        )
+            exits=run / "exits", persist=run / "persist", sockets=run / "sockets", execs=run / "exec",
+            seccomp=run / "seccomp",
+        )  # fmt: skip
 
     def exit_file(self, container_id: str) -> Path:
         return self.exits / container_id
@@ -102,25 +112,16 @@ class RuntimeDirs(BaseModel):
         return self.persist / container_id
 
 
-def runc(dirs: RuntimeDirs, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run `runc --root <engine's root> ARGS`; on failure raise with runc's own message."""
-    proc = subprocess.run(
-        [RUNC, "--root", str(dirs.runc_root), *args], capture_output=True, text=True, check=False
-    )
-    if check and proc.returncode != 0:
-        message = proc.stderr.strip() or proc.stdout.strip() or f"exit status {proc.returncode}"
-        raise RuntimeFailure(f"runc {args[0]} failed: {message}")
-    return proc
-
-
-def conmon_command(cfg: ContainerConfig, bundle_dir: Path, dirs: RuntimeDirs, log_path: Path) -> list[str]:
-    """The conmon invocation for `cfg` (Podman's flags; runc gets our `--root` through conmon)."""
+def conmon_command(
+    cfg: ContainerConfig, bundle_dir: Path, dirs: RuntimeDirs, log_path: Path, rt: OciRuntime
+) -> list[str]:
+    """The conmon invocation for `cfg` (Podman's flags; the runtime gets our `--root` through conmon)."""
     command = [
-        CONMON, "--api-version", "1", "-c", cfg.id, "-u", cfg.id, "-r", RUNC,
+        CONMON, "--api-version", "1", "-c", cfg.id, "-u", cfg.id, *rt.conmon_args(),
         "-b", str(bundle_dir), "-p", str(bundle_dir / "pidfile"), "-P", str(bundle_dir / "conmon.pid"),
         "-n", cfg.name, "--exit-dir", str(dirs.exits), "--persist-dir", str(dirs.persist_dir(cfg.id)),
         "-l", f"k8s-file:{log_path}", "--socket-dir-path", str(dirs.sockets), "--full-attach",
-        "--runtime-arg", "--root", "--runtime-arg", str(dirs.runc_root), "--log-level", "error",
+        "--log-level", "error",
     ]  # fmt: skip
     if cfg.tty:
         command.append("-t")
@@ -149,32 +150,40 @@ def _read_sync(sock: socket.socket, deadline: float) -> dict[str, Any]:
 def create(
     cfg: ContainerConfig, bundle_dir: Path, *, paths: EnginePaths | None = None, log_path: Path | None = None
 ) -> int:
-    """Write the bundle, start conmon (which runs `runc create`), return the container's pid.
+    """Write the bundle, start conmon (which runs `<runtime> create`), return the container's pid.
 
     The container is left `created`: its namespaces and cgroup exist, init waits for `start`.
-    The log defaults to `<bundle>/ctr.log`.
+    The log defaults to `<bundle>/ctr.log`. The runtime is the configured one (`ociruntime`).
     """
     dirs = RuntimeDirs.of(paths)
-    for directory in (dirs.runc_root, dirs.exits, dirs.sockets, dirs.persist_dir(cfg.id)):
+    rt = ociruntime.configured(paths)
+    for directory in (rt.root, dirs.exits, dirs.sockets, dirs.persist_dir(cfg.id)):
         directory.mkdir(parents=True, exist_ok=True)
     dirs.exit_file(cfg.id).unlink(missing_ok=True)
     (dirs.persist_dir(cfg.id) / "exit").unlink(missing_ok=True)
-    write_bundle(cfg, bundle_dir)
+    write_bundle(cfg, bundle_dir, seccomp_bpf=cache_for(dirs.seccomp) if rt.takes_seccomp_bpf else None)
     log_path = log_path or bundle_dir / "ctr.log"
     ours, theirs = socket.socketpair()
     try:
         with (bundle_dir / "conmon.err").open("w") as errors:
-            intermediate = subprocess.Popen(
-                conmon_command(cfg, bundle_dir, dirs, log_path),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=errors,
-                pass_fds=(theirs.fileno(),),
-                env={"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
-                     "_OCI_SYNCPIPE": str(theirs.fileno())},
-                start_new_session=True,
-                close_fds=True,
-            )  # fmt: skip
+            command = conmon_command(cfg, bundle_dir, dirs, log_path, rt)
+            env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
+                   "_OCI_SYNCPIPE": str(theirs.fileno())}  # fmt: skip
+            # conmon execs `<runtime> create` and stays where it was started: in the runtime's view.
+            intermediate = rt.in_view(
+                lambda: subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=errors,
+                    pass_fds=(theirs.fileno(),),
+                    env=env,
+                    start_new_session=True,
+                    close_fds=True,
+                ),
+                long_lived=True,
+                keep=_create_needs(cfg),
+            )
         theirs.close()
         # The intermediate exits as soon as the daemon has forked; reaping it leaves no zombie.
         intermediate.wait(timeout=CREATE_TIMEOUT)
@@ -193,8 +202,13 @@ def create(
     return pid
 
 
+def _create_needs(cfg: ContainerConfig) -> list[Path]:
+    """The mounts `<runtime> create` must find: the rootfs and the network namespace to join."""
+    return [cfg.rootfs, *([cfg.netns_path] if cfg.netns_path is not None else [])]
+
+
 def _forget(cfg: ContainerConfig, paths: EnginePaths | None) -> None:
-    """Undo a failed create: runc cleans its own record, but not the engine's cgroup parent."""
+    """Undo a failed create: the runtime cleans its own record, but not the engine's cgroup parent."""
     delete(cfg.id, paths=paths)
     cgroups.remove(cfg.cgroup_path)
     cgroups.remove_if_empty(cfg.cgroup_parent)
@@ -202,7 +216,7 @@ def _forget(cfg: ContainerConfig, paths: EnginePaths | None) -> None:
 
 def start(container_id: str, *, paths: EnginePaths | None = None) -> None:
     """Let a `created` container's init exec the user's process."""
-    runc(RuntimeDirs.of(paths), "start", container_id)
+    ociruntime.of_container(container_id, paths).run("start", container_id)
 
 
 def _exit_record(dirs: RuntimeDirs, container_id: str) -> tuple[int, datetime] | None:
@@ -218,14 +232,19 @@ def _exit_record(dirs: RuntimeDirs, container_id: str) -> tuple[int, datetime] |
 
 
 def state(container_id: str, *, paths: EnginePaths | None = None) -> ContainerState:
-    """runc's view, completed by conmon's exit file; NotFound if neither knows the container."""
+    """The runtime's view, completed by conmon's exit file; NotFound if neither knows the container.
+
+    A container without state in any runtime root is not asked about: that saves a process
+    spawn per call in `wait` and `delete` after the runtime has forgotten it.
+    """
     dirs = RuntimeDirs.of(paths)
-    proc = runc(dirs, "state", container_id, check=False)
+    rt = ociruntime.of_container(container_id, paths)
+    proc = rt.run("state", container_id, check=False) if rt.holds(container_id) else None
     record = _exit_record(dirs, container_id)
     oom = (dirs.persist_dir(container_id) / "oom").exists()
-    if proc.returncode != 0:
-        if "does not exist" not in proc.stderr:
-            raise RuntimeFailure(f"runc state {container_id} failed: {proc.stderr.strip()}")
+    if proc is None or proc.returncode != 0:
+        if proc is not None and not any(text in proc.stderr for text in _UNKNOWN_CONTAINER):
+            raise RuntimeFailure(f"{rt.name} state {container_id} failed: {proc.stderr.strip()}")
         if record is None:
             raise NotFound(f"no such container: {container_id}")
         return ContainerState(
@@ -274,7 +293,7 @@ def wait(
         if _exit_record(dirs, container_id) is not None:
             return state(container_id, paths=paths)
         now = time.monotonic()
-        # The exit file is a cheap stat; `runc state` is a process spawn. Asking runc on every
+        # The exit file is a cheap stat; `<runtime> state` is a process spawn. Asking it on every
         # 5 ms poll kept both cores busy when many containers stopped at once (`down`).
         if now >= next_probe:
             current = state(container_id, paths=paths)
@@ -288,7 +307,8 @@ def wait(
 
 def kill(container_id: str, sig: int | str = signal.SIGKILL, *, paths: EnginePaths | None = None) -> None:
     """Send `sig` to the container's init (or through catatonit, to the user's process)."""
-    runc(RuntimeDirs.of(paths), "kill", container_id, str(int(sig)) if isinstance(sig, int) else sig)
+    signame = str(int(sig)) if isinstance(sig, int) else sig
+    ociruntime.of_container(container_id, paths).run("kill", container_id, signame)
 
 
 def stop(
@@ -299,7 +319,7 @@ def stop(
     if current.status is Status.STOPPED:
         return wait(container_id, KILL_TIMEOUT, paths=paths)
     if current.status is Status.CREATED:
-        # init is still blocked in runc's exec fifo: only SIGKILL is delivered.
+        # init is still blocked in the runtime's exec fifo: only SIGKILL is delivered.
         sig, grace = signal.SIGKILL, 0.0
     for attempt_sig, timeout in ((sig, grace), (signal.SIGKILL, KILL_TIMEOUT)):
         try:
@@ -316,12 +336,13 @@ def stop(
 
 
 def delete(container_id: str, *, paths: EnginePaths | None = None) -> None:
-    """Remove the container whatever its state: runc's record, conmon's files, its cgroups.
+    """Remove the container whatever its state: the runtime's record, conmon's files, its cgroups.
 
     A running container is killed first; we wait for conmon to write its exit file so it cannot
     reappear after we removed it. Deleting an unknown container is a no-op (cleanup is idempotent).
     """
     dirs = RuntimeDirs.of(paths)
+    rt = ociruntime.of_container(container_id, paths)
     cgroup_path: str | None = None
     try:
         current = state(container_id, paths=paths)
@@ -333,12 +354,12 @@ def delete(container_id: str, *, paths: EnginePaths | None = None) -> None:
         except (OSError, ValueError, KeyError):
             cgroup_path = None
         if current.status is not Status.STOPPED:
-            runc(dirs, "kill", container_id, "KILL", check=False)
+            rt.run("kill", container_id, "KILL", check=False)
         # Also when already stopped: conmon may still be draining stdio before it writes the file.
         # If conmon is wedged, delete --force below still removes the container.
         with contextlib.suppress(RuntimeFailure):
             wait(container_id, KILL_TIMEOUT, paths=paths)
-        runc(dirs, "delete", "--force", container_id)
+        rt.run("delete", "--force", container_id)
     dirs.exit_file(container_id).unlink(missing_ok=True)
     persist = dirs.persist_dir(container_id)
     for leftover in (persist / "exit", persist / "oom"):
@@ -350,48 +371,80 @@ def delete(container_id: str, *, paths: EnginePaths | None = None) -> None:
         cgroups.remove_if_empty(cgroup_path.rsplit("/", 1)[0] or "/")
 
 
-def exec_argv(
+@dataclass(frozen=True)
+class ExecCommand:
+    """One `<runtime> exec` ready to spawn: its argv, the files it uses, how to start it.
+
+    The process is described by a process.json derived from the container's own (user, env,
+    working directory, capabilities, rlimits), not by flags: crun's flags replace what runc's
+    add to (`--env`, `--cap`) and crun has no `--additional-gids`, so a file is the one form both
+    runtimes read the same way. `cleanup` removes the files once the process has been reaped.
+    """
+
+    argv: list[str]
+    pid_file: Path
+    process_file: Path
+    runtime: OciRuntime
+
+    def popen(
+        self,
+        *,
+        stdin: IO[Any] | int | None = None,
+        stdout: IO[Any] | int | None = None,
+        stderr: IO[Any] | int | None = None,
+        long_lived: bool = False,
+    ) -> subprocess.Popen[bytes]:
+        """Start it; `long_lived` for an exec without a time limit (see `OciRuntime.in_view`)."""
+        return self.runtime.in_view(
+            lambda: subprocess.Popen(self.argv, stdin=stdin, stdout=stdout, stderr=stderr),
+            long_lived=long_lived,
+        )
+
+    def cleanup(self) -> None:
+        self.pid_file.unlink(missing_ok=True)
+        self.process_file.unlink(missing_ok=True)
+
+
+def exec_command(
     container_id: str,
     args: list[str] | tuple[str, ...],
-    pid_file: Path,
     *,
+    kind: str = "exec",
     env: dict[str, str] | None = None,
     user: str | None = None,
     cwd: str | None = None,
     tty: bool = False,
     capabilities: tuple[str, ...] = (),
+    bundle: Path | None = None,
     paths: EnginePaths | None = None,
-) -> list[str]:
-    """The `runc exec` command line for `args` in the running container.
+) -> ExecCommand:
+    """The `<runtime> exec` for `args` in the running container (`kind` names its files).
 
     The user is resolved against the container's rootfs, like the container's own; `capabilities`
     are added to the ones the container has (`docker exec --privileged` adds all of them). A
-    container that is not running is an error, not exit code 1.
+    container that is not running is an error, not exit code 1, unless `bundle` is given: then
+    the state is not asked for (a health probe, which wants the runtime's failure as its result).
     """
     dirs = RuntimeDirs.of(paths)
-    current = state(container_id, paths=paths)
-    if current.status is not Status.RUNNING or current.bundle is None:
-        raise RuntimeFailure(f"container {container_id} is not running ({current.status})")
-    command = [RUNC, "--root", str(dirs.runc_root), "exec", "--pid-file", str(pid_file)]
-    if tty:
-        command.append("--tty")
-    if cwd:
-        command += ["--cwd", cwd]
-    for key, value in (env or {}).items():
-        command += ["--env", f"{key}={value}"]
-    if user:
-        resolved = resolve_user(rootfs_of(current.bundle), user)
-        command += ["--user", f"{resolved.uid}:{resolved.gid}"]
-        for gid in resolved.additional_gids:
-            command += ["--additional-gids", str(gid)]
-    for cap in capabilities:
-        command += ["--cap", cap]
-    return [*command, container_id, *args]
-
-
-def exec_pid_file(container_id: str, kind: str = "exec", *, paths: EnginePaths | None = None) -> Path:
-    """A fresh pid-file path for one `runc exec` (runc writes the process's host pid there)."""
-    return RuntimeDirs.of(paths).runc_root / f"{kind}-{container_id}-{uuid.uuid4().hex[:8]}.pid"
+    if bundle is None:
+        current = state(container_id, paths=paths)
+        if current.status is not Status.RUNNING or current.bundle is None:
+            raise RuntimeFailure(f"container {container_id} is not running ({current.status})")
+        bundle = current.bundle
+    rt = ociruntime.of_container(container_id, paths)
+    try:
+        config = json.loads((bundle / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise RuntimeFailure(f"container {container_id}: cannot read its config.json: {exc}") from exc
+    process = exec_process_spec(
+        config, bundle, args, env=env or {}, user=user, cwd=cwd, tty=tty, capabilities=capabilities
+    )
+    dirs.execs.mkdir(parents=True, exist_ok=True)
+    stem = f"{kind}-{container_id}-{uuid.uuid4().hex[:8]}"  # ids may hold dots: no with_suffix
+    pid_file, process_file = dirs.execs / f"{stem}.pid", dirs.execs / f"{stem}.json"
+    process_file.write_text(json.dumps(process))
+    argv = rt.argv("exec", "--pid-file", str(pid_file), "--process", str(process_file), container_id)
+    return ExecCommand(argv=argv, pid_file=pid_file, process_file=process_file, runtime=rt)
 
 
 def exec_process(
@@ -409,19 +462,23 @@ def exec_process(
 ) -> int:
     """Run `args` in the running container with its capabilities; return the process's exit code.
 
-    stdio defaults to ours (passthrough). See `exec_argv` for the user and a stopped container.
+    stdio defaults to ours (passthrough). See `exec_command` for the user and a stopped container.
     """
-    pid_file = exec_pid_file(container_id, paths=paths)
-    command = exec_argv(container_id, args, pid_file, env=env, user=user, cwd=cwd, tty=tty, paths=paths)
+    command = exec_command(container_id, args, env=env, user=user, cwd=cwd, tty=tty, paths=paths)
     try:
-        return subprocess.run(command, stdin=stdin, stdout=stdout, stderr=stderr, check=False).returncode
+        with command.popen(stdin=stdin, stdout=stdout, stderr=stderr, long_lived=True) as proc:
+            try:
+                return proc.wait()
+            except BaseException:  # e.g. Ctrl-C in `stackup exec`: do not leave it running
+                proc.kill()
+                raise
     finally:
-        pid_file.unlink(missing_ok=True)
+        command.cleanup()
 
 
 def kill_exec(pid_file: Path, proc: subprocess.Popen[bytes]) -> None:
-    """SIGKILL a timed-out exec'd process inside the container, then reap `runc exec` (killing
-    it too if it lingers): killing `runc exec` alone would leave the process running in there."""
+    """SIGKILL a timed-out exec'd process inside the container, then reap `<runtime> exec` (killing
+    it too if it lingers): killing the runtime's process alone would leave the process running."""
     with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
         os.kill(int(pid_file.read_text().strip()), signal.SIGKILL)
     try:
@@ -432,19 +489,27 @@ def kill_exec(pid_file: Path, proc: subprocess.Popen[bytes]) -> None:
 
 
 def top(container_id: str, *, paths: EnginePaths | None = None) -> TopResult:
-    """`ps -ef` restricted to the container's processes (runc filters by its cgroup's pids)."""
-    output = runc(RuntimeDirs.of(paths), "ps", container_id).stdout.splitlines()
+    """`ps -ef` restricted to the container's processes, as `runc ps` does it (crun's `ps` lists
+    pids only): the runtime names the pids in the container's cgroup, `ps` describes them."""
+    rt = ociruntime.of_container(container_id, paths)
+    pids = {str(pid) for pid in json.loads(rt.run("ps", "--format", "json", container_id).stdout or "[]")}
+    output = subprocess.run(["ps", "-ef"], capture_output=True, text=True, check=True).stdout.splitlines()
     if not output:
         return TopResult(titles=(), processes=())
     titles = tuple(output[0].split())
-    rows = tuple(tuple(line.split(None, len(titles) - 1)) for line in output[1:] if line.strip())
+    pid_column = titles.index("PID") if "PID" in titles else 1
+    rows = tuple(
+        row
+        for row in (tuple(line.split(None, len(titles) - 1)) for line in output[1:] if line.strip())
+        if len(row) > pid_column and row[pid_column] in pids
+    )
     return TopResult(titles=titles, processes=rows)
 
 
 def list_ids(*, paths: EnginePaths | None = None) -> list[str]:
-    """Every container id this engine root's runc knows about (for cleanup and re-adoption)."""
-    dirs = RuntimeDirs.of(paths)
-    if not dirs.runc_root.is_dir():
-        return []
-    output = runc(dirs, "list", "--quiet").stdout
-    return [line for line in output.splitlines() if line.strip()]
+    """Every container id any runtime holds under this engine root (cleanup and re-adoption)."""
+    ids: list[str] = []
+    for rt in ociruntime.installed(paths):
+        if rt.root.is_dir():
+            ids += [line for line in rt.run("list", "--quiet").stdout.splitlines() if line.strip()]
+    return ids

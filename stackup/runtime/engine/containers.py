@@ -3,9 +3,9 @@
 Ordering is the point of this module. Create records the container (`creating`) before mounting
 or spawning anything and rolls everything back if a step fails; remove marks it `removing`
 before tearing down. An engine that dies in between finds the row on restart and `Monitor.adopt`
-finishes the job. When a container exits, its runc container is deleted and its rootfs unmounted
+finishes the job. When a container exits, its OCI runtime container is deleted and its rootfs unmounted
 at once (the upper dir, the logs and the record stay), so a stopped container pins no mounts
-and no runc state, and `start` simply creates it again through conmon.
+and no runtime state, and `start` simply creates it again through conmon.
 
 Operations on one container are serialised by a per-container lock, shared with the exit
 monitor, so "stop" and "the monitor noticed the exit" cannot both record the exit.
@@ -119,7 +119,7 @@ class ContainerManager:
     # -- create -----------------------------------------------------------------------------
 
     def create(self, request: ContainerCreate) -> ContainerRecord:
-        """Record, wire the network, mount, and have runc create it; undo everything on failure.
+        """Record, wire the network, mount, and have the OCI runtime create it; undo everything on failure.
 
         Host port conflicts and an unknown `container:<ref>` are refused before the record is
         written, so a refused create changes nothing at all.
@@ -202,7 +202,7 @@ class ContainerManager:
         )
 
     def _instantiate(self, record: ContainerRecord) -> int:
-        """Mount the rootfs and have conmon run `runc create`; return the container's pid."""
+        """Mount the rootfs and have conmon run `<runtime> create`; return the container's pid."""
         bundle = self.paths.container(record.id)
         lower = self._images.layer_dirs(self._images.get(record.image_id))
         mount_rootfs(lower, bundle.upper, bundle.work, bundle.rootfs)  # a no-op if still mounted
@@ -220,7 +220,7 @@ class ContainerManager:
     def _teardown(self, record: ContainerRecord) -> None:
         """Delete what exists on the machine for `record` (idempotent: any step may be absent).
 
-        The network namespace goes last: runc must be done with it first."""
+        The network namespace goes last: the runtime must be done with it first."""
         conmon.delete(record.id, paths=self.paths)
         self._unmount(record)
         shutil.rmtree(self.paths.container(record.id).dir, ignore_errors=True)
@@ -254,7 +254,7 @@ class ContainerManager:
     def stop(self, ref: str, timeout_s: float | None = None) -> ContainerRecord:
         """Stop signal, SIGKILL after the grace period, and record the exit before returning.
 
-        A container created but never started has no process of the user's to stop (runc's init
+        A container created but never started has no process of the user's to stop (the runtime's init
         waits on its exec fifo and ignores signals until then): a no-op, as in Docker, and `remove`
         deletes it. The planner leaves such containers behind when a dependency never got ready.
         """
@@ -309,7 +309,7 @@ class ContainerManager:
     # -- exits ------------------------------------------------------------------------------
 
     def record_exit(self, container_id: str, *, requested: bool = False) -> ContainerRecord | None:
-        """If the container has exited, record it, release its runc state and rootfs, tell observers.
+        """If the container has exited, record it, release its runtime state and rootfs, tell observers.
 
         Returns the new record, or None if it is still alive (or no longer exists). Safe to call
         from the monitor at any time: it re-reads everything under the container's lock.
@@ -328,7 +328,7 @@ class ContainerManager:
             try:
                 current: conmon.ContainerState | None = conmon.state(container_id, paths=self.paths)
             except NotFound:
-                current = None  # neither runc nor conmon remembers it: gone without an exit code
+                current = None  # neither the runtime nor conmon remembers it: gone without an exit code
             if current is not None:
                 if current.status is not conmon.Status.STOPPED:
                     return None

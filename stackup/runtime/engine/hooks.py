@@ -80,24 +80,26 @@ def run_hook(
     paths: EnginePaths, container_id: str, kind: HookKind, hook: Hook, timeout_s: float
 ) -> HookResult:
     """Run one hook to completion (or kill it after `timeout_s`); stdout and stderr interleaved."""
-    pid_file = conmon.exec_pid_file(container_id, kind.value, paths=paths)
     caps = all_capabilities() if hook.privileged else ()
     try:
-        argv = conmon.exec_argv(
-            container_id, hook.command, pid_file, env=hook.env, user=hook.user, cwd=hook.cwd,
+        command = conmon.exec_command(
+            container_id, hook.command, kind=kind.value, env=hook.env, user=hook.user, cwd=hook.cwd,
             capabilities=caps, paths=paths,
         )  # fmt: skip
     except (RuntimeFailure, NotFound) as exc:
         return HookResult(kind, hook, None, str(exc))
     with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
         try:
-            code: int | None = proc.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            conmon.kill_exec(pid_file, proc)
-            code = None
+            proc = command.popen(stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+            try:
+                code: int | None = proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                conmon.kill_exec(command.pid_file, proc)
+                code = None
+        except RuntimeFailure as exc:
+            return HookResult(kind, hook, None, str(exc))
         finally:
-            pid_file.unlink(missing_ok=True)
+            command.cleanup()
         out.seek(0)
         output = out.read(OUTPUT_LIMIT).decode(errors="replace")
     if code is None:

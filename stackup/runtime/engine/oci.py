@@ -22,6 +22,7 @@ from typing import Any
 from stackup.errors import RuntimeFailure
 from stackup.runtime.engine import cgroups
 from stackup.runtime.engine.seccomp import default_seccomp
+from stackup.runtime.engine.seccomp_bpf import ANNOTATION, BpfCache
 from stackup.runtime.engine.spec import ContainerConfig, MountKind, NetworkMode, resolve_user
 
 CATATONIT = Path("/usr/bin/catatonit")
@@ -228,8 +229,12 @@ def _resources(cfg: ContainerConfig) -> dict[str, Any]:
     return resources
 
 
-def oci_config(cfg: ContainerConfig) -> dict[str, Any]:
-    """The runtime-spec `config.json` for `cfg` (reads the rootfs's passwd/group files only)."""
+def oci_config(cfg: ContainerConfig, *, seccomp_bpf: BpfCache | None = None) -> dict[str, Any]:
+    """The runtime-spec `config.json` for `cfg` (reads the rootfs's passwd/group files only).
+
+    With `seccomp_bpf` (crun), the seccomp profile is also given compiled, as the annotation
+    crun prefers to compiling `linux.seccomp` itself; the section stays for any other runtime.
+    """
     user = resolve_user(cfg.rootfs, cfg.user)
     caps = capabilities(cfg)
     args = [INIT_PATH, "--", *cfg.args] if cfg.init else list(cfg.args)
@@ -255,7 +260,7 @@ def oci_config(cfg: ContainerConfig) -> dict[str, Any]:
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)
         linux["seccomp"] = default_seccomp(caps)
-    return {
+    config: dict[str, Any] = {
         "ociVersion": "1.0.2",
         "root": {"path": str(cfg.rootfs), "readonly": cfg.read_only},
         "process": process,
@@ -263,6 +268,49 @@ def oci_config(cfg: ContainerConfig) -> dict[str, Any]:
         "mounts": _mounts(cfg),
         "linux": linux,
     }
+    if seccomp_bpf is not None and "seccomp" in linux:
+        config["annotations"] = {ANNOTATION: seccomp_bpf.annotation(linux["seccomp"])}
+    return config
+
+
+def exec_process_spec(
+    config: dict[str, Any],
+    bundle_dir: Path,
+    args: list[str] | tuple[str, ...],
+    *,
+    env: dict[str, str],
+    user: str | None,
+    cwd: str | None,
+    tty: bool,
+    capabilities: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The process.json of an exec into the container whose config.json is `config`.
+
+    Docker's exec semantics: the container's process (user, env, cwd, capabilities, rlimits),
+    with `env` merged over its environment, `user` resolved against its rootfs, and
+    `capabilities` added to its own.
+    """
+    process: dict[str, Any] = {k: v for k, v in config["process"].items() if k != "consoleSize"}
+    process["args"] = list(args)
+    process["terminal"] = tty
+    if env:
+        merged = dict(item.partition("=")[::2] for item in process.get("env", []))
+        merged.update(env)
+        process["env"] = [f"{key}={value}" for key, value in merged.items()]
+    if user:
+        resolved = resolve_user(_rootfs(config, bundle_dir), user)
+        process["user"] = {
+            "uid": resolved.uid, "gid": resolved.gid, "additionalGids": list(resolved.additional_gids)
+        }  # fmt: skip
+    if cwd:
+        process["cwd"] = cwd
+    if capabilities:
+        caps = dict(process.get("capabilities") or {})
+        for key in ("bounding", "effective", "permitted"):
+            present = list(caps.get(key) or [])
+            caps[key] = present + [cap for cap in capabilities if cap not in present]
+        process["capabilities"] = caps
+    return process
 
 
 _LOCALHOST_LINES = (
@@ -308,7 +356,7 @@ def resolv_conf(cfg: ContainerConfig, host_resolv: Path = Path("/etc/resolv.conf
     return "\n".join(lines) + "\n"
 
 
-def write_bundle(cfg: ContainerConfig, bundle_dir: Path) -> Path:
+def write_bundle(cfg: ContainerConfig, bundle_dir: Path, *, seccomp_bpf: BpfCache | None = None) -> Path:
     """Write `config.json` and the /etc files into `bundle_dir`; return the config path."""
     bundle_dir.mkdir(parents=True, exist_ok=True)
     contents = {
@@ -320,13 +368,16 @@ def write_bundle(cfg: ContainerConfig, bundle_dir: Path) -> Path:
         (bundle_dir / name).write_text(text)
     config_path = bundle_dir / "config.json"
     tmp = config_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(oci_config(cfg), separators=(",", ":")))
+    tmp.write_text(json.dumps(oci_config(cfg, seccomp_bpf=seccomp_bpf), separators=(",", ":")))
     os.replace(tmp, config_path)
     return config_path
 
 
 def rootfs_of(bundle_dir: Path) -> Path:
     """The rootfs recorded in a bundle's config.json (needed later, e.g. to resolve an exec user)."""
-    data = json.loads((bundle_dir / "config.json").read_text())
-    root = PurePosixPath(data["root"]["path"])
+    return _rootfs(json.loads((bundle_dir / "config.json").read_text()), bundle_dir)
+
+
+def _rootfs(config: dict[str, Any], bundle_dir: Path) -> Path:
+    root = PurePosixPath(config["root"]["path"])
     return Path(root) if root.is_absolute() else bundle_dir / root

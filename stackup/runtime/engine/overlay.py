@@ -1,6 +1,6 @@
 """Mount and unmount a container's rootfs: overlayfs over the image's layers plus a private upper.
 
-The engine mounts the rootfs itself before `runc create`, as Podman and containerd do, so the
+The engine mounts the rootfs itself before `<runtime> create`, as Podman and containerd do, so the
 container's writes land in `upper` where `stackup watch` can sync into them directly.
 
 Two overlayfs limits shape this module. The whole option string must fit in one page (4096

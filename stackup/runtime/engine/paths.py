@@ -104,7 +104,7 @@ class EnginePaths:
 
     @property
     def run(self) -> Path:
-        """Runtime state (pid files, runc state, conmon sockets); under the root, not /run, so two
+        """Runtime state (pid files, crun/runc state, conmon sockets); under the root, not /run, so two
         roots never collide."""
         return self.root / "run"
 

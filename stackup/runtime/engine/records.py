@@ -137,7 +137,7 @@ class ContainerRecord(_Frozen):
 
     @property
     def is_live(self) -> bool:
-        """True while a runc container may exist for this record (created or running)."""
+        """True while an OCI runtime container may exist for this record (created or running)."""
         return self.status in (ContainerStatus.CREATED, ContainerStatus.RUNNING)
 
 

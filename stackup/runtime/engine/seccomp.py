@@ -5,7 +5,8 @@ are conditional: some syscalls are allowed only when the container holds a capab
 (`mount` with CAP_SYS_ADMIN, `reboot` with CAP_SYS_BOOT), only on some architectures, or only on
 new enough kernels. The OCI runtime understands none of that, so, like moby's `setupSeccomp`, we
 filter the rules against the container's bounding set, this machine's architecture and kernel,
-and hand runc a plain `linux.seccomp` object. The file is read once per process.
+and hand the runtime a plain `linux.seccomp` object (crun also gets it compiled, see
+`seccomp_bpf.py`). The file is read once per process.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
 
-from stackup.runtime.engine import conmon
+from stackup.runtime.engine import conmon, ociruntime
 from stackup.runtime.engine.api_models import EngineInfo, VersionInfo
 from stackup.runtime.engine.containernet import LazyNetworks
 from stackup.runtime.engine.containers import ContainerManager
@@ -43,8 +43,14 @@ def _first_line(argv: list[str]) -> str:
 
 
 @functools.cache
-def _tool_versions() -> tuple[str, str]:
-    return _first_line([conmon.RUNC, "--version"]), _first_line([conmon.CONMON, "--version"])
+def _tool_versions() -> tuple[str, str, str]:
+    """(the configured OCI runtime with how it runs here, runc's version, conmon's version)."""
+    runc = ociruntime.binary_of(ociruntime.RuntimeName.RUNC)
+    return (
+        ociruntime.configured().describe(),
+        _first_line([runc, "--version"]) if runc else "not installed",
+        _first_line([conmon.CONMON, "--version"]),
+    )
 
 
 def rss_bytes() -> int:
@@ -90,6 +96,7 @@ class EngineService:
         """
         for directory in (paths.root, paths.run, paths.tmp, paths.volumes, paths.containers, paths.images):
             directory.mkdir(parents=True, exist_ok=True)
+        ociruntime.configured(paths)  # a bad STACKUP_OCI_RUNTIME stops the engine here, not at a create
         state = StateStore(paths.state_db)
         events = EventBus(state)
         images = ImageStore(paths)
@@ -176,9 +183,13 @@ class EngineService:
         self.containers.remove(record.id, force=force)
 
     def version_info(self) -> VersionInfo:
-        runc_version, conmon_version = _tool_versions()
+        oci_runtime, runc_version, conmon_version = _tool_versions()
         return VersionInfo(
-            version=self.version, python=platform.python_version(), runc=runc_version, conmon=conmon_version
+            version=self.version,
+            python=platform.python_version(),
+            oci_runtime=oci_runtime,
+            runc=runc_version,
+            conmon=conmon_version,
         )
 
     def engine_info(self) -> EngineInfo:
@@ -193,4 +204,5 @@ class EngineService:
             running=sum(r.status is ContainerStatus.RUNNING for r in records),
             volumes=len(self.state.list_volumes()),
             images=len(self.images.list()),
+            oci_runtime=_tool_versions()[0],
         )

@@ -23,7 +23,7 @@ from stackup.runtime.engine.hooks import HookRunner
 from stackup.runtime.engine.records import ContainerRecord, ContainerStatus, EventType, event_attributes
 from stackup.runtime.engine.restart import RestartMode, RestartPolicy, start_on_engine_start
 from stackup.runtime.engine.state import StateStore
-from stackup.runtime.engine.supervisor import Supervisor, runc_exec_probe
+from stackup.runtime.engine.supervisor import Supervisor, runtime_exec_probe
 
 log = logging.getLogger("stackupd.supervision")
 
@@ -45,7 +45,7 @@ class Supervision:
         self._state = state
         self._events = events
         self.hooks = HookRunner(containers.paths, self._publish)
-        self.supervisor = Supervisor(self._start, runc_exec_probe(containers.paths), self._on_event)
+        self.supervisor = Supervisor(self._start, runtime_exec_probe(containers.paths), self._on_event)
         # The supervisor decides first; then `container_exited` below records its health view.
         containers.exit_observers += [self.supervisor, self]
 

@@ -21,7 +21,6 @@ import logging
 import subprocess
 import tempfile
 import threading
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -178,7 +177,7 @@ class Supervisor:
         """Engine shutdown: stop every probe and pending restart (containers keep running).
 
         Unlike a user's stop, this waits (up to `timeout` each) for probes in flight, so no
-        `runc exec` outlives the engine's state.
+        `<runtime> exec` outlives the engine's state.
         """
         with self._lock:
             entries = list(self._watched.values())
@@ -254,7 +253,7 @@ class Supervisor:
         self._emit(container_id, "restart", {"restartCount": str(count)})
 
 
-# -- the real probe: `runc exec` with a timeout ----------------------------------------------
+# -- the real probe: `<runtime> exec` with a timeout -----------------------------------------
 
 
 def _read_head(handle: IO[bytes], limit: int) -> str:
@@ -262,30 +261,31 @@ def _read_head(handle: IO[bytes], limit: int) -> str:
     return handle.read(limit).decode(errors="replace")
 
 
-def runc_exec_probe(paths: EnginePaths, *, output_limit: int = 4097) -> ContainerExecProbe:
+def runtime_exec_probe(paths: EnginePaths, *, output_limit: int = 4097) -> ContainerExecProbe:
     """An exec probe for containers of the engine at `paths`.
 
-    `runc exec` without `--process` takes the user, environment, working directory and
-    capabilities from the container's own config.json, which is what Docker gives a probe.
-    Output (stdout and stderr interleaved, as Docker does) goes to a temporary file so a chatty
-    probe cannot fill memory; one byte more than the cap is read so truncation shows as "...".
-    On timeout the probe's process, found through runc's pid file, is killed (`conmon.kill_exec`).
+    The probe runs with the user, environment, working directory and capabilities of the
+    container's own config.json, which is what Docker gives a probe. Output (stdout and stderr
+    interleaved, as Docker does) goes to a temporary file so a chatty probe cannot fill memory;
+    one byte more than the cap is read so truncation shows as "...". On timeout the probe's
+    process, found through the runtime's pid file, is killed (`conmon.kill_exec`). The
+    container's state is not asked first: a probe of a stopped container simply fails.
     """
-    dirs = conmon.RuntimeDirs.of(paths)
 
     def probe(container_id: str, args: Sequence[str], timeout: float) -> tuple[int, str]:
-        pid_file = dirs.runc_root / f"probe-{container_id}-{uuid.uuid4().hex[:8]}.pid"
-        command = [conmon.RUNC, "--root", str(dirs.runc_root), "exec", "--pid-file", str(pid_file),
-                   container_id, *args]  # fmt: skip
+        command = conmon.exec_command(
+            container_id, tuple(args), kind="probe", bundle=paths.container(container_id).dir, paths=paths
+        )
         with tempfile.TemporaryFile() as out:
-            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
             try:
-                code = proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                conmon.kill_exec(pid_file, proc)
-                raise ProbeTimeout(_read_head(out, output_limit)) from None
+                proc = command.popen(stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+                try:
+                    code = proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    conmon.kill_exec(command.pid_file, proc)
+                    raise ProbeTimeout(_read_head(out, output_limit)) from None
             finally:
-                pid_file.unlink(missing_ok=True)
+                command.cleanup()
             return code, _read_head(out, output_limit)
 
     return probe

@@ -1,8 +1,8 @@
-"""One real container at a time: runc + conmon on a busybox rootfs, as root.
+"""One real container at a time: crun or runc + conmon on a busybox rootfs, as root.
 
-Every test gets a private STACKUP_ROOT (so a private runc root and cgroup parent) and the
-`engine` fixture deletes every container it made, their cgroups and the engine's cgroup parent,
-even when the test fails.
+Every test runs once per installed OCI runtime (`STACKUP_OCI_RUNTIME`), gets a private
+STACKUP_ROOT (so a private runtime root and cgroup parent), and the `engine` fixture deletes
+every container it made, their cgroups and the engine's cgroup parent, even when the test fails.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from stackup.errors import RuntimeFailure
-from stackup.runtime.engine import cgroups, conmon
+from stackup.runtime.engine import cgroups, conmon, ociruntime
 from stackup.runtime.engine.k8s_log import read_logs
 from stackup.runtime.engine.overlay import mount_rootfs, unmount_rootfs
 from stackup.runtime.engine.paths import EnginePaths
@@ -76,8 +76,14 @@ class Engine:
         return "\n".join(line.text for line in read_logs(self.bundle(cfg) / "ctr.log"))
 
 
-@pytest.fixture
-def engine(stackup_root: Path, rootfs: Path) -> Iterator[Engine]:
+INSTALLED_RUNTIMES = [name.value for name in ociruntime.PREFERENCE if ociruntime.binary_of(name)]
+
+
+@pytest.fixture(params=INSTALLED_RUNTIMES)
+def engine(
+    stackup_root: Path, rootfs: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Engine]:
+    monkeypatch.setenv(ociruntime.ENV, request.param)
     eng = Engine(paths=EnginePaths(stackup_root), rootfs=rootfs)
     try:
         yield eng
@@ -288,7 +294,7 @@ def test_hostname_and_etc_files(engine: Engine) -> None:
 def test_failed_create_leaves_no_cgroup_or_record(engine: Engine) -> None:
     cfg = engine.config("/no/such/binary", memory=32 * 1024 * 1024)
     engine.made.append(cfg.id)
-    with pytest.raises(RuntimeFailure, match="no such file or directory"):
+    with pytest.raises(RuntimeFailure, match=r"(?i)no such file or directory"):  # runc and crun
         conmon.create(cfg, engine.bundle(cfg), paths=engine.paths)
     assert conmon.list_ids(paths=engine.paths) == []
     assert cgroups.cgroup_dirs(cfg.cgroup_path) == []

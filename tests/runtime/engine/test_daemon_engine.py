@@ -25,7 +25,7 @@ import pytest
 from stackup.errors import NotFound, RuntimeFailure, StackupError
 from stackup.runtime import labels
 from stackup.runtime.client import EngineClient
-from stackup.runtime.engine import cgroups, conmon, linux
+from stackup.runtime.engine import cgroups, conmon, linux, ociruntime
 from stackup.runtime.engine.api_models import ContainerCreate, ExecRequest, MountRequest
 from stackup.runtime.engine.daemon import engine_status, ensure_engine, read_pid, stop_engine
 from stackup.runtime.engine.paths import EnginePaths
@@ -103,11 +103,15 @@ def _until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
 def test_engine_serves_a_root_only_socket_in_little_memory(engine: Engine) -> None:
     engine.client.ping()
     assert stat.S_IMODE(engine.paths.socket.stat().st_mode) == 0o600
-    assert "runc" in engine.client.version().runc
+    version = engine.client.version()
+    assert "runc" in version.runc
+    expected = ociruntime.configured(engine.paths)
+    assert version.oci_runtime.startswith(f"{expected.name} version")
     assert "/containers/{ref}/logs" in engine.client.openapi()["paths"]
     status = engine_status(engine.paths)
     assert status.running and status.info is not None
     assert status.info.images == 1
+    assert status.info.oci_runtime == version.oci_runtime
     assert status.info.rss_bytes < RSS_LIMIT, f"engine RSS {status.info.rss_bytes / 2**20:.1f} MiB"
 
 

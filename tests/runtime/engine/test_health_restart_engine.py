@@ -27,7 +27,7 @@ from stackup.runtime.engine.records import ContainerRecord, ContainerStatus
 from stackup.runtime.engine.restart import RestartPolicy
 from stackup.runtime.engine.service import EngineService
 from stackup.runtime.engine.spec import default_cgroup_parent
-from stackup.runtime.engine.supervisor import Supervisor, runc_exec_probe
+from stackup.runtime.engine.supervisor import Supervisor, runtime_exec_probe
 from stackup.runtime.engine.testimage import TEST_IMAGE_REF, ensure_busybox_image
 
 pytestmark = [
@@ -56,7 +56,7 @@ class Harness:
     def __post_init__(self) -> None:
         self.supervisor = Supervisor(
             start_container=self.engine.containers.start,
-            exec_probe=runc_exec_probe(self.engine.paths),
+            exec_probe=runtime_exec_probe(self.engine.paths),
             on_event=self.on_event,
         )
         # The integration seam: the supervisor first, then this recorder, so by the time the
