@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Fails when the test suite left stackup resources on the machine: runc containers, stackup
+# Fails when the test suite left stackup resources on the machine: OCI runtime containers, stackup
 # bridges/veths, network namespaces, nftables tables or overlay mounts.
 set -uo pipefail
 left=$(
   runc list -q 2>/dev/null | sed 's/^/runc container: /'
+  crun list -q 2>/dev/null | sed 's/^/crun container: /'
   ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); print $2}' | grep -E '^stk' | sed 's/^/link: /'
   ip netns list 2>/dev/null | awk '{print "netns: " $1}'
   nft list tables 2>/dev/null | grep -i stackup | sed 's/^/nft: /'
