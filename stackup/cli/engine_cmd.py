@@ -48,6 +48,7 @@ def engine_status_cmd(fmt: Annotated[str, typer.Option("--format", help="text or
         write(
             f"running  pid {i.pid}  rss {i.rss_bytes / 2**20:.1f} MiB  containers {i.containers} "
             f"({i.running} running)  images {i.images}  volumes {i.volumes}\nsocket {i.socket}"
+            + (f"\nruntime {i.oci_runtime}" if i.oci_runtime else "")
         )
     else:
         write(f"not running (socket {status.socket})")
