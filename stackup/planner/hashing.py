@@ -98,8 +98,11 @@ def service_hash(service: Service, referenced_files: Mapping[str, bytes]) -> Ser
     return ServiceHash(digest=digest, config=config, files=files)
 
 
+_ENCODER: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _ENCODER.encode(value)
 
 
 def _sha(text: str) -> str:

@@ -11,7 +11,8 @@ empty collections and `false` flags are left out, so `canonical()` prints what
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Any, ClassVar
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -21,6 +22,7 @@ from pydantic import (
     PlainSerializer,
     SerializerFunctionWrapHandler,
     TypeAdapter,
+    WrapSerializer,
     model_serializer,
     model_validator,
 )
@@ -130,15 +132,46 @@ def dump_set_fields(model: SpecModel, exclude: frozenset[str] = frozenset()) -> 
     data: dict[str, Any] = {}
     for name in sorted(model.model_fields_set - exclude):
         key, adapter = _field_adapter(cls, name)
-        data[key] = adapter.dump_python(getattr(model, name), mode="json", by_alias=True, exclude_unset=True)
+        value = getattr(model, name)
+        # JSON-native values (strings, lists of strings, string maps...) serialise to themselves
+        data[key] = value if adapter is None else adapter.dump_python(
+            value, mode="json", by_alias=True, exclude_unset=True
+        )
     return omit_empty(cls, data)
 
 
 @cache
-def _field_adapter(cls: type[SpecModel], name: str) -> tuple[str, TypeAdapter[Any]]:
+def _field_adapter(cls: type[SpecModel], name: str) -> tuple[str, TypeAdapter[Any] | None]:
+    """The field's key and a serializer for its type; None when its values are JSON already."""
     field = cls.model_fields[name]
+    key = field.alias or name
+    if _json_native(field.annotation) and not any(_serializes(m) for m in field.metadata):
+        return key, None
     annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
-    return field.alias or name, TypeAdapter(annotation)
+    return key, TypeAdapter(annotation)
+
+
+_JSON_SCALARS: tuple[Any, ...] = (str, int, float, bool, type(None))
+
+
+def _json_native(tp: Any) -> bool:
+    """Whether every value of type `tp` is plain JSON as it is (no model, enum or serializer)."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        base, *meta = get_args(tp)
+        return _json_native(base) and not any(_serializes(m) for m in meta)
+    if origin in (Union, UnionType):
+        return all(_json_native(arg) for arg in get_args(tp))
+    if origin is list:
+        return _json_native(get_args(tp)[0])
+    if origin is dict:
+        key, value = get_args(tp)
+        return key is str and _json_native(value)
+    return tp in _JSON_SCALARS
+
+
+def _serializes(metadata: object) -> bool:
+    return isinstance(metadata, PlainSerializer | WrapSerializer)
 
 
 @cache
