@@ -17,6 +17,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Final
 
 from stackup.runtime import labels as lbl
@@ -38,23 +39,46 @@ HASH_EXCLUDED: Final = frozenset(
 )
 """Top-level service keys that never cause a recreate. `deploy.replicas` is removed too (nested)."""
 
+ENV_FILE_PREFIX: Final = "env_file "
+"""Components key prefix of an env_file's content digest (`env_file /abs/path`)."""
+
 MISSING_FILE: Final = "missing"
 """Component value for an env_file that is optional (`required: false`) and absent."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ServiceHash:
-    """A service's config digest, its canonical JSON (exclusions removed) and its file digests."""
+    """A service's canonical JSON (exclusions removed), its file digests, and their digest."""
 
-    digest: str
     config: Mapping[str, Any]
     files: Mapping[str, str]
+
+    @cached_property
+    def digest(self) -> str:
+        """sha256 of the canonical config and file digests; computed when a label needs it."""
+        return _sha(_dumps({"service": self.config, "files": self.files}))
+
+    def matches(
+        self, config_hash: str, components: Mapping[str, str], config: Mapping[str, Any] | None
+    ) -> bool:
+        """Whether a container whose labels recorded these values runs this desired state.
+
+        The labels keep the canonical config itself, so the common case is a comparison of two
+        dicts (plus the env_file digests) instead of serialising and hashing every service on
+        every plan; the digest decides only for containers labelled without a config.
+        """
+        if config is None:
+            return config_hash == self.digest
+        recorded = {
+            k[len(ENV_FILE_PREFIX) :]: v for k, v in components.items() if k.startswith(ENV_FILE_PREFIX)
+        }
+        return dict(config) == dict(self.config) and recorded == dict(self.files)
 
     @property
     def components(self) -> dict[str, str]:
         """`{field: sha256}` for each top-level field plus `{"env_file <path>": sha256}` per file."""
         out = {key: _sha(_dumps(value)) for key, value in self.config.items()}
-        out.update({f"env_file {path}": digest for path, digest in self.files.items()})
+        out.update({f"{ENV_FILE_PREFIX}{path}": digest for path, digest in self.files.items()})
         return out
 
     def labels(self) -> dict[str, str]:
@@ -94,8 +118,7 @@ def service_hash(service: Service, referenced_files: Mapping[str, bytes]) -> Ser
         path = str(env_file.path)
         content = referenced_files.get(path)
         files[path] = MISSING_FILE if content is None else hashlib.sha256(content).hexdigest()
-    digest = _sha(_dumps({"service": config, "files": files}))
-    return ServiceHash(digest=digest, config=config, files=files)
+    return ServiceHash(config=config, files=files)
 
 
 _ENCODER: Final = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -193,7 +193,7 @@ class _Reconciler:
     ) -> tuple[Change, ...]:
         """Why `container` differs from `wanted`: field changes, then a changed image ID."""
         out: list[Change] = []
-        if container.config_hash != wanted.digest:
+        if not wanted.matches(container.config_hash, container.components, container.config):
             found = diff_components(container.components, wanted.components, container.config, wanted.config)
             out.extend(found or [Change("config", note="changed (no recorded components to compare)")])
         local = self.observed.images.get(container.image or service.image or "")

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from stackup.planner.hashing import HASH_EXCLUDED, canonical_service, service_hash
+from stackup.runtime import labels as lbl
 from stackup.spec import load
 from stackup.spec.options import LoadOptions
 
@@ -99,3 +100,23 @@ def test_env_file_contents_count_not_its_path_spelling(
     assert one.digest != two.digest
     assert one.config == two.config
     assert set(one.files) == {path}
+
+
+def test_a_recorded_config_is_compared_as_such_and_the_digest_decides_without_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "app.env").write_text("X=1\n")
+    service = _one(tmp_path, monkeypatch, "    image: a\n    env_file: app.env\n")
+    path = str(service.env_file[0].path)
+    wanted = service_hash(service, {path: b"X=1\n"})
+    labels = wanted.labels()
+    components = wanted.components
+    assert wanted.matches(labels[lbl.CONFIG_HASH], components, dict(wanted.config))
+    # the same config but another env_file content: not a match
+    other = service_hash(service, {path: b"X=2\n"})
+    assert not other.matches(labels[lbl.CONFIG_HASH], components, dict(wanted.config))
+    # a changed field in the recorded config: not a match, whatever the recorded digest says
+    assert not wanted.matches(wanted.digest, components, {**wanted.config, "image": "b"})
+    # no recorded config (an older container): the digest decides
+    assert wanted.matches(wanted.digest, {}, None)
+    assert not wanted.matches("0" * 64, {}, None)
