@@ -72,23 +72,14 @@ def _mount(spec: MountRequest, volume_dir: Callable[[str], Path]) -> dict[str, A
 
 
 def healthcheck(request: ContainerCreate, image: Image) -> HealthConfig | None:
-    """The check to record: the request's over the image's HEALTHCHECK, field by field.
+    """The check to record: the request's over the image's HEALTHCHECK (`HealthConfig.over`).
 
-    Docker's merge (moby `daemon/commit.go`, also `health.HealthConfig.merged`): an empty test
-    or a zero duration or retry count inherits the image's value; test `["NONE"]` is kept as
-    is, so it disables the image's check too. Stored in this wire form, resolved by the supervisor.
+    Stored in this wire form, resolved by the supervisor.
     """
     own, base = request.healthcheck, image.config.healthcheck
     if own is None or base is None:
         return own if own is not None else base
-    return HealthConfig(
-        test=own.test or base.test,
-        interval=own.interval or base.interval,
-        timeout=own.timeout or base.timeout,
-        start_period=own.start_period or base.start_period,
-        start_interval=own.start_interval or base.start_interval,
-        retries=own.retries or base.retries,
-    )
+    return own.over(base)
 
 
 def build_config(

@@ -142,16 +142,7 @@ class HealthConfig(BaseModel):
         """
         if own is None:
             return cls.from_oci(image) if image is not None else None
-        if image is not None:
-            own = OciHealthcheck(
-                test=own.test or image.test,
-                interval=own.interval or image.interval,
-                timeout=own.timeout or image.timeout,
-                start_period=own.start_period or image.start_period,
-                start_interval=own.start_interval or image.start_interval,
-                retries=own.retries or image.retries,
-            )
-        return cls.from_oci(own)
+        return cls.from_oci(own.over(image) if image is not None else own)
 
 
 def to_oci(check: Healthcheck) -> OciHealthcheck:

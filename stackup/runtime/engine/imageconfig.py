@@ -29,6 +29,19 @@ class HealthConfig(_Wire):
     start_interval: int = 0
     retries: int = 0
 
+    def over(self, base: HealthConfig) -> HealthConfig:
+        """This check over an image's, field by field, as Docker merges them (moby
+        `daemon/commit.go`): an empty test or a zero duration or retry count inherits `base`'s
+        value; test `["NONE"]` is kept, so it disables the image's check too."""
+        return HealthConfig(
+            test=self.test or base.test,
+            interval=self.interval or base.interval,
+            timeout=self.timeout or base.timeout,
+            start_period=self.start_period or base.start_period,
+            start_interval=self.start_interval or base.start_interval,
+            retries=self.retries or base.retries,
+        )
+
 
 class ImageConfig(_Wire):
     """What a container inherits from its image unless the service overrides it."""
