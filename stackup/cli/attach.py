@@ -165,9 +165,9 @@ def wait_scope(project: Project, services: tuple[str, ...], *, no_deps: bool) ->
         return ()
     if no_deps:
         return services
-    from stackup.planner.graph import service_graph, with_dependencies
+    from stackup.planner.graph import dependencies, with_dependencies
 
-    return tuple(sorted(with_dependencies(service_graph(project), services)))
+    return tuple(sorted(with_dependencies(dependencies(project), services)))
 
 
 def wait_ready(

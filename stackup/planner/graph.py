@@ -139,7 +139,7 @@ def check_acyclic(graph: nx.DiGraph, source_map: SourceMap | None = None) -> Non
     raise DependencyCycle(cycle, problems[:1] if source_map is None else problems)
 
 
-def with_dependencies(graph: nx.DiGraph | Dependencies, services: Iterable[str]) -> set[str]:
+def with_dependencies(deps: Dependencies, services: Iterable[str]) -> set[str]:
     """`services` plus everything they depend on, transitively."""
     out: set[str] = set()
     stack = list(services)
@@ -147,7 +147,7 @@ def with_dependencies(graph: nx.DiGraph | Dependencies, services: Iterable[str])
         name = stack.pop()
         if name not in out:
             out.add(name)
-            stack.extend(graph[name])
+            stack.extend(deps[name])
     return out
 
 

@@ -72,7 +72,7 @@ class ServiceHash:
         recorded = {
             k[len(ENV_FILE_PREFIX) :]: v for k, v in components.items() if k.startswith(ENV_FILE_PREFIX)
         }
-        return dict(config) == dict(self.config) and recorded == dict(self.files)
+        return config == self.config and recorded == self.files  # Mapping equality, no copies
 
     @property
     def components(self) -> dict[str, str]:
