@@ -175,6 +175,9 @@ class Wiring:
         if not netns.is_netns(path):
             netns.delete(path)
             netns.create(path)
+            for endpoint in endpoints:
+                if endpoint.host_veth in links:  # its peer went with the old namespace, and the
+                    self.unplug(endpoint)  # kernel reaps such a half pair only later: a name clash
             missing = endpoints
         configs = {e.network: ready_config(self._state, e.network) for e in endpoints}
         for endpoint in missing:

@@ -293,6 +293,25 @@ def test_restore_after_crash_brings_back_dns_and_wiring(env: Env) -> None:
     assert [e.container_id[:3] for e in env.manager.inspect_network(net).endpoints] == ["one"]
 
 
+def test_restore_replaces_a_half_pair_the_kernel_has_not_reaped_yet(env: Env) -> None:
+    net = env.network("stale")
+    one = env.container("one", (net, [], None))
+    before = set(bridge.our_links())
+    two = env.container("two", (net, [], None))
+    (stale,) = set(bridge.our_links()) - before  # two's host veth
+    env.manager.close()
+    # the kernel drops the namespace's veth pairs asynchronously: let it, then put a leftover of
+    # that name back, as a restore racing the reaping finds it
+    netns.delete(two.path)
+    deadline = time.monotonic() + 10
+    while stale in bridge.our_links() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    subprocess.run(["ip", "link", "add", stale, "type", "veth", "peer", "name", f"{stale[:11]}p"], check=True)
+    env.manager = env.open()
+    env.manager.restore()
+    assert env.ping(two, one.endpoints[0].address)
+
+
 def test_doctor_reports_and_removes_only_ours(env: Env) -> None:
     net = env.network("doc")
     config = env.manager.inspect_network(net).config
