@@ -177,7 +177,7 @@ class Wiring:
             netns.create(path)
             for endpoint in endpoints:
                 if endpoint.host_veth in links:  # its peer went with the old namespace, and the
-                    self.unplug(endpoint)  # kernel reaps such a half pair only later: a name clash
+                    bridge.detach(endpoint.host_veth)  # kernel reaps such a half only later: a clash
             missing = endpoints
         configs = {e.network: ready_config(self._state, e.network) for e in endpoints}
         for endpoint in missing:

@@ -310,6 +310,7 @@ def test_restore_replaces_a_half_pair_the_kernel_has_not_reaped_yet(env: Env) ->
     env.manager = env.open()
     env.manager.restore()
     assert env.ping(two, one.endpoints[0].address)
+    assert env.lookup(one, "two").returncode == 0  # the records survived: DNS still knows two
 
 
 def test_doctor_reports_and_removes_only_ours(env: Env) -> None:
