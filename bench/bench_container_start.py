@@ -26,11 +26,11 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from stackup.runtime.engine import cgroups, conmon, ociruntime, seccomp_bpf
-from stackup.runtime.engine.oci import write_bundle
-from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.spec import ContainerConfig
-from stackup.runtime.engine.testimage import build_busybox_rootfs
+from stackup.runtime.engine.containers import cgroups, conmon, ociruntime, seccomp_bpf
+from stackup.runtime.engine.containers.config import ContainerConfig
+from stackup.runtime.engine.containers.oci import write_bundle
+from stackup.runtime.engine.images.testimage import build_busybox_rootfs
+from stackup.runtime.wire.paths import EnginePaths
 
 RESULTS = Path(__file__).parent / "results" / "container_start.json"
 

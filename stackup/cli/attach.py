@@ -23,7 +23,7 @@ from stackup.runtime.base import ContainerInfo, ContainerState, Health
 
 if TYPE_CHECKING:
     from stackup.planner.execute import Outcome
-    from stackup.runtime.native import NativeRuntime
+    from stackup.runtime.native.runtime import NativeRuntime
     from stackup.spec.models import Project
 
 # One colour per container prefix, shared by attached `up` and `logs`.

@@ -20,8 +20,8 @@ from stackup.errors import NotFound, UsageError
 from stackup.runtime import labels as lbl
 
 if TYPE_CHECKING:
-    from stackup.runtime.engine.records import ContainerRecord
-    from stackup.runtime.native import NativeRuntime
+    from stackup.runtime.native.runtime import NativeRuntime
+    from stackup.runtime.wire.records import ContainerRecord
 
 ServicesArg = Annotated[list[str] | None, typer.Argument(metavar="[SERVICE]...")]
 
@@ -181,7 +181,7 @@ def exec_(
     index: Annotated[int, typer.Option("--index", help="Replica index.")] = 1,
 ) -> None:
     """Run a command in a running service container; its exit code becomes stackup's."""
-    from stackup.runtime.engine.conmon import exec_process
+    from stackup.runtime.engine.containers.conmon import exec_process
 
     rt = runtime()
     record = _one(rt, project_name(ctx.obj), service, index)

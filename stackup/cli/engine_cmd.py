@@ -12,7 +12,7 @@ import typer
 from stackup.cli.output import out, write
 
 if TYPE_CHECKING:
-    from stackup.runtime.client import EngineClient
+    from stackup.runtime.native.client import EngineClient
 
 engine_app = typer.Typer(help="Manage the native engine (stackupd).", no_args_is_help=True)
 image_app = typer.Typer(help="Manage images in the engine's store.", no_args_is_help=True)
@@ -21,7 +21,7 @@ image_app = typer.Typer(help="Manage images in the engine's store.", no_args_is_
 @engine_app.command("start")
 def engine_start() -> None:
     """Start the engine if it is not running (commands that need it start it anyway)."""
-    from stackup.runtime.engine.daemon import ensure_engine
+    from stackup.runtime.native.launcher import ensure_engine
 
     info = ensure_engine().info()
     write(f"engine running (pid {info.pid}, socket {info.socket})")
@@ -30,7 +30,7 @@ def engine_start() -> None:
 @engine_app.command("stop")
 def engine_stop() -> None:
     """Stop the engine; containers keep running under their conmon and are re-adopted later."""
-    from stackup.runtime.engine.daemon import stop_engine
+    from stackup.runtime.native.launcher import stop_engine
 
     write("engine stopped" if stop_engine() else "engine was not running")
 
@@ -38,7 +38,7 @@ def engine_stop() -> None:
 @engine_app.command("status")
 def engine_status_cmd(fmt: Annotated[str, typer.Option("--format", help="text or json")] = "text") -> None:
     """Whether the engine answers, its pid, memory and counts. Exit 1 when it is not running."""
-    from stackup.runtime.engine.daemon import engine_status
+    from stackup.runtime.native.launcher import engine_status
 
     status = engine_status()
     if fmt == "json":
@@ -56,7 +56,7 @@ def engine_status_cmd(fmt: Annotated[str, typer.Option("--format", help="text or
 
 
 def _client() -> EngineClient:
-    from stackup.runtime.engine.daemon import ensure_engine
+    from stackup.runtime.native.launcher import ensure_engine
 
     return ensure_engine()
 
@@ -78,7 +78,7 @@ def image_bootstrap(
 ) -> None:
     """Make a base image with no registry: `busybox` from Debian's busybox-static."""
     from stackup.errors import UsageError
-    from stackup.runtime.engine.testimage import DEFAULT_PATH, build_busybox_rootfs
+    from stackup.runtime.engine.images.testimage import DEFAULT_PATH, build_busybox_rootfs
 
     if kind != "busybox":
         raise UsageError(f'unknown base "{kind}" (available: busybox)')

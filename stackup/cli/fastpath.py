@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from stackup.errors import StackupError
 
 if TYPE_CHECKING:
-    from stackup.runtime.unixhttp import UnixHTTP
+    from stackup.runtime.native.unixhttp import UnixHTTP
 
 CACHE_VERSION = 1
 _VALUE_OPTIONS = {
@@ -86,7 +86,7 @@ def _get(http: UnixHTTP, path: str, params: dict[str, str] | None = None) -> Any
 
 def engine_snapshot(project: str) -> dict[str, Any]:
     """What the engine holds for `project`: containers (state, hash), image IDs, networks, volumes."""
-    from stackup.runtime.unixhttp import UnixHTTP
+    from stackup.runtime.native.unixhttp import UnixHTTP
 
     label = {"label": f"io.stackup.project={project}"}
     http = UnixHTTP(_root() / "stackupd.sock", timeout_s=5.0)

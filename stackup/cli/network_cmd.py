@@ -10,13 +10,13 @@ import typer
 from stackup.cli.output import out, write
 
 if TYPE_CHECKING:
-    from stackup.runtime.client import EngineClient
+    from stackup.runtime.native.client import EngineClient
 
 network_app = typer.Typer(help="Manage the engine's networks.", no_args_is_help=True)
 
 
 def _client() -> EngineClient:
-    from stackup.runtime.engine.daemon import ensure_engine
+    from stackup.runtime.native.launcher import ensure_engine
 
     return ensure_engine()
 

@@ -19,7 +19,7 @@ from stackup.cli.plan_cmd import PlanFormat, graph_command, plan_command, reconc
 from stackup.errors import UsageError
 
 if TYPE_CHECKING:
-    from stackup.runtime.native import NativeRuntime
+    from stackup.runtime.native.runtime import NativeRuntime
     from stackup.spec.loader import LoadedProject
 
 WAIT_POLL_S = 0.05
@@ -28,8 +28,8 @@ WAIT_POLL_S = 0.05
 
 def runtime() -> NativeRuntime:
     """The native engine, started on demand."""
-    from stackup.runtime.engine.daemon import ensure_engine
-    from stackup.runtime.native import NativeRuntime
+    from stackup.runtime.native.launcher import ensure_engine
+    from stackup.runtime.native.runtime import NativeRuntime
 
     return NativeRuntime(ensure_engine())
 

@@ -8,10 +8,11 @@ beyond trivial accessors, so a runtime is free to store and serialise them howev
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import IO, Protocol
 
 
 class ContainerState(StrEnum):
@@ -189,11 +190,23 @@ class BuildSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class PublishedPort:
+    """A port the runtime actually published: `host_ip:host_port -> container_port/protocol`."""
+
+    container_port: int
+    host_port: int
+    host_ip: str = ""
+    protocol: str = "tcp"
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerInfo:
     """What a runtime reports about one container.
 
     `last_probe` is the output of the most recent health probe, kept so a failure can be explained
-    ("unhealthy: last probe ...") rather than merely reported.
+    ("unhealthy: last probe ...") rather than merely reported. `ports` are the bindings in force
+    (ephemeral host ports resolved); `addresses` maps a network's resource name to the
+    container's IPv4 address on it.
     """
 
     id: str
@@ -205,6 +218,12 @@ class ContainerInfo:
     exit_code: int | None = None
     image_id: str | None = None
     last_probe: str | None = None
+    created: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    ports: tuple[PublishedPort, ...] = ()
+    addresses: Mapping[str, str] = field(default_factory=dict)
+    command: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +245,91 @@ class ImageInfo:
 
     id: str
     refs: tuple[str, ...] = ()
+
+
+class OutputStream(StrEnum):
+    """Which of a process's streams a chunk of output came from (Docker's stream ids 0-2)."""
+
+    STDIN = "stdin"
+    STDOUT = "stdout"
+    STDERR = "stderr"
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    """One line a container wrote, as its runtime recorded it (`text` without the newline)."""
+
+    stream: OutputStream
+    text: str
+    time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExecSpec:
+    """A process to run in a running container (`exec`, `sync+exec`, hooks run by hand)."""
+
+    command: tuple[str, ...]
+    user: str | None = None
+    working_dir: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    privileged: bool = False
+    tty: bool = False
+    stdin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ExecOutput:
+    """A finished, non-interactive exec: its exit code and everything it wrote."""
+
+    exit_code: int
+    stdout: bytes = b""
+    stderr: bytes = b""
+
+
+class ProcessStream(Protocol):
+    """A live connection to a process in a container (`exec -it`, `run -it`, `attach`).
+
+    Without a TTY, output arrives demultiplexed by stream; with one, everything is STDOUT.
+    `wait` returns the process's exit code once it has ended (after `read` returned None).
+    """
+
+    def fileno(self) -> int:
+        """For `select`: readable when `read` will not block."""
+        ...
+
+    def read(self) -> tuple[OutputStream, bytes] | None:
+        """The next chunk of output, or None at the end of the stream."""
+        ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def close_stdin(self) -> None: ...
+
+    def resize(self, rows: int, cols: int) -> None: ...
+
+    def wait(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TopInfo:
+    """`ps` inside a container: column titles and one row per process."""
+
+    titles: tuple[str, ...]
+    processes: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeEvent:
+    """Something that happened to an object of the runtime (`create`, `start`, `die`, `health_status`...)."""
+
+    time: datetime
+    type: str
+    action: str
+    id: str
+    name: str = ""
+    attributes: Mapping[str, str] = field(default_factory=dict)
 
 
 class Runtime(Protocol):
@@ -280,3 +384,57 @@ class Runtime(Protocol):
     def build_image(self, spec: BuildSpec) -> ImageInfo: ...
 
     def remove_image(self, ref: str) -> None: ...
+
+
+class ContainerOps(Protocol):
+    """Operations on existing containers that front ends offer (logs, exec, cp, ...), beyond what
+    the planner needs. Every runtime implements both this and `Runtime` (see `Backend`)."""
+
+    def logs(
+        self, container_id: str, *, follow: bool = False, since: datetime | None = None,
+        tail: int | None = None,
+    ) -> Iterator[LogEntry]:
+        """The container's output, oldest first; `follow` keeps the iterator open until it exits."""
+        ...
+
+    def exec(self, container_id: str, spec: ExecSpec) -> ExecOutput:
+        """Run a process to completion, capturing its output (no TTY, no stdin)."""
+        ...
+
+    def exec_stream(self, container_id: str, spec: ExecSpec) -> ProcessStream:
+        """Run a process with a live connection (TTY and stdin as `spec` says)."""
+        ...
+
+    def attach(self, container_id: str) -> ProcessStream:
+        """Connect to the main process's stdio (its TTY when it has one)."""
+        ...
+
+    def kill_container(self, container_id: str, signal: str = "SIGKILL") -> None: ...
+
+    def restart_container(self, container_id: str, timeout_s: float | None = None) -> None: ...
+
+    def wait_container(self, container_id: str) -> int:
+        """Block until the container has exited; its exit code."""
+        ...
+
+    def top(self, container_id: str) -> TopInfo: ...
+
+    def events(self, *, project: str | None = None, follow: bool = True) -> Iterator[RuntimeEvent]:
+        """Events as they happen (of one project's objects when `project` is set)."""
+        ...
+
+    def copy_to(self, container_id: str, path: str, archive: IO[bytes]) -> None:
+        """Extract a tar stream into the directory `path` of the container's filesystem."""
+        ...
+
+    def copy_from(self, container_id: str, path: str) -> Iterator[bytes]:
+        """`path` of the container's filesystem as a tar stream (its last component at the top)."""
+        ...
+
+
+class Backend(Runtime, ContainerOps, Protocol):
+    """A complete runtime: what the Python API (`stackup.api`) drives. `name` is `native`/`docker`."""
+
+    name: str
+
+    def close(self) -> None: ...

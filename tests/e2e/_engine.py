@@ -22,17 +22,18 @@ from typing import Any
 from stackup.errors import StackupError
 from stackup.net import netns
 from stackup.net.firewall import Firewall
-from stackup.runtime.client import EngineClient
-from stackup.runtime.engine import cgroups, conmon, linux
-from stackup.runtime.engine.api_models import ContainerCreate, ExecRequest, ExecResult
-from stackup.runtime.engine.daemon import ensure_engine, stop_engine
-from stackup.runtime.engine.images import ImageStore
-from stackup.runtime.engine.netdoctor import tag_of
-from stackup.runtime.engine.netforeign import ForeignFilter
-from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.records import ContainerRecord
-from stackup.runtime.engine.spec import default_cgroup_parent
-from stackup.runtime.engine.testimage import TEST_IMAGE_REF, ensure_busybox_image
+from stackup.runtime.engine import linux
+from stackup.runtime.engine.containers import cgroups, conmon
+from stackup.runtime.engine.containers.config import default_cgroup_parent
+from stackup.runtime.engine.images.store import ImageStore
+from stackup.runtime.engine.images.testimage import TEST_IMAGE_REF, ensure_busybox_image
+from stackup.runtime.engine.network.doctor import tag_of
+from stackup.runtime.engine.network.foreign import ForeignFilter
+from stackup.runtime.native.client import EngineClient
+from stackup.runtime.native.launcher import ensure_engine, stop_engine
+from stackup.runtime.wire.models import ContainerCreate, ExecRequest, ExecResult
+from stackup.runtime.wire.paths import EnginePaths
+from stackup.runtime.wire.records import ContainerRecord
 
 GUARD_S = 30.0
 """Only turns a hang into a failure; nothing asserts on durations."""

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from stackup.runtime.engine.restart import INITIAL_DELAY_S
+from stackup.runtime.wire.restart import INITIAL_DELAY_S
 from tests.e2e.conftest import Stackup
 
 pytestmark = pytest.mark.engine

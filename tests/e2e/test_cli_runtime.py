@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from stackup.runtime.engine import ociruntime
+from stackup.runtime.engine.containers import ociruntime
 from tests.e2e.conftest import OCI_RUNTIME, Stackup
 
 pytestmark = pytest.mark.engine

@@ -15,12 +15,12 @@ import pytest
 
 from stackup.runtime import labels
 from stackup.runtime.base import ContainerSpec, HealthcheckSpec
-from stackup.runtime.engine import conmon
-from stackup.runtime.engine.daemon import ensure_engine, stop_engine
-from stackup.runtime.engine.imageconfig import HealthConfig
-from stackup.runtime.engine.records import ContainerStatus, EventType
-from stackup.runtime.engine.testimage import build_busybox_rootfs
-from stackup.runtime.native import NativeRuntime
+from stackup.runtime.engine.containers import conmon
+from stackup.runtime.engine.images.testimage import build_busybox_rootfs
+from stackup.runtime.native.launcher import ensure_engine, stop_engine
+from stackup.runtime.native.runtime import NativeRuntime
+from stackup.runtime.wire.imageconfig import HealthConfig
+from stackup.runtime.wire.records import ContainerStatus, EventType
 from tests.e2e._engine import Engine, running_engine, wait_for
 
 pytestmark = [

@@ -19,8 +19,8 @@ import pytest
 from stackup.errors import RuntimeFailure
 from stackup.runtime import labels
 from stackup.runtime.base import ContainerSpec, NetworkAttachment, NetworkSpec, PortBinding
-from stackup.runtime.engine import conmon
-from stackup.runtime.native import NativeRuntime
+from stackup.runtime.engine.containers import conmon
+from stackup.runtime.native.runtime import NativeRuntime
 from tests.e2e._engine import Engine, running_engine, wait_for
 
 pytestmark = [

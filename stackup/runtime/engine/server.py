@@ -23,10 +23,10 @@ from pathlib import Path
 
 import uvicorn
 
-from stackup.runtime.engine.api import create_app
-from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.runfiles import lock_path, pid_path
+from stackup.runtime.engine.api.app import create_app
 from stackup.runtime.engine.service import EngineService
+from stackup.runtime.wire.paths import EnginePaths
+from stackup.runtime.wire.runfiles import lock_path, pid_path
 
 log = logging.getLogger("stackupd")
 

@@ -20,18 +20,18 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
 
-from stackup.runtime.engine import conmon, ociruntime
-from stackup.runtime.engine.api_models import EngineInfo, VersionInfo
-from stackup.runtime.engine.containernet import LazyNetworks
-from stackup.runtime.engine.containers import ContainerManager
-from stackup.runtime.engine.events import EventBus
-from stackup.runtime.engine.images import ImageStore
-from stackup.runtime.engine.monitor import Monitor
-from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.records import ContainerRecord, ContainerStatus, EventType, utcnow
-from stackup.runtime.engine.state import StateStore
-from stackup.runtime.engine.supervision import Supervision
+from stackup.runtime.engine.containers import conmon, ociruntime
+from stackup.runtime.engine.containers.manager import ContainerManager
+from stackup.runtime.engine.images.store import ImageStore
+from stackup.runtime.engine.network.containernet import LazyNetworks
+from stackup.runtime.engine.state.events import EventBus
+from stackup.runtime.engine.state.store import StateStore
+from stackup.runtime.engine.supervision.manager import Supervision
+from stackup.runtime.engine.supervision.monitor import Monitor
 from stackup.runtime.engine.volumes import VolumeManager
+from stackup.runtime.wire.models import EngineInfo, VersionInfo
+from stackup.runtime.wire.paths import EnginePaths
+from stackup.runtime.wire.records import ContainerRecord, ContainerStatus, EventType, utcnow
 
 
 def _first_line(argv: list[str]) -> str:

@@ -14,10 +14,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from stackup.errors import NotFound, RuntimeFailure
-from stackup.runtime.engine.events import EventBus
-from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.records import EventType, VolumeRecord, VolumeStatus
-from stackup.runtime.engine.state import StateStore
+from stackup.runtime.engine.state.events import EventBus
+from stackup.runtime.engine.state.store import StateStore
+from stackup.runtime.wire.paths import EnginePaths
+from stackup.runtime.wire.records import EventType, VolumeRecord, VolumeStatus
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from stackup.runtime.engine.k8s_log import parse_timestamp, read_logs
+from stackup.runtime.engine.containers.k8s_log import parse_timestamp, read_logs
 
 LOG = (
     "2026-11-27T10:00:00.000000001+00:00 stdout F first\n"

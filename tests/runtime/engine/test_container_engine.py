@@ -22,12 +22,12 @@ from typing import Any
 import pytest
 
 from stackup.errors import RuntimeFailure
-from stackup.runtime.engine import cgroups, conmon, ociruntime
-from stackup.runtime.engine.k8s_log import read_logs
-from stackup.runtime.engine.overlay import mount_rootfs, unmount_rootfs
-from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.spec import ContainerConfig, default_cgroup_parent
-from stackup.runtime.engine.testimage import build_busybox_rootfs
+from stackup.runtime.engine.containers import cgroups, conmon, ociruntime
+from stackup.runtime.engine.containers.config import ContainerConfig, default_cgroup_parent
+from stackup.runtime.engine.containers.k8s_log import read_logs
+from stackup.runtime.engine.containers.overlay import mount_rootfs, unmount_rootfs
+from stackup.runtime.engine.images.testimage import build_busybox_rootfs
+from stackup.runtime.wire.paths import EnginePaths
 
 pytestmark = [
     pytest.mark.engine,
@@ -119,9 +119,9 @@ def test_exit_code_and_stderr(engine: Engine) -> None:
 _CREATOR = """
 import sys
 from pathlib import Path
-from stackup.runtime.engine import conmon
-from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.spec import ContainerConfig
+from stackup.runtime.engine.containers import conmon
+from stackup.runtime.wire.paths import EnginePaths
+from stackup.runtime.engine.containers.config import ContainerConfig
 paths = EnginePaths.from_env()
 cfg = ContainerConfig(id=sys.argv[1], name=sys.argv[1], rootfs=Path(sys.argv[2]), args=tuple(sys.argv[3:]))
 print(conmon.create(cfg, paths.container(cfg.id).dir, paths=paths))

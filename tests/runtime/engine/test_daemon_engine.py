@@ -24,14 +24,15 @@ import pytest
 
 from stackup.errors import NotFound, RuntimeFailure, StackupError
 from stackup.runtime import labels
-from stackup.runtime.client import EngineClient
-from stackup.runtime.engine import cgroups, conmon, linux, ociruntime
-from stackup.runtime.engine.api_models import ContainerCreate, ExecRequest, MountRequest
-from stackup.runtime.engine.daemon import engine_status, ensure_engine, read_pid, stop_engine
-from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.records import ContainerStatus
-from stackup.runtime.engine.spec import MountKind, default_cgroup_parent
-from stackup.runtime.engine.testimage import build_busybox_rootfs
+from stackup.runtime.engine import linux
+from stackup.runtime.engine.containers import cgroups, conmon, ociruntime
+from stackup.runtime.engine.containers.config import MountKind, default_cgroup_parent
+from stackup.runtime.engine.images.testimage import build_busybox_rootfs
+from stackup.runtime.native.client import EngineClient
+from stackup.runtime.native.launcher import engine_status, ensure_engine, read_pid, stop_engine
+from stackup.runtime.wire.models import ContainerCreate, ExecRequest, MountRequest
+from stackup.runtime.wire.paths import EnginePaths
+from stackup.runtime.wire.records import ContainerStatus
 
 pytestmark = pytest.mark.engine
 

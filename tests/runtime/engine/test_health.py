@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from stackup.errors import RuntimeFailure
-from stackup.runtime.engine.health import (
+from stackup.runtime.engine.supervision.health import (
     HealthChecker,
     HealthConfig,
     HealthState,
@@ -25,7 +25,7 @@ from stackup.runtime.engine.health import (
     next_probe_delay,
     to_oci,
 )
-from stackup.runtime.engine.imageconfig import HealthConfig as OciHealthcheck
+from stackup.runtime.wire.imageconfig import HealthConfig as OciHealthcheck
 from stackup.spec.models import Healthcheck
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -19,16 +19,16 @@ from pathlib import Path
 
 import pytest
 
-from stackup.runtime.engine import cgroups, conmon
-from stackup.runtime.engine.api_models import ContainerCreate, ExecRequest
-from stackup.runtime.engine.health import HealthConfig, HealthStatus
-from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.records import ContainerRecord, ContainerStatus
-from stackup.runtime.engine.restart import RestartPolicy
+from stackup.runtime.engine.containers import cgroups, conmon
+from stackup.runtime.engine.containers.config import default_cgroup_parent
+from stackup.runtime.engine.images.testimage import TEST_IMAGE_REF, ensure_busybox_image
 from stackup.runtime.engine.service import EngineService
-from stackup.runtime.engine.spec import default_cgroup_parent
-from stackup.runtime.engine.supervisor import Supervisor, runtime_exec_probe
-from stackup.runtime.engine.testimage import TEST_IMAGE_REF, ensure_busybox_image
+from stackup.runtime.engine.supervision.health import HealthConfig, HealthStatus
+from stackup.runtime.engine.supervision.supervisor import Supervisor, runtime_exec_probe
+from stackup.runtime.wire.models import ContainerCreate, ExecRequest
+from stackup.runtime.wire.paths import EnginePaths
+from stackup.runtime.wire.records import ContainerRecord, ContainerStatus
+from stackup.runtime.wire.restart import RestartPolicy
 
 pytestmark = [
     pytest.mark.engine,

@@ -13,13 +13,13 @@ from stackup.errors import RuntimeFailure
 from stackup.planner.specs import _hooks
 from stackup.runtime import labels
 from stackup.runtime.base import ContainerSpec, HookSpec
-from stackup.runtime.engine import hooks as hooks_module
-from stackup.runtime.engine.api_models import ContainerCreate, ContainerHooks, Hook
-from stackup.runtime.engine.hooks import PRE_STOP_MIN_S, HookKind, HookResult, HookRunner
-from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.records import ContainerRecord, event_attributes
-from stackup.runtime.engine.state import StateStore
-from stackup.runtime.native import create_request
+from stackup.runtime.engine.state.store import StateStore
+from stackup.runtime.engine.supervision import hooks as hooks_module
+from stackup.runtime.engine.supervision.hooks import PRE_STOP_MIN_S, HookKind, HookResult, HookRunner
+from stackup.runtime.native.runtime import create_request
+from stackup.runtime.wire.models import ContainerCreate, ContainerHooks, Hook
+from stackup.runtime.wire.paths import EnginePaths
+from stackup.runtime.wire.records import ContainerRecord, event_attributes
 from stackup.spec.models_parts import ServiceHook
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from stackup.errors import NotFound, RuntimeFailure
-from stackup.runtime.engine.imageref import ImageRef
-from stackup.runtime.engine.images import Image, ImageStore
-from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.testimage import build_busybox_rootfs, ensure_busybox_image
+from stackup.runtime.engine.images.ref import ImageRef
+from stackup.runtime.engine.images.store import Image, ImageStore
+from stackup.runtime.engine.images.testimage import build_busybox_rootfs, ensure_busybox_image
+from stackup.runtime.wire.paths import EnginePaths
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the store unpacks layers as root")
 

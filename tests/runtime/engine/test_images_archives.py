@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from stackup.errors import RuntimeFailure
-from stackup.runtime.engine.imagearchive import host_architecture
-from stackup.runtime.engine.images import ImageStore
-from stackup.runtime.engine.paths import EnginePaths
+from stackup.runtime.engine.images.archive import host_architecture
+from stackup.runtime.engine.images.store import ImageStore
+from stackup.runtime.wire.paths import EnginePaths
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the store unpacks layers as root")
 

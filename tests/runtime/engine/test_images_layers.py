@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from stackup.errors import RuntimeFailure
-from stackup.runtime.engine.layers import (
+from stackup.runtime.engine.images.layers import (
     OPAQUE_XATTR,
     Compression,
     LayerInfo,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from stackup.runtime.engine import linux
-from stackup.runtime.engine.paths import DEFAULT_ROOT, EnginePaths
+from stackup.runtime.wire.paths import DEFAULT_ROOT, EnginePaths
 
 V1 = """\
 30 25 0:26 / /sys/fs/cgroup ro,nosuid shared:9 - tmpfs tmpfs ro,mode=755

@@ -9,8 +9,9 @@ import pytest
 
 from stackup.errors import RuntimeFailure
 from stackup.net.firewall import Proto
-from stackup.runtime.engine.netforeign import ForeignFilter
-from stackup.runtime.engine.netmodels import (
+from stackup.runtime.engine.network.foreign import ForeignFilter
+from stackup.runtime.engine.network.ports import as_rule, clash, plan_ports
+from stackup.runtime.wire.network import (
     Attachment,
     EndpointInfo,
     HostLine,
@@ -18,7 +19,6 @@ from stackup.runtime.engine.netmodels import (
     PortBinding,
     PortRecord,
 )
-from stackup.runtime.engine.netports import as_rule, clash, plan_ports
 
 A = IPv4Address
 

@@ -24,12 +24,12 @@ from stackup.errors import PlanError, RuntimeFailure
 from stackup.net import bridge, netns
 from stackup.net.firewall import Firewall
 from stackup.net.ipam import AddressPool
-from stackup.runtime.engine.netdoctor import OrphanKind
-from stackup.runtime.engine.netforeign import ForeignFilter
-from stackup.runtime.engine.netmodels import Attachment, Endpoint, NetnsInfo, PortBinding
-from stackup.runtime.engine.networks import NetworkManager
-from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.state import StateStore
+from stackup.runtime.engine.network.doctor import OrphanKind
+from stackup.runtime.engine.network.foreign import ForeignFilter
+from stackup.runtime.engine.network.manager import NetworkManager
+from stackup.runtime.engine.state.store import StateStore
+from stackup.runtime.wire.network import Attachment, Endpoint, NetnsInfo, PortBinding
+from stackup.runtime.wire.paths import EnginePaths
 
 pytestmark = pytest.mark.engine
 
@@ -58,7 +58,10 @@ class Env:
         self.paths = EnginePaths(root)
         self.state = StateStore(self.paths.state_db)
         self.pool = _random_pool()
-        self.foreign = ForeignFilter(table=f"stackup_test_{self.token}")
+        # The host's own filter: where Docker runs, its FORWARD drop policy must get our accepts
+        # (each marked with this root's table, so teardown removes only ours).
+        self.foreign = ForeignFilter()
+        self.fake_foreign = ForeignFilter(table=f"stackup_test_{self.token}")
         self.manager = self.open()
         self.processes: list[subprocess.Popen[bytes]] = []
         self.bridges: list[str] = []
@@ -134,7 +137,7 @@ class Env:
             *(lambda b=b: bridge.delete_bridge(b) for b in self.bridges),
             *(lambda v=v: bridge.detach(v) for v in self.veths),
             Firewall(self.root).destroy,
-            lambda: _nft(f"table ip {self.foreign.table}\ndelete table ip {self.foreign.table}\n"),
+            lambda: _nft(f"table ip {self.fake_foreign.table}\ndelete table ip {self.fake_foreign.table}\n"),
             self.state.close,
         ]
         for step in steps:
@@ -148,7 +151,8 @@ class Env:
         links = _text("ip", "-o", "link")
         found = [n for n in (*self.bridges, *self.veths) if f" {n}:" in links or f" {n}@" in links]
         tables = _text("nft", "list", "tables")
-        found += [t for t in (Firewall(self.root).table, self.foreign.table) if t in tables]
+        found += [t for t in (Firewall(self.root).table, self.fake_foreign.table) if t in tables]
+        found += self.foreign.ours(Firewall(self.root).table)
         directory = netns.netns_dir(self.root)
         found += [str(p) for p in directory.iterdir()] if directory.exists() else []
         return found
@@ -334,6 +338,9 @@ def test_doctor_reports_and_removes_only_ours(env: Env) -> None:
 
 
 def test_accepts_go_into_a_foreign_drop_forward_chain(env: Env) -> None:
+    env.manager.close()
+    env.foreign = env.fake_foreign  # a Docker-like table of the test's own, not the host's
+    env.manager = env.open()
     net = env.network("dock")
     ours = env.manager.inspect_network(net).config.bridge
     table = env.foreign.table

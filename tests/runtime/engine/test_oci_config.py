@@ -10,9 +10,8 @@ import pytest
 from pydantic import ValidationError
 
 from stackup.errors import RuntimeFailure
-from stackup.runtime.engine import oci
-from stackup.runtime.engine.seccomp import default_seccomp
-from stackup.runtime.engine.spec import (
+from stackup.runtime.engine.containers import oci
+from stackup.runtime.engine.containers.config import (
     ContainerConfig,
     HostEntry,
     Mount,
@@ -21,6 +20,7 @@ from stackup.runtime.engine.spec import (
     resolve_user,
     rootfs_path,
 )
+from stackup.runtime.engine.containers.seccomp import default_seccomp
 
 
 @pytest.fixture

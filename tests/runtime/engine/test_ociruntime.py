@@ -17,14 +17,15 @@ from pathlib import Path
 import pytest
 
 from stackup.errors import RuntimeFailure, UsageError
-from stackup.runtime.engine import cgroups, conmon, linux, ociruntime, seccomp_bpf
-from stackup.runtime.engine.k8s_log import read_logs
-from stackup.runtime.engine.oci import oci_config
-from stackup.runtime.engine.ociruntime import RuntimeName
-from stackup.runtime.engine.overlay import mount_rootfs, unmount_rootfs
-from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.spec import ContainerConfig, default_cgroup_parent
-from stackup.runtime.engine.testimage import build_busybox_rootfs
+from stackup.runtime.engine import linux
+from stackup.runtime.engine.containers import cgroups, conmon, ociruntime, seccomp_bpf
+from stackup.runtime.engine.containers.config import ContainerConfig, default_cgroup_parent
+from stackup.runtime.engine.containers.k8s_log import read_logs
+from stackup.runtime.engine.containers.oci import oci_config
+from stackup.runtime.engine.containers.ociruntime import RuntimeName
+from stackup.runtime.engine.containers.overlay import mount_rootfs, unmount_rootfs
+from stackup.runtime.engine.images.testimage import build_busybox_rootfs
+from stackup.runtime.wire.paths import EnginePaths
 
 HAS_CRUN = ociruntime.binary_of(RuntimeName.CRUN) is not None
 HAS_RUNC = ociruntime.binary_of(RuntimeName.RUNC) is not None

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from stackup.runtime.engine import linux
-from stackup.runtime.engine.images import ImageStore
-from stackup.runtime.engine.layers import unpack_layer
-from stackup.runtime.engine.overlay import mount_rootfs, unmount_rootfs
-from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.testimage import ensure_busybox_image
+from stackup.runtime.engine.containers.overlay import mount_rootfs, unmount_rootfs
+from stackup.runtime.engine.images.layers import unpack_layer
+from stackup.runtime.engine.images.store import ImageStore
+from stackup.runtime.engine.images.testimage import ensure_busybox_image
+from stackup.runtime.wire.paths import EnginePaths
 
 pytestmark = [pytest.mark.engine,
               pytest.mark.skipif(os.geteuid() != 0, reason="mounting overlayfs needs root")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stackup.runtime.engine.restart import (
+from stackup.runtime.wire.restart import (
     Backoff,
     RestartMode,
     RestartPolicy,

@@ -16,10 +16,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from stackup.errors import RuntimeFailure
-from stackup.runtime.engine.health import HealthConfig, HealthStatus
-from stackup.runtime.engine.records import ContainerRecord, ContainerStatus
-from stackup.runtime.engine.restart import RestartPolicy
-from stackup.runtime.engine.supervisor import Supervisor
+from stackup.runtime.engine.supervision.health import HealthConfig, HealthStatus
+from stackup.runtime.engine.supervision.supervisor import Supervisor
+from stackup.runtime.wire.records import ContainerRecord, ContainerStatus
+from stackup.runtime.wire.restart import RestartPolicy
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 GUARD_S = 10.0

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from stackup.errors import NotFound, RuntimeFailure
-from stackup.runtime.engine.events import EventBus
-from stackup.runtime.engine.paths import EnginePaths
-from stackup.runtime.engine.records import (
+from stackup.runtime.engine.state.events import EventBus
+from stackup.runtime.engine.state.store import StateStore
+from stackup.runtime.wire.paths import EnginePaths
+from stackup.runtime.wire.records import (
     ContainerRecord,
     ContainerStatus,
     Event,
@@ -23,7 +24,6 @@ from stackup.runtime.engine.records import (
     VolumeRecord,
     VolumeStatus,
 )
-from stackup.runtime.engine.state import StateStore
 
 
 @pytest.fixture

@@ -12,14 +12,14 @@ from stackup.errors import PlanError
 from stackup.planner.specs import _healthcheck
 from stackup.runtime import labels
 from stackup.runtime.base import ContainerSpec, HealthcheckSpec, NetworkAttachment, PortBinding
-from stackup.runtime.engine.api_models import ContainerCreate
-from stackup.runtime.engine.blueprint import healthcheck
-from stackup.runtime.engine.containernet import unwired
-from stackup.runtime.engine.health import HealthConfig as Resolved
-from stackup.runtime.engine.imageconfig import HealthConfig, ImageConfig
-from stackup.runtime.engine.images import Image
-from stackup.runtime.engine.state import StateStore
-from stackup.runtime.native import create_request
+from stackup.runtime.engine.containers.blueprint import healthcheck
+from stackup.runtime.engine.images.store import Image
+from stackup.runtime.engine.network.containernet import unwired
+from stackup.runtime.engine.state.store import StateStore
+from stackup.runtime.engine.supervision.health import HealthConfig as Resolved
+from stackup.runtime.native.runtime import create_request
+from stackup.runtime.wire.imageconfig import HealthConfig, ImageConfig
+from stackup.runtime.wire.models import ContainerCreate
 from stackup.spec.models_parts import Healthcheck
 from stackup.spec.units import SECOND
 

@@ -1,0 +1,1 @@
+"""stackup.runtime.engine.network."""

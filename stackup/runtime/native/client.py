@@ -1,0 +1,283 @@
+"""EngineClient: the typed client of `stackupd`'s HTTP API over its Unix socket.
+
+Every failure crosses this seam as a `stackup.errors` exception: transport errors become
+`EngineUnavailable` (see `unixhttp`), 404 answers `NotFound`, other error answers `RuntimeFailure`
+with the engine's message (`raise_for_answer`), so callers (the CLI, `runtime/native.py`) catch
+one exception tree. The transport is the standard library's (`unixhttp.py` says why).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from stackup.errors import NotFound, RuntimeFailure
+from stackup.runtime.engine.images.store import ImageRecord
+from stackup.runtime.native.unixhttp import Answer, UnixHTTP
+from stackup.runtime.wire.models import (
+    ContainerCreate,
+    EngineInfo,
+    ErrorBody,
+    ErrorKind,
+    ExecRequest,
+    ExecResult,
+    ImageImport,
+    ImportFormat,
+    LogLine,
+    NetworkCreate,
+    NetworkLeftover,
+    PruneResult,
+    TopResult,
+    VersionInfo,
+    VolumeCreate,
+    WaitResult,
+)
+from stackup.runtime.wire.network import NetworkDetails
+from stackup.runtime.wire.records import ContainerRecord, Event, EventType, NetworkRecord, VolumeRecord
+
+_T = TypeVar("_T")
+_M = TypeVar("_M", bound=BaseModel)
+
+DEFAULT_TIMEOUT_S = 60.0
+"""Long enough for a container create (image mount + runc) on a loaded machine."""
+
+
+def raise_for_answer(answer: Answer) -> None:
+    """Map an error answer to the exception the engine raised on its side."""
+    if answer.ok:
+        return
+    try:
+        body = ErrorBody.model_validate_json(answer.content)
+    except ValidationError:
+        body = ErrorBody(kind=ErrorKind.FAILURE, message=f"HTTP {answer.status}: {answer.text}")
+    if body.kind is ErrorKind.NOT_FOUND or answer.status == 404:
+        raise NotFound(body.message)
+    raise RuntimeFailure(body.message)
+
+
+def _labels_param(labels: Mapping[str, str | None] | None) -> list[str]:
+    return [key if value is None else f"{key}={value}" for key, value in (labels or {}).items()]
+
+
+class EngineClient:
+    """One engine, one kept-alive connection per thread. Thread-safe, so one per process."""
+
+    def __init__(self, socket_path: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self.socket_path = socket_path
+        self._http = UnixHTTP(socket_path, timeout_s=timeout_s)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> EngineClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: BaseModel | None = None,
+        params: Mapping[str, Any] | None = None,
+        timeout_s: float | bool | None = True,
+    ) -> Answer:
+        """One request; `timeout_s=True` keeps the client default, None waits forever."""
+        content = body.model_dump_json().encode() if body is not None else None
+        answer = self._http.request(method, path, params=params, body=content, timeout_s=timeout_s)
+        raise_for_answer(answer)
+        return answer
+
+    def _get(self, model: type[_M], method: str, path: str, **kwargs: Any) -> _M:
+        return model.model_validate_json(self._call(method, path, **kwargs).content)
+
+    def _get_list(self, model: type[_M], path: str, *, method: str = "GET", **kwargs: Any) -> list[_M]:
+        adapter: TypeAdapter[list[_M]] = TypeAdapter(list[model])  # type: ignore[valid-type]
+        return adapter.validate_json(self._call(method, path, **kwargs).content)
+
+    def _stream(
+        self, model: type[_M], path: str, params: Mapping[str, Any], timeout_s: float | None = None
+    ) -> Iterator[_M]:
+        """Yield one model per NDJSON line until the engine ends the stream."""
+        with self._http.stream("GET", path, params=params, timeout_s=timeout_s) as response:
+            if not 200 <= response.status < 300:
+                raise_for_answer(Answer(response.status, response.read()))
+            while line := response.readline():
+                if line.strip():
+                    yield model.model_validate(json.loads(line))
+
+    # -- system -----------------------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Return when the engine answers; raise `EngineUnavailable` otherwise."""
+        self._call("GET", "/_ping", timeout_s=5.0)
+
+    def version(self) -> VersionInfo:
+        return self._get(VersionInfo, "GET", "/version")
+
+    def info(self) -> EngineInfo:
+        return self._get(EngineInfo, "GET", "/info")
+
+    def openapi(self) -> dict[str, Any]:
+        return dict(json.loads(self._call("GET", "/openapi.json").content))
+
+    def shutdown(self) -> None:
+        """Ask the engine to exit; containers keep running (conmon holds them)."""
+        self._call("POST", "/shutdown")
+
+    def events(
+        self, *, since_id: int | None = None, type_: EventType | None = None, follow: bool = True
+    ) -> Iterator[Event]:
+        """Events after `since_id` (None: none of the past), then live ones while `follow`."""
+        params: dict[str, Any] = {"follow": follow}
+        params |= {k: v for k, v in (("since_id", since_id), ("type", type_)) if v is not None}
+        return self._stream(Event, "/events", params)
+
+    # -- images -----------------------------------------------------------------------------
+
+    def list_images(self) -> list[ImageRecord]:
+        return self._get_list(ImageRecord, "/images")
+
+    def import_image(
+        self,
+        path: Path,
+        ref: str | None = None,
+        *,
+        config: Mapping[str, Any] | None = None,
+        format: ImportFormat = ImportFormat.AUTO,
+    ) -> list[ImageRecord]:
+        """Import a rootfs (directory or tar; needs `ref`) or an image archive from a host path."""
+        body = ImageImport(path=str(path.absolute()), ref=ref, config=dict(config or {}), format=format)
+        return self._get_list(ImageRecord, "/images/import", method="POST", body=body, timeout_s=None)
+
+    def inspect_image(self, ref: str) -> ImageRecord:
+        return self._get(ImageRecord, "GET", f"/images/{ref}")
+
+    def remove_image(self, ref: str, *, force: bool = False) -> None:
+        self._call("DELETE", f"/images/{ref}", params={"force": force})
+
+    def prune_images(self) -> PruneResult:
+        return self._get(PruneResult, "POST", "/images/prune")
+
+    # -- volumes ----------------------------------------------------------------------------
+
+    def create_volume(
+        self, name: str, labels: Mapping[str, str] | None = None, driver: str = "local"
+    ) -> VolumeRecord:
+        body = VolumeCreate(name=name, labels=dict(labels or {}), driver=driver)
+        return self._get(VolumeRecord, "POST", "/volumes", body=body)
+
+    def list_volumes(self, labels: Mapping[str, str | None] | None = None) -> list[VolumeRecord]:
+        return self._get_list(VolumeRecord, "/volumes", params={"label": _labels_param(labels)})
+
+    def inspect_volume(self, name: str) -> VolumeRecord:
+        return self._get(VolumeRecord, "GET", f"/volumes/{name}")
+
+    def remove_volume(self, name: str) -> None:
+        self._call("DELETE", f"/volumes/{name}")
+
+    # -- networks ---------------------------------------------------------------------------
+
+    def create_network(
+        self,
+        name: str,
+        *,
+        labels: Mapping[str, str] | None = None,
+        internal: bool = False,
+        subnets: Sequence[str] = (),
+    ) -> NetworkRecord:
+        """Create a bridge network (or get the existing one of that name if its settings agree)."""
+        body = NetworkCreate(name=name, labels=dict(labels or {}), internal=internal, subnets=tuple(subnets))
+        return self._get(NetworkRecord, "POST", "/networks", body=body)
+
+    def list_networks(self, labels: Mapping[str, str | None] | None = None) -> list[NetworkRecord]:
+        return self._get_list(NetworkRecord, "/networks", params={"label": _labels_param(labels)})
+
+    def inspect_network(self, name: str) -> NetworkDetails:
+        return self._get(NetworkDetails, "GET", f"/networks/{name}")
+
+    def remove_network(self, name: str, *, force: bool = False) -> None:
+        self._call("DELETE", f"/networks/{name}", params={"force": force})
+
+    def prune_networks(self, labels: Mapping[str, str | None] | None = None) -> PruneResult:
+        return self._get(PruneResult, "POST", "/networks/prune", params={"label": _labels_param(labels)})
+
+    def doctor(self, fix: bool = False) -> list[NetworkLeftover]:
+        """Network leftovers no record owns; with `fix`, this root's are removed (and say so)."""
+        if fix:
+            return self._get_list(NetworkLeftover, "/doctor", method="POST", params={"fix": True})
+        return self._get_list(NetworkLeftover, "/doctor")
+
+    # -- containers -------------------------------------------------------------------------
+
+    def create_container(self, request: ContainerCreate) -> ContainerRecord:
+        return self._get(ContainerRecord, "POST", "/containers", body=request)
+
+    def list_containers(
+        self,
+        *,
+        project: str | None = None,
+        service: str | None = None,
+        labels: Mapping[str, str | None] | None = None,
+    ) -> list[ContainerRecord]:
+        params: dict[str, Any] = {"label": _labels_param(labels)}
+        params |= {k: v for k, v in (("project", project), ("service", service)) if v is not None}
+        return self._get_list(ContainerRecord, "/containers", params=params)
+
+    def inspect_container(self, ref: str) -> ContainerRecord:
+        return self._get(ContainerRecord, "GET", f"/containers/{ref}")
+
+    def start_container(self, ref: str) -> ContainerRecord:
+        """Start it; no client timeout, since the engine's `post_start` hooks bound the call."""
+        return self._get(ContainerRecord, "POST", f"/containers/{ref}/start", timeout_s=None)
+
+    def stop_container(self, ref: str, timeout_s: float | None = None) -> ContainerRecord:
+        """Stop signal, then SIGKILL after `timeout_s` (None: the container's grace period)."""
+        params = {} if timeout_s is None else {"timeout": timeout_s}
+        return self._get(ContainerRecord, "POST", f"/containers/{ref}/stop", params=params, timeout_s=None)
+
+    def restart_container(self, ref: str, timeout_s: float | None = None) -> ContainerRecord:
+        params = {} if timeout_s is None else {"timeout": timeout_s}
+        return self._get(ContainerRecord, "POST", f"/containers/{ref}/restart", params=params, timeout_s=None)
+
+    def kill_container(self, ref: str, signal: str | int = "SIGKILL") -> None:
+        self._call("POST", f"/containers/{ref}/kill", params={"signal": str(signal)})
+
+    def remove_container(self, ref: str, *, force: bool = False) -> None:
+        self._call("DELETE", f"/containers/{ref}", params={"force": force}, timeout_s=None)
+
+    def wait_container(self, ref: str, timeout_s: float | None = None) -> int:
+        """Block until the container exits; return its exit code."""
+        return self._get(WaitResult, "POST", f"/containers/{ref}/wait", timeout_s=timeout_s).exit_code
+
+    def exec(self, ref: str, request: ExecRequest) -> ExecResult:
+        """Run a process to completion (no TTY) and return its output; waits as long as it runs."""
+        return self._get(ExecResult, "POST", f"/containers/{ref}/exec", body=request, timeout_s=None)
+
+    def top(self, ref: str) -> TopResult:
+        return self._get(TopResult, "GET", f"/containers/{ref}/top")
+
+    def logs(
+        self,
+        ref: str,
+        *,
+        follow: bool = False,
+        since: datetime | None = None,
+        tail: int | None = None,
+    ) -> Iterator[LogLine]:
+        """Log lines, oldest first; with `follow`, until the container exits (or the caller stops)."""
+        params: dict[str, Any] = {"follow": follow}
+        if since is not None:
+            params["since"] = since.isoformat()
+        if tail is not None:
+            params["tail"] = tail
+        return self._stream(LogLine, f"/containers/{ref}/logs", params)

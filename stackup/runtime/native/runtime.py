@@ -1,0 +1,283 @@
+"""The planner's `Runtime` over the native engine (`stackupd`), through `EngineClient`.
+
+A translation layer only: `ContainerSpec` (what the planner wants) becomes a `ContainerCreate`
+request (what the engine speaks) and engine records become `ContainerInfo`s. Decisions stay in
+the planner, mechanisms stay in the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from stackup.errors import NotFound
+from stackup.runtime.base import (
+    BuildSpec,
+    ContainerInfo,
+    ContainerSpec,
+    ContainerState,
+    Health,
+    HealthcheckSpec,
+    HookSpec,
+    ImageInfo,
+    MountType,
+    NetworkInfo,
+    NetworkSpec,
+    VolumeInfo,
+    VolumeSpec,
+)
+from stackup.runtime.labels import CONTAINER_NUMBER, PROJECT, SERVICE
+
+if TYPE_CHECKING:
+    from stackup.runtime.native.client import EngineClient
+    from stackup.runtime.wire.records import ContainerRecord
+
+_STATES = {
+    "creating": ContainerState.CREATED,
+    "created": ContainerState.CREATED,
+    "running": ContainerState.RUNNING,
+    "exited": ContainerState.EXITED,
+    "removing": ContainerState.DEAD,
+}
+
+
+def container_info(record: ContainerRecord) -> ContainerInfo:
+    """An engine record as the planner sees it (state, health, last probe output)."""
+    health = Health.NONE
+    last_probe: str | None = None
+    if record.health:
+        health = Health(str(record.health.get("status", "none")))
+        log = record.health.get("log") or []
+        if log:
+            last_probe = str(log[-1].get("output", "")).strip() or None
+    state = _STATES[record.status.value]
+    return ContainerInfo(
+        id=record.id,
+        name=record.name,
+        image=record.image,
+        labels=dict(record.labels),
+        state=state,
+        health=health,
+        exit_code=record.exit_code,
+        image_id=record.image_id or None,
+        last_probe=last_probe,
+    )
+
+
+def _nanoseconds(seconds: float | None) -> int:
+    """Docker's wire durations; 0 (unset) makes the engine inherit the image's value."""
+    return 0 if seconds is None else round(seconds * 1_000_000_000)
+
+
+def healthcheck_request(check: HealthcheckSpec | None) -> dict[str, Any] | None:
+    """The spec's check in Docker's wire form: unset stays 0, `disable` stays test `NONE`."""
+    if check is None:
+        return None
+    return {
+        "test": list(check.test),
+        "interval": _nanoseconds(check.interval_s),
+        "timeout": _nanoseconds(check.timeout_s),
+        "start_period": _nanoseconds(check.start_period_s),
+        "start_interval": _nanoseconds(check.start_interval_s),
+        "retries": check.retries or 0,
+    }
+
+
+def hook_request(hook: HookSpec) -> dict[str, Any]:
+    """A `post_start` / `pre_stop` hook as the engine's `Hook` body."""
+    return {
+        "command": list(hook.command),
+        "user": hook.user,
+        "privileged": hook.privileged,
+        "cwd": hook.working_dir,
+        "env": dict(hook.environment),
+    }
+
+
+def dns_aliases(spec: ContainerSpec, aliases: tuple[str, ...]) -> list[str]:
+    """An attachment's aliases plus Compose's `<project>-<service>-<n>`, which differs from the
+    container name when `container_name` is set (the engine adds service, name and hostname)."""
+    project, service, number = (spec.labels.get(k) for k in (PROJECT, SERVICE, CONTAINER_NUMBER))
+    replica = f"{project}-{service}-{number}" if project and service and number else None
+    return list(dict.fromkeys(a for a in (*aliases, replica) if a and a != spec.name))
+
+
+def network_mode(spec: ContainerSpec) -> str:
+    """The engine's `network_mode`; unset means `bridge` on the listed networks. `service:x`
+    must have been resolved to `container:<id>` by the runtime before this is called."""
+    mode = spec.network_mode or "bridge"
+    if mode.startswith("service:"):
+        raise ValueError(f"{spec.name}: network_mode {mode} must be resolved to a container first")
+    return mode
+
+
+def create_request(spec: ContainerSpec) -> dict[str, Any]:
+    """The engine's `ContainerCreate` body for a planner spec (a plain dict: the API validates)."""
+    mounts: list[dict[str, Any]] = []
+    for m in spec.mounts:
+        entry: dict[str, Any] = {"kind": m.type.value, "target": m.target, "read_only": m.read_only}
+        if m.type is not MountType.TMPFS:
+            entry["source"] = m.source
+        mounts.append(entry)
+    options: dict[str, Any] = {
+        "tty": spec.tty,
+        "stdin_open": spec.stdin_open,
+        "read_only": spec.read_only,
+        "privileged": spec.privileged,
+        "cap_add": list(spec.cap_add),
+        "cap_drop": list(spec.cap_drop),
+        "sysctls": dict(spec.sysctls),
+        "init": spec.init,
+        "stop_grace_period": spec.stop_grace_period_s,
+        "dns": list(spec.dns),
+        "extra_hosts": [
+            {"hostname": host, "address": address}
+            for host, _, address in (entry.partition(":") for entry in spec.extra_hosts)
+        ],
+    }
+    if spec.stop_signal:
+        options["stop_signal"] = spec.stop_signal
+    if spec.limits.memory_bytes:
+        options["memory"] = spec.limits.memory_bytes
+    if spec.limits.cpus:
+        options["cpus"] = spec.limits.cpus
+    if spec.limits.pids:
+        options["pids_limit"] = spec.limits.pids
+    body: dict[str, Any] = {
+        "name": spec.name,
+        "image": spec.image,
+        "labels": dict(spec.labels),
+        "command": list(spec.command) if spec.command is not None else None,
+        "entrypoint": list(spec.entrypoint) if spec.entrypoint is not None else None,
+        "env": dict(spec.environment),
+        "cwd": spec.working_dir,
+        "user": spec.user,
+        "mounts": mounts,
+        "hostname": spec.hostname,
+        "network_mode": network_mode(spec),
+        "networks": [
+            {"network": a.network, "aliases": dns_aliases(spec, a.aliases), "ipv4_address": a.ipv4_address}
+            for a in spec.networks
+        ],
+        "ports": [
+            {
+                "container_port": p.container_port,
+                "host_port": p.host_port,
+                "host_ip": p.host_ip,
+                "protocol": p.protocol,
+            }
+            for p in spec.ports
+        ],
+        "restart": spec.restart,
+        "healthcheck": healthcheck_request(spec.healthcheck),
+        "hooks": {
+            "post_start": [hook_request(h) for h in spec.post_start],
+            "pre_stop": [hook_request(h) for h in spec.pre_stop],
+        },
+        "options": options,
+    }
+    return body
+
+
+class NativeRuntime:
+    """`Runtime` implementation backed by the native engine's HTTP API."""
+
+    def __init__(self, client: EngineClient, *, stop_timeout_s: float | None = None) -> None:
+        self.client = client
+        self.stop_timeout_s = stop_timeout_s
+        """Overrides each container's grace period when set (`down -t`, `stop -t`)."""
+
+    # -- containers -----------------------------------------------------------------------
+
+    def list_containers(self, project: str) -> list[ContainerInfo]:
+        records = self.client.list_containers(labels={PROJECT: project})
+        return [container_info(r) for r in records]
+
+    def inspect_container(self, container_id: str) -> ContainerInfo:
+        return container_info(self.client.inspect_container(container_id))
+
+    def create_container(self, spec: ContainerSpec) -> ContainerInfo:
+        from stackup.runtime.wire.models import ContainerCreate
+
+        if spec.network_mode and spec.network_mode.startswith("service:"):
+            target = self._service_container(spec, spec.network_mode.removeprefix("service:"))
+            spec = replace(spec, network_mode=f"container:{target}")
+        request = ContainerCreate.model_validate(create_request(spec))
+        return container_info(self.client.create_container(request))
+
+    def _service_container(self, spec: ContainerSpec, service: str) -> str:
+        """`network_mode: service:x`: the id of x's container in the same project (a running one
+        first; the planner orders x before this service, so one exists)."""
+        found = self.client.list_containers(labels={PROJECT: spec.labels.get(PROJECT, ""), SERVICE: service})
+        found.sort(key=lambda r: (r.status.value != "running", r.number or 0))
+        if not found:
+            raise NotFound(f"{spec.name}: network_mode service:{service}: service {service} has no container")
+        return found[0].id
+
+    def start_container(self, container_id: str) -> None:
+        self.client.start_container(container_id)
+
+    def stop_container(self, container_id: str, timeout_s: float | None = None) -> None:
+        self.client.stop_container(container_id, self.stop_timeout_s if timeout_s is None else timeout_s)
+
+    def remove_container(self, container_id: str) -> None:
+        self.client.remove_container(container_id, force=True)
+
+    # -- networks -------------------------------------------------------------------------
+
+    def list_networks(self) -> list[NetworkInfo]:
+        return [
+            NetworkInfo(name=n.name, id=n.name, labels=dict(n.labels)) for n in self.client.list_networks()
+        ]
+
+    def create_network(self, spec: NetworkSpec) -> NetworkInfo:
+        """Create a stack network (the planner never creates `external` ones, see
+        `planner.resources`); IPv6 and non-bridge drivers are refused by the engine."""
+        if spec.enable_ipv6:
+            from stackup.errors import PlanError
+
+            raise PlanError(f"network {spec.name}: enable_ipv6 is not supported by the native engine")
+        record = self.client.create_network(
+            spec.name, labels=dict(spec.labels), internal=spec.internal, subnets=list(spec.subnets)
+        )
+        return NetworkInfo(name=record.name, id=record.name, labels=dict(record.labels))
+
+    def remove_network(self, name: str) -> None:
+        self.client.remove_network(name)
+
+    # -- volumes --------------------------------------------------------------------------
+
+    def list_volumes(self) -> list[VolumeInfo]:
+        return [VolumeInfo(name=v.name, labels=dict(v.labels)) for v in self.client.list_volumes()]
+
+    def create_volume(self, spec: VolumeSpec) -> VolumeInfo:
+        record = self.client.create_volume(spec.name, labels=spec.labels, driver=spec.driver)
+        return VolumeInfo(name=record.name, labels=dict(record.labels))
+
+    def remove_volume(self, name: str) -> None:
+        self.client.remove_volume(name)
+
+    # -- images ---------------------------------------------------------------------------
+
+    def list_images(self) -> list[ImageInfo]:
+        return [ImageInfo(id=i.id, refs=tuple(i.refs)) for i in self.client.list_images()]
+
+    def pull_image(self, ref: str) -> ImageInfo:
+        from stackup.errors import NotFound
+
+        raise NotFound(
+            f'image "{ref}" is not in the local store and registry pulls are not available yet; '
+            f"import it with `stackup image import ROOTFS|ARCHIVE {ref}` "
+            f"(or `stackup image bootstrap busybox {ref}`)"
+        )
+
+    def build_image(self, spec: BuildSpec) -> ImageInfo:
+        from stackup.errors import RuntimeFailure
+
+        raise RuntimeFailure(
+            f"cannot build {spec.tag}: the native engine's Dockerfile builder is not available yet; "
+            "import a prebuilt image with `stackup image import`"
+        )
+
+    def remove_image(self, ref: str) -> None:
+        self.client.remove_image(ref)
