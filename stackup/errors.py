@@ -8,7 +8,8 @@
     │   ├── OperationFailed         one plan operation failed (carries the operation and cause)
     │   ├── UpstreamFailed          an operation was skipped because a dependency failed
     │   ├── EngineUnavailable       the engine could not be reached or started
-    │   └── NotFound                a container, image, network or volume does not exist
+    │   ├── NotFound                a container, image, network or volume does not exist
+    │   └── StackFailed             `up` did not bring the stack to its target (diagnoses attached)
     └── UsageError                  a CLI option combination is invalid
 
 Exit codes are distinct so CI can tell a bad stack file (3) from a runtime failure (1);
@@ -79,3 +80,16 @@ class UpstreamFailed(RuntimeFailure):
         self.resource = resource
         self.chain = chain
         self.cause = cause
+
+
+class StackFailed(RuntimeFailure):
+    """`up` (or `up --wait`) did not get every service to its target state.
+
+    `diagnoses` carries, per culprit container, what the CLI or a test report shows: the blocking
+    chain, the last health probes and the log tail (`stackup.api.readiness.Diagnosis`). Typed as
+    `tuple[object, ...]` here so the root of the tree imports nothing.
+    """
+
+    def __init__(self, message: str, diagnoses: tuple[object, ...] = ()) -> None:
+        super().__init__(message)
+        self.diagnoses = diagnoses

@@ -1,7 +1,8 @@
 """Container verbs on a project: ps, logs, exec, stop, start, restart, kill, rm, top, wait, ls, events.
 
-These act on what the engine has, selected by the project label (and service names), so most of
-them work without a valid stack file when `-p` names the project, as in Compose.
+These act on what the runtime has, selected by the project label (and service names), so most of
+them work without a valid stack file when `-p` names the project, as in Compose. Each is one call
+of the Python API (`stackup.api.Stack`) and the printing of its answer.
 """
 
 from __future__ import annotations
@@ -15,41 +16,47 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from stackup.cli.output import out, write
-from stackup.cli.stack_cmd import project_name, runtime
 from stackup.errors import NotFound, UsageError
 from stackup.runtime import labels as lbl
+from stackup.runtime.base import ContainerState
 
 if TYPE_CHECKING:
-    from stackup.runtime.native.runtime import NativeRuntime
-    from stackup.runtime.wire.records import ContainerRecord
+    from stackup.api.stack import Stack
+    from stackup.runtime.base import ContainerInfo
 
 ServicesArg = Annotated[list[str] | None, typer.Argument(metavar="[SERVICE]...")]
 
 
-def _records(
-    rt: NativeRuntime, project: str, services: list[str] | None, *, all_: bool = True
-) -> list[ContainerRecord]:
-    records = rt.client.list_containers(labels={lbl.PROJECT: project})
+def _stack(ctx: typer.Context) -> Stack:
+    return ctx.obj.named()  # type: ignore[no-any-return]
+
+
+def _records(stack: Stack, services: list[str] | None, *, all_: bool = True) -> list[ContainerInfo]:
+    infos = stack.ps(oneoff=True)
     wanted = set(services or ())
-    known = {r.labels.get(lbl.SERVICE, "") for r in records}
+    known = {r.labels.get(lbl.SERVICE, "") for r in infos}
     missing = sorted(wanted - known)
     if missing:
-        raise NotFound(f"no containers for service {', '.join(missing)} in project {project}")
-    picked = [r for r in records if not wanted or r.labels.get(lbl.SERVICE) in wanted]
+        raise NotFound(f"no containers for service {', '.join(missing)} in project {stack.name}")
+    picked = [r for r in infos if not wanted or r.labels.get(lbl.SERVICE) in wanted]
     if not all_:
-        picked = [r for r in picked if r.status.value == "running"]
-    return sorted(picked, key=lambda r: (r.labels.get(lbl.SERVICE, ""), r.number or 0, r.name))
+        picked = [r for r in picked if r.state is ContainerState.RUNNING]
+    return sorted(picked, key=lambda r: (r.labels.get(lbl.SERVICE, ""), _number(r), r.name))
 
 
-def _status(r: ContainerRecord) -> str:
+def _number(r: ContainerInfo) -> int:
+    value = r.labels.get(lbl.CONTAINER_NUMBER, "")
+    return int(value) if value.isdigit() else 0
+
+
+def _status(r: ContainerInfo) -> str:
     now = datetime.now(UTC)
-    match r.status.value:
+    match r.state.value:
         case "running":
             since = now - (r.started_at or now)
             text = f"Up {_ago(since)}"
-            health = (r.health or {}).get("status")
-            if health and health != "none":
-                text += f" ({health})"
+            if r.health.value != "none":
+                text += f" ({r.health.value})"
             return text
         case "exited":
             ago = _ago(now - (r.finished_at or now))
@@ -67,12 +74,10 @@ def _ago(delta: timedelta) -> str:
     return f"{s // 3600} hours"
 
 
-def _ports(r: ContainerRecord) -> str:
+def _ports(r: ContainerInfo) -> str:
     """`127.0.0.1:8080->80/tcp, 0.0.0.0:32768->53/udp`, as `docker compose ps` shows them."""
-    if r.network is None:
-        return ""
     return ", ".join(
-        f"{p.host_ip or '0.0.0.0'}:{p.host_port}->{p.container_port}/{p.protocol}" for p in r.network.ports
+        f"{p.host_ip or '0.0.0.0'}:{p.host_port}->{p.container_port}/{p.protocol}" for p in r.ports
     )
 
 
@@ -84,22 +89,22 @@ def ps(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only IDs.")] = False,
 ) -> None:
     """List the project's containers."""
-    rt = runtime()
-    records = _records(rt, project_name(ctx.obj), services, all_=all_)
+    stack = _stack(ctx)
+    records = _records(stack, services, all_=all_)
     if quiet:
         write("\n".join(r.id for r in records))
         return
     if fmt == "json":
         rows = [
             {
-                "ID": r.id, "Name": r.name, "Image": r.image, "Project": r.project,
-                "Service": r.labels.get(lbl.SERVICE), "State": r.status.value,
-                "Health": (r.health or {}).get("status", ""), "ExitCode": r.exit_code,
+                "ID": r.id, "Name": r.name, "Image": r.image, "Project": r.labels.get(lbl.PROJECT),
+                "Service": r.labels.get(lbl.SERVICE), "State": r.state.value,
+                "Health": "" if r.health.value == "none" else r.health.value, "ExitCode": r.exit_code,
                 "Status": _status(r), "RestartCount": r.restart_count, "Ports": _ports(r),
                 "Publishers": [
                     {"URL": p.host_ip or "0.0.0.0", "TargetPort": p.container_port,
                      "PublishedPort": p.host_port, "Protocol": p.protocol}
-                    for p in (r.network.ports if r.network else ())
+                    for p in r.ports
                 ],
             }
             for r in records
@@ -131,22 +136,23 @@ def logs(
 
     from rich.markup import escape
 
-    rt = runtime()
-    records = _records(rt, project_name(ctx.obj), services)
-    when = _since(since)
-    width = max((len(r.name) for r in records), default=0)
-    lock = threading.Lock()
-    from stackup.cli.attach import COLOURS
+    from stackup.cli.attached import prefixes
 
-    def show(i: int, r: ContainerRecord) -> None:
-        prefix = "" if no_prefix else f"[{COLOURS[i % len(COLOURS)]}]{r.name:<{width}} |[/] "
-        for line in rt.client.logs(r.id, follow=follow, since=when, tail=tail):
-            stamp = f"{line.time.isoformat()} " if timestamps else ""
+    stack = _stack(ctx)
+    records = _records(stack, services)
+    when = _since(since)
+    marks = prefixes(records)
+    lock = threading.Lock()
+
+    def show(r: ContainerInfo) -> None:
+        prefix = "" if no_prefix else marks[r.id]
+        for line in stack.backend.logs(r.id, follow=follow, since=when, tail=tail):
+            stamp = f"{line.time.isoformat()} " if timestamps and line.time else ""
             with lock:
                 out().print(f"{prefix}{stamp}{escape(line.text)}", highlight=False)
 
     with ThreadPoolExecutor(max_workers=max(1, len(records))) as pool:
-        list(pool.map(lambda pair: show(*pair), enumerate(records)))
+        list(pool.map(show, records))
 
 
 def _since(value: str | None, option: str = "--since") -> datetime | None:
@@ -162,10 +168,10 @@ def _since(value: str | None, option: str = "--since") -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _one(rt: NativeRuntime, project: str, service: str, index: int) -> ContainerRecord:
-    records = [r for r in _records(rt, project, [service]) if r.status.value == "running"]
+def _one(stack: Stack, service: str, index: int) -> ContainerInfo:
+    records = [r for r in _records(stack, [service]) if r.state is ContainerState.RUNNING]
     for r in records:
-        if (r.number or 1) == index:
+        if (_number(r) or 1) == index:
             return r
     raise NotFound(f"service {service} has no running container with index {index}")
 
@@ -179,33 +185,47 @@ def exec_(
     user: Annotated[str | None, typer.Option("--user", "-u")] = None,
     workdir: Annotated[str | None, typer.Option("--workdir", "-w")] = None,
     index: Annotated[int, typer.Option("--index", help="Replica index.")] = 1,
+    privileged: Annotated[bool, typer.Option("--privileged", help="Every capability.")] = False,
+    no_stdin: Annotated[bool, typer.Option("--no-stdin", help="Do not forward standard input.")] = False,
 ) -> None:
     """Run a command in a running service container; its exit code becomes stackup's."""
-    from stackup.runtime.engine.containers.conmon import exec_process
+    from stackup.cli.terminal import run_stream
+    from stackup.keyvalue import parse_assignments
+    from stackup.runtime.base import ExecSpec
 
-    rt = runtime()
-    record = _one(rt, project_name(ctx.obj), service, index)
-    env_map = dict(item.partition("=")[::2] for item in env or ())
+    stack = _stack(ctx)
+    record = _one(stack, service, index)
     tty = not no_tty and sys.stdin.isatty() and sys.stdout.isatty()
-    code = exec_process(record.id, command, env=env_map, user=user, cwd=workdir, tty=tty)
-    raise typer.Exit(code)
+    spec = ExecSpec(
+        tuple(command), user=user, working_dir=workdir,
+        environment=parse_assignments(env or (), what="--env"), privileged=privileged,
+        tty=tty, stdin=not no_stdin,
+    )
+    if not tty and no_stdin:
+        result = stack.backend.exec(record.id, spec)
+        sys.stdout.buffer.write(result.stdout)
+        sys.stderr.buffer.write(result.stderr)
+        raise typer.Exit(result.exit_code)
+    raise typer.Exit(run_stream(stack.backend.exec_stream(record.id, spec), tty=tty))
 
 
-def _each(rt: NativeRuntime, records: list[ContainerRecord], action: str, **kw: object) -> None:
+def _each(stack: Stack, records: list[ContainerInfo], action: str, **kw: object) -> None:
     from stackup.cli.output import err
 
-    def one(r: ContainerRecord) -> None:
+    backend = stack.backend
+
+    def one(r: ContainerInfo) -> None:
         match action:
             case "stop":
-                rt.stop_container(r.id, kw.get("timeout"))  # type: ignore[arg-type]
+                backend.stop_container(r.id, kw.get("timeout"))  # type: ignore[arg-type]
             case "start":
-                rt.client.start_container(r.id)
+                backend.start_container(r.id)
             case "restart":
-                rt.client.restart_container(r.id, kw.get("timeout"))  # type: ignore[arg-type]
+                backend.restart_container(r.id, kw.get("timeout"))  # type: ignore[arg-type]
             case "kill":
-                rt.client.kill_container(r.id, str(kw.get("signal", "SIGKILL")))
+                backend.kill_container(r.id, str(kw.get("signal", "SIGKILL")))
             case "rm":
-                rt.client.remove_container(r.id, force=bool(kw.get("force")))
+                backend.remove_container(r.id)
         err().print(f" [green]\u2714[/] Container {r.name}  {action}")
 
     with ThreadPoolExecutor(max_workers=max(1, min(16, len(records)))) as pool:
@@ -215,50 +235,50 @@ def _each(rt: NativeRuntime, records: list[ContainerRecord], action: str, **kw: 
 def stop(ctx: typer.Context, services: ServicesArg = None,
          timeout: Annotated[float | None, typer.Option("--timeout", "-t")] = None) -> None:
     """Stop the project's containers without removing them."""
-    rt = runtime()
-    _each(rt, _records(rt, project_name(ctx.obj), services, all_=False), "stop", timeout=timeout)
+    stack = _stack(ctx)
+    _each(stack, _records(stack, services, all_=False), "stop", timeout=timeout)
 
 
 def start(ctx: typer.Context, services: ServicesArg = None) -> None:
     """Start existing containers."""
-    rt = runtime()
-    recs = [r for r in _records(rt, project_name(ctx.obj), services) if r.status.value != "running"]
-    _each(rt, recs, "start")
+    stack = _stack(ctx)
+    recs = [r for r in _records(stack, services) if r.state is not ContainerState.RUNNING]
+    _each(stack, recs, "start")
 
 
 def restart(ctx: typer.Context, services: ServicesArg = None,
             timeout: Annotated[float | None, typer.Option("--timeout", "-t")] = None) -> None:
     """Restart the project's containers."""
-    rt = runtime()
-    _each(rt, _records(rt, project_name(ctx.obj), services), "restart", timeout=timeout)
+    stack = _stack(ctx)
+    _each(stack, _records(stack, services), "restart", timeout=timeout)
 
 
 def kill(ctx: typer.Context, services: ServicesArg = None,
          sig: Annotated[str, typer.Option("--signal", "-s")] = "SIGKILL") -> None:
     """Send a signal (SIGKILL by default) to running containers."""
-    rt = runtime()
-    _each(rt, _records(rt, project_name(ctx.obj), services, all_=False), "kill", signal=sig)
+    stack = _stack(ctx)
+    _each(stack, _records(stack, services, all_=False), "kill", signal=sig)
 
 
 def rm(ctx: typer.Context, services: ServicesArg = None,
        force: Annotated[bool, typer.Option("--force", "-f", help="Also remove running ones.")] = False,
        stop_first: Annotated[bool, typer.Option("--stop", "-s", help="Stop them first.")] = False) -> None:
     """Remove stopped containers (running ones with -f or -s)."""
-    rt = runtime()
-    recs = _records(rt, project_name(ctx.obj), services)
+    stack = _stack(ctx)
+    recs = _records(stack, services)
     if stop_first:
-        _each(rt, [r for r in recs if r.status.value == "running"], "stop")
+        _each(stack, [r for r in recs if r.state is ContainerState.RUNNING], "stop")
         force = True
     if not force:
-        recs = [r for r in recs if r.status.value != "running"]
-    _each(rt, recs, "rm", force=force)
+        recs = [r for r in recs if r.state is not ContainerState.RUNNING]
+    _each(stack, recs, "rm")
 
 
 def top(ctx: typer.Context, services: ServicesArg = None) -> None:
     """Show the processes of running containers."""
-    rt = runtime()
-    for r in _records(rt, project_name(ctx.obj), services, all_=False):
-        result = rt.client.top(r.id)
+    stack = _stack(ctx)
+    for r in _records(stack, services, all_=False):
+        result = stack.backend.top(r.id)
         write(r.name)
         write("  ".join(result.titles))
         for row in result.processes:
@@ -268,26 +288,28 @@ def top(ctx: typer.Context, services: ServicesArg = None) -> None:
 
 def wait(ctx: typer.Context, services: Annotated[list[str], typer.Argument(metavar="SERVICE...")]) -> None:
     """Block until the services' containers exit; exit with the first non-zero code (else 0)."""
-    rt = runtime()
-    records = _records(rt, project_name(ctx.obj), services)
-    codes = [rt.client.wait_container(r.id) for r in records]
+    stack = _stack(ctx)
+    records = _records(stack, services)
+    codes = [stack.backend.wait_container(r.id) for r in records]
     for r, code in zip(records, codes, strict=True):
         write(f"{r.name} {code}")
     raise typer.Exit(next((c for c in codes if c), 0))
 
 
-def ls(fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+def ls(ctx: typer.Context, fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
        all_: Annotated[bool, typer.Option("--all", "-a")] = False) -> None:
-    """List projects the engine runs."""
-    rt = runtime()
+    """List projects the runtime runs."""
+    from stackup.api.backends import open_backend
+
+    backend = open_backend(ctx.obj.runtime)
     projects: dict[str, dict[str, int]] = {}
     files: dict[str, str] = {}
-    for r in rt.client.list_containers():
+    for r in backend.list_containers(""):
         name = r.labels.get(lbl.PROJECT)
         if not name:
             continue
         counts = projects.setdefault(name, {})
-        counts[r.status.value] = counts.get(r.status.value, 0) + 1
+        counts[r.state.value] = counts.get(r.state.value, 0) + 1
         files.setdefault(name, r.labels.get(lbl.CONFIG_FILES, ""))
     rows = [
         {"Name": n, "Status": ", ".join(f"{k}({v})" for k, v in sorted(c.items())), "ConfigFiles": files[n]}
@@ -323,19 +345,21 @@ def events(
     ran and `--until` makes a finished report of it (what scripts and benchmarks read) instead
     of a stream that never ends.
     """
-    rt = runtime()
-    name = project_name(ctx.obj)
+    stack = _stack(ctx)
     start, end = _since(since), _since(until, "--until")
     history = start is not None or end is not None
-    for event in rt.client.events(since_id=0 if history else None, follow=end is None):
-        if event.attributes.get(lbl.PROJECT, name) != name or (start is not None and event.time < start):
+    for event in stack.backend.events(project=stack.name, follow=end is None, history=history):
+        if start is not None and event.time < start:
             continue
         if end is not None and event.time > end:
             break
         if as_json:
-            write(event.model_dump_json())
+            write(json.dumps({
+                "id": event.sequence, "time": event.time.isoformat(), "type": event.type,
+                "action": event.action, "actor": event.id, "attributes": dict(event.attributes),
+            }))
         else:
-            write(f"{event.time.isoformat()} {event.type} {event.action} {event.actor}")
+            write(f"{event.time.isoformat()} {event.type} {event.action} {event.id}")
 
 
 def port(
@@ -348,9 +372,8 @@ def port(
     number, _, proto = private_port.partition("/")
     if not number.isdigit():
         raise UsageError(f'expected PRIVATE_PORT[/PROTOCOL], got "{private_port}"')
-    rt = runtime()
-    record = _one(rt, project_name(ctx.obj), service, index)
-    for p in record.network.ports if record.network else ():
+    record = _one(_stack(ctx), service, index)
+    for p in record.ports:
         if p.container_port == int(number) and p.protocol == (proto or "tcp"):
             write(f"{p.host_ip or '0.0.0.0'}:{p.host_port}")
             return
@@ -358,10 +381,9 @@ def port(
 
 
 def inspect(ctx: typer.Context, services: ServicesArg = None) -> None:
-    """Everything the engine records about the services' containers (health log included), as JSON."""
-    rt = runtime()
-    records = _records(rt, project_name(ctx.obj), services)
-    write(json.dumps([r.model_dump(mode="json") for r in records], indent=2))
+    """Everything the runtime records about the services' containers (health log included), as JSON."""
+    records = _records(_stack(ctx), services)
+    write(json.dumps([dict(r.details) for r in records], indent=2, default=str))
 
 
 def register(app: typer.Typer) -> None:

@@ -8,8 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from stackup.api.stack import Stack
     from stackup.spec.loader import LoadedProject
     from stackup.spec.options import LoadOptions
+
+ARGV: list[str] = []
+"""The arguments of the running invocation (for `up`'s no-op shortcut record)."""
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,25 @@ class GlobalOptions:
     project_directory: Path | None = None
     progress: str = "auto"
     parallel: int | None = None
+    runtime: str | None = None
     warnings: list[str] = field(default_factory=list)
+
+    def stack(self, services: tuple[str, ...] = ()) -> Stack:
+        """The stack loaded and validated, on the chosen runtime (`plan`, `up`, `run`, ...)."""
+        from stackup.api.stack import Stack
+
+        return Stack.from_options(self.load_options(services), runtime=self.runtime, parallel=self.parallel)
+
+    def named(self) -> Stack:
+        """The running project by name only (`down`, `ps`, `logs`, ...): works with a broken file."""
+        from stackup.api.stack import Stack
+
+        return Stack.by_name(self.resolved_name(), runtime=self.runtime, parallel=self.parallel)
+
+    def backend_kind(self) -> str:
+        from stackup.api.backends import runtime_kind
+
+        return runtime_kind(self.runtime).value
 
     def load(self, services: tuple[str, ...] = ()) -> LoadedProject:
         """Load the stack as Compose would for this invocation (services named activate profiles)."""

@@ -13,10 +13,7 @@ from typing import Annotated
 import typer
 
 from stackup import __version__
-from stackup.cli.context import GlobalOptions
-
-ARGV: list[str] = []
-"""The arguments of the running invocation (for `up`'s no-op shortcut record)."""
+from stackup.cli.context import ARGV, GlobalOptions
 
 app = typer.Typer(
     name="stackup",
@@ -57,6 +54,10 @@ def global_options(
     parallel: Annotated[
         int | None, typer.Option("--parallel", help="Maximum operations in parallel.")
     ] = None,
+    runtime: Annotated[
+        str | None,
+        typer.Option("--runtime", help="native (stackup's engine) or docker (a Docker/Podman daemon)."),
+    ] = None,
     version: Annotated[
         bool, typer.Option("--version", "-v", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
@@ -69,6 +70,7 @@ def global_options(
         project_directory=project_directory,
         progress=progress,
         parallel=parallel,
+        runtime=runtime,
     )
 
 
@@ -110,7 +112,7 @@ def _usage_errors() -> tuple[type[Exception], ...]:
 def run(args: list[str]) -> int:
     """Run the CLI on `args`; return the process exit code."""
     from stackup.cli.output import error
-    from stackup.errors import StackupError
+    from stackup.errors import StackFailed, StackupError
 
     _register()
     ARGV[:] = args
@@ -124,6 +126,10 @@ def run(args: list[str]) -> int:
             for message in exc.warnings:
                 warn(message)
         error(str(exc))
+        if isinstance(exc, StackFailed):
+            from stackup.cli.diagnose import show_diagnoses
+
+            show_diagnoses(exc)
         return exc.exit_code
     except typer.Exit as exc:
         return int(exc.exit_code or 0)

@@ -7,18 +7,15 @@ so CI can gate on drift.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from enum import StrEnum
 from typing import TYPE_CHECKING, assert_never
 
-from stackup.cli.output import warn, write
+from stackup.cli.output import write
 
 if TYPE_CHECKING:
     from stackup.planner.graph import GraphFormat
-    from stackup.planner.observed import Observed
-    from stackup.planner.options import ReconcileOptions
-    from stackup.spec.loader import LoadedProject
+    from stackup.planner.plan import Plan
     from stackup.spec.models import Project
 
 EXIT_NO_CHANGES = 0
@@ -30,27 +27,8 @@ class PlanFormat(StrEnum):
     JSON = "json"
 
 
-def reconcile_options(loaded: LoadedProject, options: ReconcileOptions) -> ReconcileOptions:
-    """Fill in what the load knows (file contents for the hash, disabled services, paths)."""
-    return dataclasses.replace(
-        options,
-        referenced_files={**loaded.referenced_files, **options.referenced_files},
-        disabled_services=options.disabled_services | frozenset(loaded.disabled_services),
-        working_dir=options.working_dir or (str(loaded.files[0].parent) if loaded.files else ""),
-        config_files=options.config_files or tuple(str(f) for f in loaded.files),
-    )
-
-
-def plan_command(
-    loaded: LoadedProject, observed: Observed, options: ReconcileOptions, fmt: PlanFormat
-) -> int:
-    """Print the plan for `loaded` against `observed`; return 0 (no changes) or 2 (changes)."""
-    from stackup.planner.reconcile import reconcile
-
-    options = reconcile_options(loaded, options)
-    for message in loaded.warnings:
-        warn(message)
-    plan = reconcile(loaded.project, observed, options)
+def plan_command(plan: Plan, fmt: PlanFormat) -> int:
+    """Print `plan`; return 0 (no changes) or 2 (changes)."""
     match fmt:
         case PlanFormat.TEXT:
             write(str(plan))

@@ -7,8 +7,6 @@ ports (as Compose, without `--service-ports`), and its exit code becomes stackup
 
 from __future__ import annotations
 
-import dataclasses
-import secrets
 import sys
 from typing import Annotated
 
@@ -16,7 +14,6 @@ import typer
 
 from stackup.cli.context import GlobalOptions
 from stackup.cli.output import warn
-from stackup.errors import NotFound, RuntimeFailure
 
 
 def run(
@@ -33,66 +30,22 @@ def run(
     no_deps: Annotated[bool, typer.Option("--no-deps", help="Don't start linked services.")] = False,
 ) -> None:
     """Run a one-off command in a new container of SERVICE; exit with its exit code."""
-    from stackup.cli.plan_cmd import reconcile_options
-    from stackup.cli.stack_cmd import runtime
-    from stackup.planner.execute import execute
-    from stackup.planner.observed import observe
-    from stackup.planner.options import ReconcileOptions
-    from stackup.planner.reconcile import reconcile
-    from stackup.planner.specs import container_spec
-    from stackup.runtime import labels as lbl
+    from stackup.cli.progress import make_reporter
+    from stackup.keyvalue import parse_assignments
 
     opts: GlobalOptions = ctx.obj
-    loaded = opts.load(services=(service,))
-    project = loaded.project
-    if service not in project.services:
-        raise NotFound(f"no such service: {service}")
-    for message in loaded.warnings:
+    stack = opts.stack((service,))
+    for message in stack.warnings:
         warn(message)
-    rt = runtime()
-    deps = tuple(sorted(project.services[service].depends_on))
-    if deps and not no_deps:
-        options = reconcile_options(loaded, ReconcileOptions(services=deps))
-        plan = reconcile(project, observe(rt, project.name), options)
-        execute(plan, rt, parallel=opts.parallel).raise_for_failures()
-    token = secrets.token_hex(6)
-    base = container_spec(
-        project, service, project.services[service], 1,
-        labels={lbl.PROJECT: project.name, lbl.SERVICE: service, lbl.ONEOFF: lbl.TRUE},
-        referenced_files=loaded.referenced_files,
+    result = stack.run(
+        service, command, env=parse_assignments(env or (), what="--env"), entrypoint=entrypoint,
+        user=user, workdir=workdir, name=name, no_deps=no_deps, detach=detach, rm=rm,
+        output=sys.stdout, reporter=make_reporter(opts.progress),
     )
-    extra = dict(item.partition("=")[::2] for item in env or ())
-    spec = dataclasses.replace(
-        base,
-        name=name or f"{project.name}-{service}-run-{token}",
-        command=tuple(command) if command else base.command,
-        entrypoint=(entrypoint,) if entrypoint else base.entrypoint,
-        environment={**base.environment, **extra},
-        user=user or base.user,
-        working_dir=workdir or base.working_dir,
-        ports=(),
-        restart="no",
-    )
-    info = rt.create_container(spec)
-    rt.start_container(info.id)
     if detach:
-        sys.stdout.write(f"{spec.name}\n")
+        sys.stdout.write(f"{result.container}\n")
         return
-    try:
-        for line in rt.client.logs(info.id, follow=True):
-            sys.stdout.write(line.text + "\n")
-            sys.stdout.flush()
-        code = rt.client.wait_container(info.id)
-    except KeyboardInterrupt:
-        rt.stop_container(info.id)
-        code = 130
-    finally:
-        if rm:
-            try:
-                rt.remove_container(info.id)
-            except RuntimeFailure as exc:
-                warn(f"could not remove {spec.name}: {exc}")
-    raise typer.Exit(code)
+    raise typer.Exit(result.exit_code or 0)
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,6 @@ Each follows the four stages: load the stack (spec), observe the engine (runtime
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -15,24 +14,11 @@ import typer
 
 from stackup.cli.context import GlobalOptions
 from stackup.cli.output import warn, write
-from stackup.cli.plan_cmd import PlanFormat, graph_command, plan_command, reconcile_options
+from stackup.cli.plan_cmd import PlanFormat, graph_command, plan_command
 from stackup.errors import UsageError
 
 if TYPE_CHECKING:
-    from stackup.runtime.native.runtime import NativeRuntime
     from stackup.spec.loader import LoadedProject
-
-WAIT_POLL_S = 0.05
-"""How often `up` polls a dependency's health/exit: well under the 100 ms budget of issue 5."""
-
-
-def runtime() -> NativeRuntime:
-    """The native engine, started on demand."""
-    from stackup.runtime.native.launcher import ensure_engine
-    from stackup.runtime.native.runtime import NativeRuntime
-
-    return NativeRuntime(ensure_engine())
-
 
 def _scale(values: list[str] | None) -> dict[str, int]:
     out: dict[str, int] = {}
@@ -65,66 +51,39 @@ def up(
 ) -> None:
     """Create and start containers, as the plan says (`stackup plan` shows it first)."""
     from stackup.cli.progress import live, make_reporter
-    from stackup.planner.conditions import WaitPolicy
-    from stackup.planner.execute import execute
-    from stackup.planner.observed import observe
-    from stackup.planner.options import ReconcileOptions, recreate_policies
-    from stackup.planner.reconcile import reconcile
 
     opts: GlobalOptions = ctx.obj
-    started = time.monotonic()
     names = tuple(services or ())
     if exit_code_from:
         abort_on_container_exit = True
     if (detach or wait) and (abort_on_container_exit or abort_on_container_failure):
         flag = "--wait" if wait else "--detach"
         raise UsageError(f"--abort-on-container-exit/--exit-code-from cannot be combined with {flag}")
-    loaded = opts.load(services=names)
-    for message in loaded.warnings:
+    stack = opts.stack(names)
+    for message in stack.warnings:
         warn(message)
-    recreate, recreate_deps = recreate_policies(
-        force_recreate=force_recreate, no_recreate=no_recreate, always_recreate_deps=always_recreate_deps
-    )
-    rt = runtime()
-    options = reconcile_options(
-        loaded,
-        ReconcileOptions(
-            services=names,
-            no_deps=no_deps,
-            recreate=recreate,
-            recreate_deps=recreate_deps,
-            remove_orphans=remove_orphans,
-            scale=_scale(scale),
-        ),
-    )
-    plan = reconcile(loaded.project, observe(rt, loaded.project.name), options)
     reporter = make_reporter(opts.progress)
     with live(reporter):
-        outcome = execute(
-            plan, rt, reporter, parallel=opts.parallel,
-            wait=WaitPolicy(interval_s=WAIT_POLL_S, timeout_s=wait_timeout),
+        result = stack.up(
+            names, wait=wait, wait_timeout=wait_timeout, force_recreate=force_recreate,
+            no_recreate=no_recreate, always_recreate_deps=always_recreate_deps, no_deps=no_deps,
+            remove_orphans=remove_orphans, scale=_scale(scale), reporter=reporter,
         )
-    for message in outcome.warnings:
+    for message in result.outcome.warnings:
         warn(message)
-    if not outcome.ok:
-        from stackup.cli.attach import explain_failures
-
-        explain_failures(rt, loaded.project, outcome)
-        raise typer.Exit(1)
-    from stackup.cli import attach
-
     if wait:  # `--wait` implies `-d`, as in Compose
-        attach.wait_ready(rt, loaded.project, names, no_deps=no_deps, timeout_s=wait_timeout, started=started)
         return
     if detach:
-        if not plan.has_changes:
-            count = len(rt.list_containers(loaded.project.name))
-            sys.stderr.write(f" \u2714 {loaded.project.name}: {count} containers up to date\n")
-        _remember_noop(loaded)
+        if not result.changed:
+            count = len(stack.ps())
+            sys.stderr.write(f" \u2714 {stack.name}: {count} containers up to date\n")
+        if stack.loaded is not None and stack.backend.name == "native":
+            _remember_noop(stack.loaded)
         return
-    code = attach.attach(
-        rt,
-        loaded.project,
+    from stackup.cli.attached import attach
+
+    code = attach(
+        stack,
         names,
         abort_on_exit=abort_on_container_exit,
         abort_on_failure=abort_on_container_failure,
@@ -136,8 +95,8 @@ def up(
 
 def _remember_noop(loaded: LoadedProject) -> None:
     """Record what a later identical `up -d` must find to skip loading (see `cli/fastpath.py`)."""
+    from stackup.cli.context import ARGV
     from stackup.cli.fastpath import discover, remember, split_up_argv
-    from stackup.cli.main import ARGV
 
     global_args = split_up_argv(ARGV)
     if global_args is None or loaded.inputs is None or not loaded.inputs.complete:
@@ -158,21 +117,13 @@ def down(
 ) -> None:
     """Stop and remove the project's containers and networks (and volumes with -v)."""
     from stackup.cli.progress import live, make_reporter
-    from stackup.planner.execute import execute
-    from stackup.planner.observed import observe
-    from stackup.planner.teardown import DownOptions, plan_down
 
     opts: GlobalOptions = ctx.obj
-    name = project_name(opts)
-    rt = runtime()
-    rt.stop_timeout_s = timeout
-    observed = observe(rt, name)
     del remove_orphans  # down always removes every container of the project, orphans included
-    plan = plan_down(observed, DownOptions(volumes=volumes))
+    stack = opts.named()
     reporter = make_reporter(opts.progress)
     with live(reporter):
-        outcome = execute(plan, rt, reporter, parallel=opts.parallel)
-    outcome.raise_for_failures()
+        stack.down(volumes=volumes, timeout=timeout, reporter=reporter)
 
 
 def project_name(opts: GlobalOptions) -> str:
@@ -192,19 +143,16 @@ def plan(
     scale: Annotated[list[str] | None, typer.Option("--scale", help="SERVICE=NUM")] = None,
 ) -> None:
     """Show what `up` would do and why; exit 0 when nothing changes, 2 when something would."""
-    from stackup.planner.observed import observe
-    from stackup.planner.options import ReconcileOptions, recreate_policies
-
     opts: GlobalOptions = ctx.obj
     names = tuple(services or ())
-    loaded = opts.load(services=names)
-    recreate, recreate_deps = recreate_policies(force_recreate=force_recreate, no_recreate=no_recreate)
-    options = ReconcileOptions(
-        services=names, no_deps=no_deps, recreate=recreate, recreate_deps=recreate_deps,
+    stack = opts.stack(names)
+    for message in stack.warnings:
+        warn(message)
+    result = stack.plan(
+        names, force_recreate=force_recreate, no_recreate=no_recreate, no_deps=no_deps,
         remove_orphans=remove_orphans, scale=_scale(scale),
     )
-    observed = observe(runtime(), loaded.project.name)
-    raise typer.Exit(plan_command(loaded, observed, options, fmt))
+    raise typer.Exit(plan_command(result, fmt))
 
 
 def graph(

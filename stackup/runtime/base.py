@@ -200,6 +200,15 @@ class PublishedPort:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthProbe:
+    """One health probe's result, kept so a failure can show the last few, not only the last."""
+
+    exit_code: int
+    output: str = ""
+    end: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerInfo:
     """What a runtime reports about one container.
 
@@ -224,6 +233,10 @@ class ContainerInfo:
     ports: tuple[PublishedPort, ...] = ()
     addresses: Mapping[str, str] = field(default_factory=dict)
     command: tuple[str, ...] = ()
+    health_log: tuple[HealthProbe, ...] = ()
+    restart_count: int = 0
+    details: Mapping[str, object] = field(default_factory=dict, compare=False)
+    """The backend's own full description (what `stackup inspect` prints), JSON-ready."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +343,8 @@ class RuntimeEvent:
     id: str
     name: str = ""
     attributes: Mapping[str, str] = field(default_factory=dict)
+    sequence: int = 0
+    """Orders events of one runtime (the engine's event id; a counter where the runtime has none)."""
 
 
 class Runtime(Protocol):
@@ -342,7 +357,7 @@ class Runtime(Protocol):
     """
 
     def list_containers(self, project: str) -> list[ContainerInfo]:
-        """Containers labelled with `project` (any state)."""
+        """Containers labelled with `project` (any state); `""`: those of every project."""
         ...
 
     def inspect_container(self, container_id: str) -> ContainerInfo:
@@ -419,8 +434,11 @@ class ContainerOps(Protocol):
 
     def top(self, container_id: str) -> TopInfo: ...
 
-    def events(self, *, project: str | None = None, follow: bool = True) -> Iterator[RuntimeEvent]:
-        """Events as they happen (of one project's objects when `project` is set)."""
+    def events(
+        self, *, project: str | None = None, follow: bool = True, history: bool = False
+    ) -> Iterator[RuntimeEvent]:
+        """Events as they happen (of one project's objects when `project` is set); with `history`,
+        first those the runtime still remembers."""
         ...
 
     def copy_to(self, container_id: str, path: str, archive: IO[bytes]) -> None:

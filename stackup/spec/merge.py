@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from stackup import keyvalue
 from stackup.spec.errors import KeyPath, ProblemCollector, SourceMap
 from stackup.spec.tree import Tag, Tagged
 
@@ -213,8 +214,8 @@ def _kv_entries(src: Located) -> list[tuple[str, Located]]:
     out: list[tuple[str, Located]] = []
     for item in _as_list(src):
         text = str(item.value)
-        key, sep, value = text.partition("=")
-        out.append((key, Located(value if sep else None, item.path, item.source_map)))
+        key, value = keyvalue.split(text)
+        out.append((key, Located(value, item.path, item.source_map)))
     return out
 
 

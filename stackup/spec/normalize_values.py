@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from stackup import keyvalue
 from stackup.spec.models_base import scalar_text
 
 
@@ -49,12 +50,12 @@ def mapping(value: object, *, keep_none: bool = False, what: str = "entry") -> d
         for item in value:
             if isinstance(item, dict | list) or item is None:
                 raise ValueError(f"expected KEY=VALUE strings, got {describe(item)}")
-            key, sep, rest = scalar_text(item).partition("=")
+            key, rest = keyvalue.split(scalar_text(item))
             if key != key.rstrip():
                 raise ValueError(f'{what} "{key.rstrip()}" is declared with a trailing space')
             if not key:
                 raise ValueError(f'invalid {what} "{item}": empty key')
-            out[key] = rest if sep else (None if keep_none else "")
+            out[key] = rest if rest is not None else (None if keep_none else "")
         return out
     raise ValueError(f"expected a mapping or a list of KEY=VALUE strings, got {describe(value)}")
 

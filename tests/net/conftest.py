@@ -20,6 +20,7 @@ import pytest
 
 from stackup.net import bridge, names, netns
 from stackup.net.firewall import Firewall
+from stackup.runtime.engine.network.foreign import ForeignFilter
 
 BUSYBOX = "/bin/busybox"
 
@@ -35,6 +36,9 @@ class Lab:
         self.veths: list[str] = []
         self.processes: list[subprocess.Popen[bytes]] = []
         self.firewall = Firewall(root)
+        # Where Docker's FORWARD drop policy is in force (br_netfilter sends bridged frames
+        # through it), the lab's bridges need the same accepts the engine gives its own.
+        self.foreign = ForeignFilter()
         self._subnets: list[IPv4Network] = []
 
     def subnet(self) -> IPv4Network:
@@ -52,6 +56,7 @@ class Lab:
         subnet = self.subnet()
         self.bridges.append(name)
         bridge.ensure_bridge(name, IPv4Interface((subnet.network_address + 1, 24)), internal=internal)
+        self.foreign.sync(self.firewall.table, self.bridges)
         return name, subnet
 
     def container(self, label: str, br: str, subnet: IPv4Network, host: int, *, route: bool = True) -> Path:
@@ -107,6 +112,7 @@ class Lab:
             *(lambda p=p: netns.delete(p) for p in self.namespaces),
             *(lambda b=b: bridge.delete_bridge(b) for b in self.bridges),
             self.firewall.destroy,
+            lambda: self.foreign.remove(self.firewall.table),
         ]
         for step in steps:
             try:
@@ -124,6 +130,7 @@ class Lab:
         if self.firewall.table in tables:
             found.append(self.firewall.table)
         found += [str(p) for p in self.namespaces if p.exists()]
+        found += self.foreign.ours(self.firewall.table)
         return found
 
 

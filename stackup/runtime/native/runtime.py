@@ -7,22 +7,33 @@ the planner, mechanisms stay in the engine.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import IO, TYPE_CHECKING, Any
 
-from stackup.errors import NotFound
+from stackup.errors import NotFound, RuntimeFailure, UsageError
 from stackup.runtime.base import (
     BuildSpec,
     ContainerInfo,
     ContainerSpec,
     ContainerState,
+    ExecOutput,
+    ExecSpec,
     Health,
     HealthcheckSpec,
+    HealthProbe,
     HookSpec,
     ImageInfo,
+    LogEntry,
     MountType,
     NetworkInfo,
     NetworkSpec,
+    OutputStream,
+    ProcessStream,
+    PublishedPort,
+    RuntimeEvent,
+    TopInfo,
     VolumeInfo,
     VolumeSpec,
 )
@@ -45,11 +56,20 @@ def container_info(record: ContainerRecord) -> ContainerInfo:
     """An engine record as the planner sees it (state, health, last probe output)."""
     health = Health.NONE
     last_probe: str | None = None
+    probes: tuple[HealthProbe, ...] = ()
     if record.health:
         health = Health(str(record.health.get("status", "none")))
         log = record.health.get("log") or []
         if log:
             last_probe = str(log[-1].get("output", "")).strip() or None
+        probes = tuple(
+            HealthProbe(
+                exit_code=int(p.get("exit_code") or 0),
+                output=str(p.get("output", "")),
+                end=_when(p.get("end")),
+            )
+            for p in log
+        )
     state = _STATES[record.status.value]
     return ContainerInfo(
         id=record.id,
@@ -61,7 +81,29 @@ def container_info(record: ContainerRecord) -> ContainerInfo:
         exit_code=record.exit_code,
         image_id=record.image_id or None,
         last_probe=last_probe,
+        health_log=probes,
+        created=record.created_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        ports=tuple(
+            PublishedPort(p.container_port, p.host_port, p.host_ip, p.protocol)
+            for p in (record.network.ports if record.network else ())
+        ),
+        addresses={e.network: e.address for e in (record.network.endpoints if record.network else ())},
+        restart_count=record.restart_count,
+        details=record.model_dump(mode="json"),
     )
+
+
+def _when(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
 
 
 def _nanoseconds(seconds: float | None) -> int:
@@ -180,7 +222,9 @@ def create_request(spec: ContainerSpec) -> dict[str, Any]:
 
 
 class NativeRuntime:
-    """`Runtime` implementation backed by the native engine's HTTP API."""
+    """`Backend` implementation backed by the native engine's HTTP API."""
+
+    name = "native"
 
     def __init__(self, client: EngineClient, *, stop_timeout_s: float | None = None) -> None:
         self.client = client
@@ -190,7 +234,7 @@ class NativeRuntime:
     # -- containers -----------------------------------------------------------------------
 
     def list_containers(self, project: str) -> list[ContainerInfo]:
-        records = self.client.list_containers(labels={PROJECT: project})
+        records = self.client.list_containers(labels={PROJECT: project or None})
         return [container_info(r) for r in records]
 
     def inspect_container(self, container_id: str) -> ContainerInfo:
@@ -281,3 +325,107 @@ class NativeRuntime:
 
     def remove_image(self, ref: str) -> None:
         self.client.remove_image(ref)
+
+    # -- container operations ---------------------------------------------------------------
+
+    def close(self) -> None:
+        self.client.close()
+
+    def logs(
+        self, container_id: str, *, follow: bool = False, since: datetime | None = None,
+        tail: int | None = None,
+    ) -> Iterator[LogEntry]:
+        for line in self.client.logs(container_id, follow=follow, since=since, tail=tail):
+            yield LogEntry(OutputStream(line.stream), line.text, line.time)
+
+    def exec(self, container_id: str, spec: ExecSpec) -> ExecOutput:
+        from stackup.runtime.wire.models import ExecRequest
+
+        if spec.tty or spec.stdin:
+            raise UsageError("a TTY or stdin needs exec_stream")
+        result = self.client.exec(
+            container_id,
+            ExecRequest(args=spec.command, env=dict(spec.environment), cwd=spec.working_dir, user=spec.user),
+        )
+        return ExecOutput(result.exit_code, result.stdout.encode(), result.stderr.encode())
+
+    def exec_stream(self, container_id: str, spec: ExecSpec) -> ProcessStream:
+        # Interim (until exec streams over the engine's socket): run it captured, replay output.
+        if spec.tty:
+            raise RuntimeFailure("exec with a TTY over the engine's socket is not available yet")
+        import dataclasses
+
+        return _Replay(self.exec(container_id, dataclasses.replace(spec, stdin=False)))
+
+    def attach(self, container_id: str) -> ProcessStream:
+        raise RuntimeFailure("attach over the engine's socket is not available yet")
+
+    def kill_container(self, container_id: str, signal: str = "SIGKILL") -> None:
+        self.client.kill_container(container_id, signal)
+
+    def restart_container(self, container_id: str, timeout_s: float | None = None) -> None:
+        self.client.restart_container(container_id, self.stop_timeout_s if timeout_s is None else timeout_s)
+
+    def wait_container(self, container_id: str) -> int:
+        return self.client.wait_container(container_id)
+
+    def top(self, container_id: str) -> TopInfo:
+        result = self.client.top(container_id)
+        return TopInfo(tuple(result.titles), tuple(tuple(row) for row in result.processes))
+
+    def events(
+        self, *, project: str | None = None, follow: bool = True, history: bool = False
+    ) -> Iterator[RuntimeEvent]:
+        for event in self.client.events(since_id=0 if history else None, follow=follow):
+            if project is not None and event.attributes.get(PROJECT, project) != project:
+                continue
+            yield RuntimeEvent(
+                time=event.time, type=str(event.type), action=event.action, id=event.actor,
+                name=event.attributes.get("name", ""), attributes=dict(event.attributes),
+                sequence=event.id,
+            )
+
+    def copy_to(self, container_id: str, path: str, archive: IO[bytes]) -> None:
+        raise RuntimeFailure("copying into a container is not available yet")
+
+    def copy_from(self, container_id: str, path: str) -> Iterator[bytes]:
+        raise RuntimeFailure("copying out of a container is not available yet")
+
+
+class _Replay:
+    """A finished exec presented as a `ProcessStream` (interim)."""
+
+    def __init__(self, output: ExecOutput) -> None:
+        import os
+
+        self.output = output
+        self.chunks = [(OutputStream.STDOUT, output.stdout), (OutputStream.STDERR, output.stderr)]
+        self.r, w = os.pipe()
+        os.close(w)
+
+    def fileno(self) -> int:
+        return self.r
+
+    def read(self) -> tuple[OutputStream, bytes] | None:
+        while self.chunks:
+            chunk = self.chunks.pop(0)
+            if chunk[1]:
+                return chunk
+        return None
+
+    def write(self, data: bytes) -> None:
+        return None
+
+    def close_stdin(self) -> None:
+        return None
+
+    def resize(self, rows: int, cols: int) -> None:
+        return None
+
+    def wait(self) -> int:
+        return self.output.exit_code
+
+    def close(self) -> None:
+        import os
+
+        os.close(self.r)

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from stackup import keyvalue
 from stackup.errors import NotFound, StackupError
 from stackup.runtime.engine.service import EngineService
 from stackup.runtime.wire.models import API_VERSION, ErrorBody, ErrorKind
@@ -110,11 +111,7 @@ def query_bool(request: Request, name: str, default: bool = False) -> bool:
 
 def query_labels(request: Request) -> dict[str, str | None]:
     """`?label=key=value&label=key` -> {key: value, key: None} (None: the label is present)."""
-    labels: dict[str, str | None] = {}
-    for item in request.query_params.getlist("label"):
-        key, sep, value = item.partition("=")
-        labels[key] = value if sep else None
-    return labels
+    return dict(keyvalue.split(item) for item in request.query_params.getlist("label"))
 
 
 def _error(kind: ErrorKind, message: str, status: int) -> JSONResponse:

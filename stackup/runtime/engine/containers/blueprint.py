@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from stackup import keyvalue
 from stackup.errors import RuntimeFailure
 from stackup.runtime.engine.containers.config import (
     ContainerConfig,
@@ -49,11 +50,7 @@ def command_line(request: ContainerCreate, image: Image) -> tuple[str, ...]:
 
 def environment(request: ContainerCreate, image: Image) -> dict[str, str]:
     """The image's `KEY=value` list with the request's variables laid over it."""
-    env: dict[str, str] = {}
-    for item in image.config.env:
-        key, _, value = item.partition("=")
-        env[key] = value
-    return env | request.env
+    return keyvalue.to_dict(image.config.env) | request.env
 
 
 def _mount(spec: MountRequest, volume_dir: Callable[[str], Path]) -> dict[str, Any]:

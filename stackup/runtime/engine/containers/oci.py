@@ -19,6 +19,7 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from stackup import keyvalue
 from stackup.errors import RuntimeFailure
 from stackup.runtime.engine.containers import cgroups
 from stackup.runtime.engine.containers.config import ContainerConfig, MountKind, NetworkMode, resolve_user
@@ -294,7 +295,7 @@ def exec_process_spec(
     process["args"] = list(args)
     process["terminal"] = tty
     if env:
-        merged = dict(item.partition("=")[::2] for item in process.get("env", []))
+        merged = keyvalue.to_dict(process.get("env", []))
         merged.update(env)
         process["env"] = [f"{key}={value}" for key, value in merged.items()]
     if user:

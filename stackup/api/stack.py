@@ -1,0 +1,500 @@
+"""`Stack`: one project driven through the four stages, the seam every front end calls.
+
+    stack = Stack.load(["compose.yaml"], project_name="demo")
+    print(stack.plan())                  # what `up` would do, and why
+    stack.up(wait=True)                  # raises StackFailed (with diagnoses) if it cannot
+    print(stack.exec("web", ["cat", "/etc/hostname"]).stdout)
+    stack.down(volumes=True)
+
+The CLI parses flags, calls these methods and prints; the pytest plugin, `watch` and the deploy
+targets call the same methods. Progress goes to a `planner.reporter.Reporter`, never to stdout.
+The runtime is chosen once (`backends.open_backend`), so the same code drives stackup's own
+engine or an existing Docker/Podman daemon.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from stackup.api import readiness
+from stackup.api.backends import open_backend
+from stackup.errors import NotFound, RuntimeFailure, StackFailed, UsageError
+from stackup.runtime import labels as lbl
+from stackup.runtime.base import (
+    Backend,
+    ContainerInfo,
+    ContainerState,
+    ExecOutput,
+    ExecSpec,
+    LogEntry,
+    ProcessStream,
+    RuntimeEvent,
+)
+
+if TYPE_CHECKING:
+    from stackup.planner.execute import Outcome
+    from stackup.planner.observed import Observed
+    from stackup.planner.options import ReconcileOptions
+    from stackup.planner.plan import Plan
+    from stackup.planner.reporter import Reporter
+    from stackup.spec.loader import LoadedProject
+    from stackup.spec.models import Project
+    from stackup.spec.options import LoadOptions
+
+WAIT_POLL_S = 0.05
+"""How often `up` polls a dependency's health or exit while it waits on a condition."""
+
+
+@dataclass(frozen=True, slots=True)
+class UpResult:
+    """What `up` did: the plan it executed and how each operation went."""
+
+    plan: Plan
+    outcome: Outcome
+
+    @property
+    def changed(self) -> bool:
+        return self.plan.has_changes
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """A one-off container: its name and, unless detached, its exit code."""
+
+    container: str
+    exit_code: int | None = None
+
+
+class Stack:
+    """A project on a backend: loaded from stack files (`load`) or known by name (`by_name`).
+
+    Commands on a running project (`down`, `ps`, `logs`, `exec`, ...) need only its name, so
+    they still work after the stack file was broken; `plan`/`up`/`run` need the loaded model.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        name: str,
+        loaded: LoadedProject | None = None,
+        *,
+        parallel: int | None = None,
+        owns_backend: bool = True,
+    ) -> None:
+        self.backend = backend
+        self.name = name
+        self.loaded = loaded
+        self.parallel = parallel
+        self._owns_backend = owns_backend
+
+    # -- construction ----------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        files: Sequence[str | Path] = (),
+        *,
+        project_name: str | None = None,
+        profiles: Sequence[str] = (),
+        env_files: Sequence[str | Path] = (),
+        project_directory: str | Path | None = None,
+        services: Sequence[str] = (),
+        environ: Mapping[str, str] | None = None,
+        working_dir: str | Path | None = None,
+        runtime: str | None = None,
+        backend: Backend | None = None,
+        parallel: int | None = None,
+    ) -> Stack:
+        """Load and validate the stack as Compose would (raises `SpecError`, located)."""
+        import os
+
+        from stackup.spec.options import LoadOptions
+
+        env = dict(os.environ if environ is None else environ)
+        options = LoadOptions(
+            files=[Path(f) for f in files],
+            project_directory=Path(project_directory) if project_directory else None,
+            project_name=project_name,
+            env_files=[Path(f) for f in env_files],
+            profiles=list(profiles),
+            services=list(services),
+            environ=env,
+            working_dir=Path(working_dir) if working_dir else Path.cwd(),
+        )
+        return cls.from_options(options, runtime=runtime, backend=backend, parallel=parallel)
+
+    @classmethod
+    def from_options(
+        cls,
+        options: LoadOptions,
+        *,
+        runtime: str | None = None,
+        backend: Backend | None = None,
+        parallel: int | None = None,
+    ) -> Stack:
+        from stackup.spec.loader import load
+
+        loaded = load(options)
+        chosen = backend or open_backend(runtime, options.environ)
+        return cls(chosen, loaded.project.name, loaded, parallel=parallel, owns_backend=backend is None)
+
+    @classmethod
+    def by_name(
+        cls, name: str, *, runtime: str | None = None, backend: Backend | None = None,
+        parallel: int | None = None,
+    ) -> Stack:
+        """A project that is (or was) running, without its stack file."""
+        chosen = backend or open_backend(runtime)
+        return cls(chosen, name, None, parallel=parallel, owns_backend=backend is None)
+
+    def close(self) -> None:
+        if self._owns_backend:
+            self.backend.close()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def project(self) -> Project:
+        if self.loaded is None:
+            raise UsageError(f"project {self.name}: this needs the stack file (Stack.load)")
+        return self.loaded.project
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self.loaded.warnings) if self.loaded else []
+
+    # -- plan and apply --------------------------------------------------------------------
+
+    def observe(self) -> Observed:
+        from stackup.planner.observed import observe
+
+        return observe(self.backend, self.name)
+
+    def reconcile_options(
+        self,
+        services: Sequence[str] = (),
+        *,
+        force_recreate: bool = False,
+        no_recreate: bool = False,
+        always_recreate_deps: bool = False,
+        no_deps: bool = False,
+        remove_orphans: bool = False,
+        scale: Mapping[str, int] | None = None,
+    ) -> ReconcileOptions:
+        """The planner's options for this load (file contents for the hash, disabled services)."""
+        from stackup.planner.options import ReconcileOptions, recreate_policies
+
+        loaded = self.loaded
+        if loaded is None:
+            raise UsageError(f"project {self.name}: planning needs the stack file (Stack.load)")
+        recreate, recreate_deps = recreate_policies(
+            force_recreate=force_recreate, no_recreate=no_recreate, always_recreate_deps=always_recreate_deps
+        )
+        return ReconcileOptions(
+            services=tuple(services),
+            no_deps=no_deps,
+            recreate=recreate,
+            recreate_deps=recreate_deps,
+            remove_orphans=remove_orphans,
+            scale=dict(scale or {}),
+            referenced_files=dict(loaded.referenced_files),
+            disabled_services=frozenset(loaded.disabled_services),
+            working_dir=str(loaded.files[0].parent) if loaded.files else "",
+            config_files=tuple(str(f) for f in loaded.files),
+        )
+
+    def plan(self, services: Sequence[str] = (), **options: object) -> Plan:
+        """What `up` would do and why (`str(plan)` is `stackup plan`'s output). Options as `up`."""
+        from stackup.planner.reconcile import reconcile
+
+        return reconcile(self.project, self.observe(), self.reconcile_options(services, **options))  # type: ignore[arg-type]
+
+    def up(
+        self,
+        services: Sequence[str] = (),
+        *,
+        wait: bool = False,
+        wait_timeout: float = 300.0,
+        force_recreate: bool = False,
+        no_recreate: bool = False,
+        always_recreate_deps: bool = False,
+        no_deps: bool = False,
+        remove_orphans: bool = False,
+        scale: Mapping[str, int] | None = None,
+        reporter: Reporter | None = None,
+    ) -> UpResult:
+        """Make the backend match the stack along the dependency graph, as parallel as it allows.
+
+        With `wait`, return only once every service in scope reached its target (running,
+        healthy, completed). Raises `StackFailed` with a `Diagnosis` per culprit otherwise.
+        """
+        from stackup.planner.conditions import WaitPolicy
+        from stackup.planner.execute import execute
+
+        started = time.monotonic()
+        names = tuple(services)
+        plan = self.plan(
+            names, force_recreate=force_recreate, no_recreate=no_recreate,
+            always_recreate_deps=always_recreate_deps, no_deps=no_deps, remove_orphans=remove_orphans,
+            scale=scale,
+        )
+        outcome = execute(
+            plan, self.backend, reporter, parallel=self.parallel,
+            wait=WaitPolicy(interval_s=WAIT_POLL_S, timeout_s=wait_timeout),
+        )
+        if not outcome.ok:
+            raise self._failure(outcome)
+        if wait:
+            readiness.wait_ready(
+                self.backend, self.project, names, no_deps=no_deps, timeout_s=wait_timeout, started=started
+            )
+        return UpResult(plan, outcome)
+
+    def _failure(self, outcome: Outcome) -> StackFailed:
+        """Every failure and what it blocked, with the culprits' probes and log tails: the cause is
+        in the failed service or at the root of a blocked chain, not in the dependent skipped."""
+        lines = [str(e) for _, e in sorted(outcome.failed.items())]
+        lines += [str(e) for _, e in sorted(outcome.skipped.items())]
+        culprits = {op.split(":", 1)[-1].rsplit("-", 1)[0] for op in outcome.failed}
+        culprits |= {e.chain[-1] for e in outcome.skipped.values() if e.chain}
+        diagnoses = tuple(
+            readiness.diagnose(self.backend, self.project, info, "failed")
+            for info in readiness.service_containers(self.backend, self.name)
+            if info.labels.get(lbl.SERVICE) in culprits
+        )
+        return StackFailed("\n".join(dict.fromkeys(lines)), diagnoses)
+
+    def down(
+        self, *, volumes: bool = False, timeout: float | None = None, services: Sequence[str] = (),
+        reporter: Reporter | None = None,
+    ) -> None:
+        """Stop and remove the project's containers (dependents first), networks, and with
+        `volumes` its named volumes. Orphans go too: `down` leaves nothing of the project."""
+        from stackup.planner.execute import execute
+        from stackup.planner.teardown import DownOptions, plan_down
+
+        plan = plan_down(self.observe(), DownOptions(volumes=volumes, services=tuple(services)))
+        with self._stop_timeout(timeout):
+            outcome = execute(plan, self.backend, reporter, parallel=self.parallel)
+        outcome.raise_for_failures()
+
+    def _stop_timeout(self, timeout: float | None) -> _StopTimeout:
+        return _StopTimeout(self.backend, timeout)
+
+    # -- containers ------------------------------------------------------------------------
+
+    def ps(
+        self, services: Sequence[str] = (), *, all: bool = True, oneoff: bool = False
+    ) -> list[ContainerInfo]:
+        """The project's containers (running only unless `all`), sorted by name."""
+        wanted = set(services)
+        found = [
+            c for c in self.backend.list_containers(self.name)
+            if (oneoff or c.labels.get(lbl.ONEOFF) != lbl.TRUE)
+            and (not wanted or c.labels.get(lbl.SERVICE, "") in wanted)
+            and (all or c.state is ContainerState.RUNNING)
+        ]
+        return sorted(found, key=lambda c: c.name)
+
+    def container(self, service: str, index: int = 1) -> ContainerInfo:
+        """Replica `index` (1-based) of `service`."""
+        for info in self.ps([service]):
+            if info.labels.get(lbl.CONTAINER_NUMBER) == str(index):
+                return info
+        raise NotFound(f"service {service} has no container number {index} in project {self.name}")
+
+    def logs(
+        self, service: str, *, index: int = 1, follow: bool = False, tail: int | None = None,
+        since: datetime | None = None,
+    ) -> Iterator[LogEntry]:
+        return self.backend.logs(self.container(service, index).id, follow=follow, tail=tail, since=since)
+
+    def exec(
+        self, service: str, command: Sequence[str], *, index: int = 1, user: str | None = None,
+        workdir: str | None = None, env: Mapping[str, str] | None = None, privileged: bool = False,
+    ) -> ExecOutput:
+        """Run `command` in a running replica to completion; its exit code and output."""
+        spec = ExecSpec(tuple(command), user=user, working_dir=workdir, environment=dict(env or {}),
+                        privileged=privileged)
+        return self.backend.exec(self.container(service, index).id, spec)
+
+    def exec_stream(self, service: str, spec: ExecSpec, *, index: int = 1) -> ProcessStream:
+        """`exec -it`: a live connection (TTY and stdin as `spec` says)."""
+        return self.backend.exec_stream(self.container(service, index).id, spec)
+
+    def port(
+        self, service: str, private_port: int, *, protocol: str = "tcp", index: int = 1
+    ) -> tuple[str, int]:
+        """The host address and port `private_port` of a replica is published on."""
+        info = self.container(service, index)
+        for binding in info.ports:
+            if binding.container_port == private_port and binding.protocol == protocol:
+                host = binding.host_ip if binding.host_ip not in ("", "0.0.0.0", "::") else "127.0.0.1"
+                return host, binding.host_port
+        raise NotFound(f"{info.name}: port {private_port}/{protocol} is not published")
+
+    def url(
+        self, service: str, private_port: int, *, scheme: str = "http", path: str = "/", index: int = 1
+    ) -> str:
+        """`http://127.0.0.1:32768/` for a published port: what a test hands its HTTP client."""
+        host, port = self.port(service, private_port, index=index)
+        return f"{scheme}://{host}:{port}{path}"
+
+    def events(self, *, follow: bool = True) -> Iterator[RuntimeEvent]:
+        return self.backend.events(project=self.name, follow=follow)
+
+    def _each(self, services: Sequence[str], action: str, **kw: object) -> list[ContainerInfo]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        targets = self.ps(services)
+        backend = self.backend
+
+        def one(info: ContainerInfo) -> None:
+            match action:
+                case "stop":
+                    backend.stop_container(info.id, kw.get("timeout"))  # type: ignore[arg-type]
+                case "start":
+                    backend.start_container(info.id)
+                case "restart":
+                    backend.restart_container(info.id, kw.get("timeout"))  # type: ignore[arg-type]
+                case "kill":
+                    backend.kill_container(info.id, str(kw.get("signal") or "SIGKILL"))
+                case "rm":
+                    backend.remove_container(info.id)
+
+        if targets:
+            with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
+                list(pool.map(one, targets))
+        return targets
+
+    def stop(self, services: Sequence[str] = (), *, timeout: float | None = None) -> list[ContainerInfo]:
+        return self._each(services, "stop", timeout=timeout)
+
+    def start(self, services: Sequence[str] = ()) -> list[ContainerInfo]:
+        return self._each(services, "start")
+
+    def restart(self, services: Sequence[str] = (), *, timeout: float | None = None) -> list[ContainerInfo]:
+        return self._each(services, "restart", timeout=timeout)
+
+    def kill(self, services: Sequence[str] = (), *, signal: str = "SIGKILL") -> list[ContainerInfo]:
+        return self._each(services, "kill", signal=signal)
+
+    def rm(self, services: Sequence[str] = (), *, stopped_only: bool = True) -> list[ContainerInfo]:
+        """Remove stopped replicas (`stopped_only=False`: running ones too)."""
+        targets = [c for c in self.ps(services) if not stopped_only or c.state is not ContainerState.RUNNING]
+        for info in targets:
+            self.backend.remove_container(info.id)
+        return targets
+
+    def wait(self, services: Sequence[str] = ()) -> dict[str, int]:
+        """Block until the replicas exit; their exit codes by container name."""
+        return {c.name: self.backend.wait_container(c.id) for c in self.ps(services)}
+
+    def copy_to(self, service: str, path: str, archive: IO[bytes], *, index: int = 1) -> None:
+        self.backend.copy_to(self.container(service, index).id, path, archive)
+
+    def copy_from(self, service: str, path: str, *, index: int = 1) -> Iterator[bytes]:
+        return self.backend.copy_from(self.container(service, index).id, path)
+
+    def wait_ready(self, services: Sequence[str] = (), *, timeout: float = 300.0) -> None:
+        readiness.wait_ready(self.backend, self.project, tuple(services), timeout_s=timeout)
+
+    # -- one-off containers ----------------------------------------------------------------
+
+    def run(
+        self,
+        service: str,
+        command: Sequence[str] | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        entrypoint: str | None = None,
+        user: str | None = None,
+        workdir: str | None = None,
+        name: str | None = None,
+        no_deps: bool = False,
+        detach: bool = False,
+        rm: bool = False,
+        output: IO[str] | None = None,
+        reporter: Reporter | None = None,
+    ) -> RunResult:
+        """A one-off container of `service` (dependencies brought up first unless `no_deps`).
+
+        Labelled `oneoff` so `up` never treats it as a replica or an orphan; publishes no ports
+        (as Compose without `--service-ports`). Unless `detach`, its output goes to `output` and
+        the call returns its exit code.
+        """
+        from stackup.planner.specs import container_spec
+
+        project = self.project
+        if service not in project.services:
+            raise NotFound(f"no such service: {service}")
+        deps = tuple(sorted(project.services[service].depends_on))
+        if deps and not no_deps:
+            self.up(deps, reporter=reporter)
+        base = container_spec(
+            project, service, project.services[service], 1,
+            labels={lbl.PROJECT: project.name, lbl.SERVICE: service, lbl.ONEOFF: lbl.TRUE},
+            referenced_files=self.loaded.referenced_files if self.loaded else {},
+        )
+        spec = dataclasses.replace(
+            base,
+            name=name or f"{project.name}-{service}-run-{secrets.token_hex(6)}",
+            command=tuple(command) if command else base.command,
+            entrypoint=(entrypoint,) if entrypoint else base.entrypoint,
+            environment={**base.environment, **dict(env or {})},
+            user=user or base.user,
+            working_dir=workdir or base.working_dir,
+            ports=(),
+            restart="no",
+        )
+        info = self.backend.create_container(spec)
+        self.backend.start_container(info.id)
+        if detach:
+            return RunResult(spec.name)
+        try:
+            for entry in self.backend.logs(info.id, follow=True):
+                if output is not None:
+                    output.write(entry.text + "\n")
+                    output.flush()
+            code = self.backend.wait_container(info.id)
+        except KeyboardInterrupt:
+            self.backend.stop_container(info.id)
+            code = 130
+        finally:
+            if rm:
+                with contextlib.suppress(RuntimeFailure):  # already gone: nothing left to remove
+                    self.backend.remove_container(info.id)
+        return RunResult(spec.name, code)
+
+
+class _StopTimeout:
+    """Overrides each container's grace period during one operation (`down -t`): a runtime
+    that supports it has a `stop_timeout_s` attribute; others use each container's own."""
+
+    def __init__(self, backend: Backend, timeout: float | None) -> None:
+        self.backend = backend
+        self.timeout = timeout
+        self.previous: float | None = None
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        if self.timeout is not None and hasattr(self.backend, "stop_timeout_s"):
+            self.previous = self.backend.stop_timeout_s
+            self.backend.stop_timeout_s = self.timeout
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.timeout is not None and hasattr(self.backend, "stop_timeout_s"):
+            self.backend.stop_timeout_s = self.previous
