@@ -144,8 +144,8 @@ def _inputs_unchanged(cached: dict[str, Any]) -> bool:
 def try_noop_up(argv: list[str]) -> int | None:
     """Exit code 0 when `argv` is a no-op `up -d` that can be proven so; None to take the full path."""
     global_args = split_up_argv(argv)
-    if global_args is None:
-        return None
+    if global_args is None or os.environ.get("STACKUP_RUNTIME", "native") not in ("", "native"):
+        return None  # the recorded snapshot is the native engine's
     cwd = Path.cwd()
     try:
         cached = json.loads(cache_path(global_args, cwd).read_text())

@@ -16,6 +16,7 @@ from stackup.cli.context import GlobalOptions
 from stackup.cli.output import warn, write
 from stackup.cli.plan_cmd import PlanFormat, graph_command, plan_command
 from stackup.errors import UsageError
+from stackup.planner.options import recreate_policies
 
 if TYPE_CHECKING:
     from stackup.spec.loader import LoadedProject
@@ -59,6 +60,10 @@ def up(
     if (detach or wait) and (abort_on_container_exit or abort_on_container_failure):
         flag = "--wait" if wait else "--detach"
         raise UsageError(f"--abort-on-container-exit/--exit-code-from cannot be combined with {flag}")
+    scales = _scale(scale)  # flag mistakes are reported before anything is loaded or started
+    recreate_policies(
+        force_recreate=force_recreate, no_recreate=no_recreate, always_recreate_deps=always_recreate_deps
+    )
     stack = opts.stack(names)
     for message in stack.warnings:
         warn(message)
@@ -67,7 +72,7 @@ def up(
         result = stack.up(
             names, wait=wait, wait_timeout=wait_timeout, force_recreate=force_recreate,
             no_recreate=no_recreate, always_recreate_deps=always_recreate_deps, no_deps=no_deps,
-            remove_orphans=remove_orphans, scale=_scale(scale), reporter=reporter,
+            remove_orphans=remove_orphans, scale=scales, reporter=reporter,
         )
     for message in result.outcome.warnings:
         warn(message)
@@ -145,12 +150,14 @@ def plan(
     """Show what `up` would do and why; exit 0 when nothing changes, 2 when something would."""
     opts: GlobalOptions = ctx.obj
     names = tuple(services or ())
+    scales = _scale(scale)
+    recreate_policies(force_recreate=force_recreate, no_recreate=no_recreate)
     stack = opts.stack(names)
     for message in stack.warnings:
         warn(message)
     result = stack.plan(
         names, force_recreate=force_recreate, no_recreate=no_recreate, no_deps=no_deps,
-        remove_orphans=remove_orphans, scale=_scale(scale),
+        remove_orphans=remove_orphans, scale=scales,
     )
     raise typer.Exit(plan_command(result, fmt))
 
