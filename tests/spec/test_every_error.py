@@ -87,11 +87,13 @@ services:
   broken: [1, 2]
 networks: [n1]
 """) == [
-        'compose.yaml:7:32: services.api.ports[1]: invalid port "bad:port:x:y": invalid IP address "bad:port"',
+        'compose.yaml:7:32: services.api.ports[1]: invalid port "bad:port:x:y": '
+        'invalid IP address "bad:port"',
         "compose.yaml:7:48: services.api.ports[2]: host port 9000/tcp is already published by service "
         "'web' (compose.yaml:4:32)",
         "compose.yaml:8:18: services.api.depends_on.gone: undefined service 'gone'",
-        "compose.yaml:11:7: services.api.environment.A: required variable NOPE is missing a value: must be set",
+        "compose.yaml:11:7: services.api.environment.A: required variable NOPE is missing a value: "
+        "must be set",
         "compose.yaml:12:3: services.broken: expected a service mapping, got a list",
         "compose.yaml:13:1: networks: expected a mapping, got a list",
     ]
