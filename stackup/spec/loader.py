@@ -31,8 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stackup.spec.checks import Sources, add_unique, keep_names, validate_and_check
 from stackup.spec.dotenv import load_env_files
-from stackup.spec.errors import Problem, ProblemCollector, SourceMap, SpecError
+from stackup.spec.errors import ProblemCollector, SourceMap, SpecError
 from stackup.spec.extends import apply_extends
 from stackup.spec.include import IncludeRequest, apply_includes
 from stackup.spec.inputs import InputLog, Inputs, RecordingEnv
@@ -51,9 +52,7 @@ from stackup.spec.options import (
     stack_files,
     working_dir,
 )
-from stackup.spec.profiles import select_profiles
-from stackup.spec.references import check_references, raise_collected, raw_dependency_problems
-from stackup.spec.validate import validate_project
+from stackup.spec.remap import IndexMap
 from stackup.spec.yamlparse import Document, parse_file
 
 __all__ = ["LoadOptions", "LoadedProject", "load"]
@@ -171,30 +170,6 @@ class _Session:
         return Document(path, self.display(path), tree, smap)
 
 
-def _read_referenced(project: Project, collector: ProblemCollector) -> dict[str, bytes]:
-    """Contents of env files, config and secret files the enabled services use."""
-    out: dict[str, bytes] = {}
-    wanted: list[tuple[tuple[str | int, ...], str, bool]] = []
-    for name, service in project.services.items():
-        for index, env_file in enumerate(service.env_file):
-            wanted.append((("services", name, "env_file", index), env_file.path, env_file.required))
-    used = {ref.source for s in project.services.values() for ref in (*s.configs, *s.secrets)}
-    for kind, resources in (("configs", project.configs), ("secrets", project.secrets)):
-        for key, resource in resources.items():
-            if resource.file and key in used:
-                # as Compose: a missing config/secret file is an error of `up`, not of loading
-                wanted.append(((kind, key, "file"), resource.file, False))
-    for path, file, required in wanted:
-        try:
-            out[file] = Path(file).read_bytes()
-        except FileNotFoundError:
-            if required:
-                collector.add(path, f"file {file} not found")
-        except OSError as exc:
-            collector.add(path, f"cannot read {file}: {exc.strerror or exc}")
-    return out
-
-
 _KEYED_LISTS = ("depends_on", "networks", "environment", "labels", "annotations", "sysctls", "extra_hosts")
 
 
@@ -216,16 +191,6 @@ def _alias_list_keys(tree: dict[str, Any], smap: SourceMap) -> None:
                 entry = str(item).split("=", 1)[0]
                 if loc is not None and (*base, entry) not in smap.entries:
                     smap.add((*base, entry), loc)
-
-
-def _add_unique(collector: ProblemCollector, problems: list[Problem]) -> None:
-    """Keep one problem per key: a value already reported (say, by interpolation) is not
-    reported again by a later pass that saw the same broken value."""
-    seen = [p.path for p in collector.problems if p.path]
-    for problem in problems:
-        if any(problem.path[: len(s)] == s for s in seen):
-            continue
-        collector.problems.append(problem)
 
 
 def load(options: LoadOptions) -> LoadedProject:
@@ -273,23 +238,14 @@ def _load(options: LoadOptions, session: _Session) -> LoadedProject:
     collector = session.collector
     collector.source_map = smap
     normal = ProblemCollector(smap)
-    long_form = normalize_project(tree, NormalizeContext(pdir, name, env), normal)
-    _add_unique(collector, normal.problems)
-    try:
-        project = validate_project(long_form, smap)
-    except SpecError as err:
-        _add_unique(collector, list(err.problems))
-        late = ProblemCollector(smap)
-        raw_dependency_problems(long_form, late)
-        _add_unique(collector, late.problems)
-        raise SpecError(collector.problems) from None
-    collector.raise_if_any()
-
-    selection = select_profiles(project, enabled_profiles(options, env), options.services)
+    indices = IndexMap()
+    long_form = normalize_project(tree, NormalizeContext(pdir, name, env, indices), normal)
+    add_unique(collector, normal.problems)
+    keep_names(tree, long_form)
+    checked = validate_and_check(long_form, Sources(smap, indices), collector,
+                                 enabled_profiles(options, env), options.services)
+    project, selection, referenced = checked.project, checked.selection, checked.referenced
     session.warnings.extend(selection.warnings)
-    cycles = check_references(selection.project, smap, collector, selection.disabled)
-    referenced = _read_referenced(selection.project, collector)
-    raise_collected(collector, cycles)
     profiles = sorted({p for service in project.services.values() for p in service.profiles})
     log.add_files([*session.parsed_files(), *referenced])
     return LoadedProject(project=selection.project, source_map=smap, files=files,

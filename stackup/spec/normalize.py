@@ -20,6 +20,7 @@ from stackup.spec.errors import KeyPath, ProblemCollector
 from stackup.spec.normalize_rules import Report, Scope
 from stackup.spec.normalize_service import normalize_service
 from stackup.spec.normalize_values import absolute, as_bool, describe, mapping, string_list
+from stackup.spec.remap import IndexMap
 
 __all__ = ["NormalizeContext", "normalize_project"]
 
@@ -37,6 +38,8 @@ class NormalizeContext:
     project_dir: Path
     project_name: str
     environment: Mapping[str, str] = field(default_factory=dict)
+    indices: IndexMap | None = None
+    """Filled with the source index of each entry of a list normalisation rewrote."""
 
 
 def normalize_project(
@@ -61,7 +64,7 @@ def normalize_project(
         services = {}
     normalized: dict[str, Any] = {}
     for svc_name, raw in services.items():
-        scope = Scope(base, ctx.environment, report, ("services", str(svc_name)))
+        scope = Scope(base, ctx.environment, report, ("services", str(svc_name)), ctx.indices)
         service = normalize_service(raw, scope)
         if service is not None:
             normalized[str(svc_name)] = service

@@ -14,6 +14,7 @@ from typing import Any
 
 from stackup.spec.errors import KeyPath
 from stackup.spec.normalize_values import describe, shell_words
+from stackup.spec.remap import IndexMap
 from stackup.spec.units import normalize_duration, parse_bytes
 
 Report = Callable[[KeyPath, str], None]
@@ -27,6 +28,8 @@ class Scope:
     environment: Mapping[str, str]
     report: Report
     path: KeyPath
+    indices: IndexMap | None = None
+    """Where rewritten lists record the source index of each entry (for locating)."""
 
 
 Rule = Callable[[Any, Scope], Any]
@@ -41,14 +44,19 @@ def each(value: object, scope: Scope, item: Callable[[Any, Scope], Any]) -> list
     if not isinstance(value, list):
         raise ValueError(f"expected a list, got {describe(value)}")
     out: list[Any] = []
+    sources: list[int] = []
     for index, entry in enumerate(value):
-        sub = Scope(scope.base, scope.environment, scope.report, (*scope.path, index))
+        sub = Scope(scope.base, scope.environment, scope.report, (*scope.path, index), scope.indices)
         try:
             result = item(entry, sub)
         except ValueError as exc:
             scope.report(sub.path, str(exc))
             continue
-        out.extend(result if isinstance(result, Many) else [result])
+        entries = result if isinstance(result, Many) else [result]
+        out.extend(entries)
+        sources.extend([index] * len(entries))
+    if scope.indices is not None:
+        scope.indices.record(scope.path, sources)
     return out
 
 
@@ -58,7 +66,7 @@ def apply_rules(out: dict[str, Any], scope: Scope, rules: Mapping[str, Rule]) ->
         rule = rules.get(key)
         if rule is None:
             continue
-        sub = Scope(scope.base, scope.environment, scope.report, (*scope.path, key))
+        sub = Scope(scope.base, scope.environment, scope.report, (*scope.path, key), scope.indices)
         try:
             out[key] = rule(out[key], sub)
         except ValueError as exc:

@@ -20,7 +20,7 @@ from stackup.spec.errors import KeyPath, Problem, SourceMap, SpecError, did_you_
 from stackup.spec.models import PROJECT_NAME_PATTERN, Project
 from stackup.spec.normalize_values import describe
 
-__all__ = ["canonical", "validate_project"]
+__all__ = ["canonical", "describe_error", "validate_project"]
 
 
 def validate_project(tree: dict[str, Any], source_map: SourceMap) -> Project:
@@ -51,6 +51,13 @@ def _problem(error: ErrorDetails, tree: dict[str, Any], source_map: SourceMap) -
     path, owner, missing = _locate(error["loc"], tree)
     message, hint = _message(error, path, owner, missing)
     return Problem(message=message, path=path, location=source_map.locate(path), hint=hint)
+
+
+def describe_error(error: ErrorDetails, tree: dict[str, Any]) -> Problem:
+    """One pydantic error of validating `tree` as a `Project`, as an unlocated `Problem`."""
+    path, owner, missing = _locate(error["loc"], tree)
+    message, hint = _message(error, path, owner, missing)
+    return Problem(message=message, path=path, hint=hint)
 
 
 def _locate(loc: tuple[int | str, ...], tree: dict[str, Any]) -> tuple[KeyPath, Any, str | None]:

@@ -176,6 +176,13 @@ def test_every_mistake_in_one_report(tmp_path: Path) -> None:
         'compose.yaml:7:9: services.web.ports[0]: invalid port "80:80:80:80": invalid IP address "80:80"',
         "compose.yaml:9:18: services.web.depends_on.dbb: undefined service 'dbb' (did you mean `db`?)",
         "compose.yaml:11:5: services.api.image: required variable IMG is missing a value: IMG must be set",
+        "compose.yaml:12:13: services.api.ports[0]: host port 8080/tcp is already published by service "
+        "'web' (compose.yaml:8:9)",
+        "compose.yaml:13:16: services.api.networks.front: undefined network 'front'",
+        "compose.yaml:14:15: services.api.volumes[0]: undefined volume 'cache'",
+        "compose.yaml:17:18: services.db.depends_on.worker: dependency cycle: db -> worker -> db "
+        "(db -> worker at compose.yaml:17:18; worker -> db at compose.yaml:20:18) "
+        "(remove one of these dependencies)",
     ]
     (tmp_path / "compose.yaml").write_text(
         MISTAKES.replace("enviroment", "environment").replace('"80:80:80:80"', '"81:80"')
