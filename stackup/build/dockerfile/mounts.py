@@ -153,4 +153,7 @@ def parse_mount(text: str, expand: Callable[[str], str]) -> Mount:
         raise MountError(f"env not allowed for {kind} type mounts")
     if kind is not MountType.SECRET and not fields.get("target"):
         raise MountError(f"{kind} mount requires a target")
-    return Mount(type=kind, readonly=readonly, **fields)  # type: ignore[arg-type]
+    mount = Mount(type=kind, readonly=readonly, **fields)  # type: ignore[arg-type]
+    if kind is MountType.SECRET and not mount.target:
+        mount = Mount(type=kind, readonly=readonly, **{**fields, "target": f"/run/secrets/{mount.secret_id}"})  # type: ignore[arg-type]
+    return mount

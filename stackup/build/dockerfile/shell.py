@@ -255,6 +255,8 @@ class _Run:
             raise ShellError("syntax error: bad substitution")
         name = self.name()
         ch = self.next()
+        if ch == _EOF:  # BuildKit says "unsupported modifier (\ufffd)"; the cause is clearer
+            raise ShellError("syntax error: missing '}'")
         if ch == "}":
             value, found = self.lookup(name)
             if not found and self.lex.skip_unset:
