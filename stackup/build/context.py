@@ -213,8 +213,8 @@ class BuildContext:
         """sha256 over everything the sources read (path, type, mode, content; never mtime)."""
         h = hashlib.sha256()
         for source in sources:
-            h.update(f"source {source}\n".encode())
             for rel in self.resolve(source):
+                h.update(f"source {rel}\n".encode("utf-8", "surrogateescape"))
                 for entry in self.entries(rel, excludes):
                     h.update(f"{entry.kind} {entry.mode:o} {entry.digest} {entry.path}\n".encode(
                         "utf-8", "surrogateescape"))

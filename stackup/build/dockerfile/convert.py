@@ -41,7 +41,7 @@ from stackup.build.dockerfile.instructions import (
     Workdir,
 )
 from stackup.build.dockerfile.lineparse import KNOWN_INSTRUCTIONS
-from stackup.build.dockerfile.mounts import MountError, check_from
+from stackup.build.dockerfile.mounts import MountError, check_from, parse_mount
 from stackup.build.dockerfile.parser import parse_heredoc
 from stackup.build.dockerfile.shell import ShellError, ShellLexer
 from stackup.errors import DockerfileError
@@ -166,6 +166,8 @@ def _run(node: Node) -> Run:
         raise _Refused(f"unsupported network mode {network!r} (default, none or host)") from None
     for spec in flags.strings("mount"):
         check_from(spec)
+        if "$" not in spec:
+            parse_mount(spec, lambda v: v)  # refuse what is wrong now; with variables: when planned
     return Run(node, command=_command_line(node), prepend_shell=not node.json, heredocs=node.heredocs,
                mount_specs=flags.strings("mount"), network=mode)
 
