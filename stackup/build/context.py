@@ -175,39 +175,40 @@ class BuildContext:
                 yield rel
 
     def entries(self, rel: str, excludes: Sequence[str] = ()) -> Iterator[Entry]:
-        """Everything under `rel` (itself included) that the context provides, sorted by path."""
+        """Everything under `rel` (itself included) that the context provides, depth first with
+        the names of each directory sorted (a stable order, which is all the digest needs)."""
         exclude = IgnoreMatcher.from_lines(excludes, source="--exclude") if excludes else None
-        yield from self._walk(rel, None, exclude, rel)
-
-    def _walk(self, rel: str, bits: tuple[bool, ...] | None, exclude: IgnoreMatcher | None,
-              top: str) -> Iterator[Entry]:
-        full = self._abs(rel)
-        st = os.lstat(full)
-        ignored = False
-        if rel != ".":
-            if rel == top:
-                bits = _parent_bits(self.ignore, rel)
-            ignored, bits = self.ignore.evaluate(rel, bits)
-        inner = rel if top == "." else rel[len(top) + 1 :]
-        if exclude is not None and rel != top and exclude.matches(inner):
-            return
-        if stat.S_ISDIR(st.st_mode):
-            if ignored and not self.ignore.has_exclusions:
-                return
-            if not ignored:
-                yield Entry(rel, "dir", stat.S_IMODE(st.st_mode), "")
-            for name in sorted(os.listdir(full)):
-                child = name if rel == "." else f"{rel}/{name}"
-                yield from self._walk(child, bits, exclude, top)
-            return
-        if ignored:
-            return
-        if stat.S_ISLNK(st.st_mode):
-            yield Entry(rel, "symlink", 0o777, hashlib.sha256(os.readlink(full).encode()).hexdigest())
-        elif stat.S_ISREG(st.st_mode):
-            yield Entry(rel, "file", stat.S_IMODE(st.st_mode), self.stat_cache.file_digest(full, st))
-        else:
-            raise ContextError(f"{rel}: not a regular file, directory or symlink")
+        ignore = self.ignore if self.ignore.patterns else None
+        top = rel
+        start_bits = _parent_bits(ignore, rel) if ignore is not None and rel != "." else None
+        stack: list[tuple[str, tuple[bool, ...] | None]] = [(rel, start_bits)]
+        root = str(self.root)
+        while stack:
+            rel, bits = stack.pop()
+            full = root if rel == "." else f"{root}/{rel}"
+            st = os.lstat(full)
+            ignored = False
+            if ignore is not None and rel != ".":
+                ignored, bits = ignore.evaluate(rel, bits)
+            inner = rel if top == "." else rel[len(top) + 1 :]
+            if exclude is not None and rel != top and exclude.matches(inner):
+                continue
+            mode = st.st_mode
+            if stat.S_ISDIR(mode):
+                if ignored and not self.ignore.has_exclusions:
+                    continue
+                if not ignored:
+                    yield Entry(rel, "dir", stat.S_IMODE(mode), "")
+                prefix = "" if rel == "." else rel + "/"
+                stack.extend((prefix + name, bits) for name in sorted(os.listdir(full), reverse=True))
+            elif ignored:
+                continue
+            elif stat.S_ISLNK(mode):
+                yield Entry(rel, "symlink", 0o777, hashlib.sha256(os.readlink(full).encode()).hexdigest())
+            elif stat.S_ISREG(mode):
+                yield Entry(rel, "file", stat.S_IMODE(mode), self.stat_cache.file_digest(full, st))
+            else:
+                raise ContextError(f"{rel}: not a regular file, directory or symlink")
 
     def digest(self, sources: Sequence[str], excludes: Sequence[str] = ()) -> str:
         """sha256 over everything the sources read (path, type, mode, content; never mtime)."""
@@ -221,8 +222,10 @@ class BuildContext:
         return h.hexdigest()
 
 
-def _parent_bits(ignore: IgnoreMatcher, rel: str) -> tuple[bool, ...] | None:
+def _parent_bits(ignore: IgnoreMatcher | None, rel: str) -> tuple[bool, ...] | None:
     bits: tuple[bool, ...] | None = None
+    if ignore is None:
+        return None
     parts = rel.split("/")
     for i in range(1, len(parts)):
         _, bits = ignore.evaluate("/".join(parts[:i]), bits)
