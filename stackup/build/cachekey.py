@@ -5,7 +5,8 @@ the way it was spelt across lines), the build args it can see and depends on, an
 
 - RUN: the environment, user, working directory and shell it runs with, its mounts (for a secret
   mount: id, target, required, mode, uid/gid, never the content), the keys of the stages its mounts
-  read, its network mode and heredoc bodies. Proxy build args are left out (as Docker does).
+  read (or, for a bind of the build context, the content digest of what it binds), its network
+  mode and heredoc bodies. Proxy build args are left out (as Docker does).
 - COPY/ADD: the content digest of the context files it reads (`BuildContext.digest`), or the key
   of the stage (or the id of the image) named by `--from`, plus the working directory.
 - WORKDIR: the resolved path and the user who will own it.
@@ -113,7 +114,13 @@ def step_key(step: Step, parent_key: str, inputs: KeyInputs) -> CacheKey:
             desc = _json(mount) if mount.type is not MountType.SECRET else _json(
                 {"type": "secret", "id": mount.secret_id, "target": mount.target, "required": mount.required,
                  "mode": mount.mode, "uid": mount.uid, "gid": mount.gid, "env": mount.env})
-            extra.append(("mount", desc + (f" from {_ref_key(ref, inputs)}" if ref is not None else "")))
+            if ref is not None:
+                desc += f" from {_ref_key(ref, inputs)}"
+            elif mount.type is MountType.BIND:  # a bind of the build context: its content counts
+                if inputs.context is None:
+                    raise ValueError(f"RUN at line {instr.line} binds the build context: pass one")
+                desc += f" content {inputs.context.digest([mount.source or '.'])}"
+            extra.append(("mount", desc))
     elif isinstance(instr, CopyBase):
         extra.append(("workdir", config.workdir or "/"))
         if step.copy_from is not None:

@@ -123,3 +123,13 @@ def test_copy_from_unbuilt_stage_is_an_ordering_error(ctx: Path) -> None:
     graph = plan()
     with pytest.raises(KeyError, match="levels"):
         stage_chain(graph.stages[1], KeyInputs(BuildContext(ctx)))
+
+
+def test_bind_mount_of_the_context_keys_on_its_content(ctx: Path) -> None:
+    graph = plan("FROM scratch\nRUN --mount=type=bind,source=src,target=/s make\n")
+    step = graph.stages[0].steps[0]
+    before = step.cache_key("p", KeyInputs(BuildContext(ctx)))
+    (ctx / "requirements.txt").write_text("other\n")  # not bound: no change
+    assert step.cache_key("p", KeyInputs(BuildContext(ctx))) == before
+    (ctx / "src" / "a.py").write_text("b\n")
+    assert step.cache_key("p", KeyInputs(BuildContext(ctx))) != before

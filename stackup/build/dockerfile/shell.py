@@ -15,18 +15,22 @@ lexing, so `ab${x:-c}d` splits into `cd`; here it is `abcd`, as in every earlier
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from stackup.build.dockerfile.gotext import is_space
+from stackup.build.dockerfile.shellpattern import (
+    ShellError,
+    go_template,
+    pattern_regex,
+    trim_prefix,
+    trim_suffix,
+)
+
+__all__ = ["Expansion", "ShellError", "ShellLexer"]
 
 _EOF = ""
 _SPECIAL = frozenset("@*#?-$!0")
-
-
-class ShellError(ValueError):
-    """A substitution the lexer cannot do; the caller adds file and line."""
 
 
 @dataclass(frozen=True)
@@ -295,8 +299,8 @@ class _Run:
             if greedy:
                 word = word[1:]
             if ch == "%":
-                return _trim_suffix(word, value, greedy)
-            return _trim_prefix(word, value, greedy)
+                return trim_suffix(word, value, greedy)
+            return trim_prefix(word, value, greedy)
         raise ShellError(f"unsupported modifier ({chs}) in substitution")
 
     def _nested(self, stop: str, raw: bool, eof_message: str) -> str:
@@ -317,9 +321,9 @@ class _Run:
         value, found = self.lookup(name)
         if self.lex.skip_unset and not found:
             return "${" + name + "/" + pattern + "/" + replacement + "}"
-        regex = _pattern_regex(pattern, greedy=True, anchored=False)
+        regex = pattern_regex(pattern, greedy=True, anchored=False)
         if replace_all:
-            template = _go_template(replacement)
+            template = go_template(replacement)
             return regex.sub(lambda _m: template, value)
         m = regex.search(value)
         if m:
@@ -341,85 +345,3 @@ def _q(text: str) -> str:
     from stackup.build.dockerfile.gotext import go_quote
 
     return go_quote(text)
-
-
-_META = frozenset("[]{}.+()|^$")
-
-
-def _pattern_regex(pattern: str, *, greedy: bool, anchored: bool) -> re.Pattern[str]:
-    """A shell pattern (`*`, `?`, `\\` escapes) as a regex, as BuildKit converts it."""
-    out = ["^"] if anchored else []
-    star = ".*" if greedy else ".*?"
-    i = 0
-    while i < len(pattern):
-        tok = pattern[i]
-        i += 1
-        if tok == "*":
-            out.append(star)
-        elif tok == "?":
-            out.append(".")
-        elif tok == "\\":
-            nxt = pattern[i] if i < len(pattern) else ""
-            if nxt in ("}", "/"):
-                continue
-            if nxt not in ("*", "?", "\\"):
-                raise ShellError(f"invalid pattern ({pattern}) in substitution: invalid escape '\\{nxt}'")
-            out.append("\\" + nxt)
-            i += 1
-        elif tok in _META:
-            out.append("\\" + tok)
-        else:
-            out.append(re.escape(tok) if not tok.isalnum() else tok)
-    return re.compile("".join(out))
-
-
-def _go_template(template: str) -> str:
-    """Go's `Regexp.Expand` for a pattern without groups: `$$` is `$`, `$name`/`${name}` are empty,
-    a `$` that starts no name stays literal."""
-    out: list[str] = []
-    i = 0
-    while i < len(template):
-        ch = template[i]
-        if ch != "$":
-            out.append(ch)
-            i += 1
-            continue
-        rest = template[i + 1 :]
-        if rest.startswith("$"):
-            out.append("$")
-            i += 2
-            continue
-        m = re.match(r"\{([A-Za-z0-9_]+)\}", rest) or re.match(r"([A-Za-z0-9_]+)", rest)
-        if m:
-            i += 1 + m.end()
-            continue
-        out.append("$")
-        i += 1
-    return "".join(out)
-
-
-def _reverse_pattern(pattern: str) -> str:
-    chars = list(pattern)
-    out = [""] * len(chars)
-    last = len(chars) - 1
-    i = 0
-    while i <= last:
-        tok = chars[i]
-        j = last - i
-        if tok == "\\" and i != last:
-            out[j - 1] = tok
-            out[j] = chars[i + 1]
-            i += 2
-        else:
-            out[j] = tok
-            i += 1
-    return "".join(out)
-
-
-def _trim_prefix(word: str, value: str, greedy: bool) -> str:
-    m = _pattern_regex(word, greedy=greedy, anchored=True).search(value)
-    return value[m.end() :] if m else value
-
-
-def _trim_suffix(word: str, value: str, greedy: bool) -> str:
-    return _trim_prefix(_reverse_pattern(word), value[::-1], greedy)[::-1]
