@@ -10,6 +10,7 @@
     │   ├── EngineUnavailable       the engine could not be reached or started
     │   ├── NotFound                a container, image, network or volume does not exist
     │   └── StackFailed             `up` did not bring the stack to its target (diagnoses attached)
+    ├── DockerfileError             a Dockerfile, .dockerignore or build context is wrong (located)
     └── UsageError                  a CLI option combination is invalid
 
 Exit codes are distinct so CI can tell a bad stack file (3) from a runtime failure (1);
@@ -93,3 +94,19 @@ class StackFailed(RuntimeFailure):
     def __init__(self, message: str, diagnoses: tuple[object, ...] = ()) -> None:
         super().__init__(message)
         self.diagnoses = diagnoses
+
+
+class DockerfileError(StackupError):
+    """A Dockerfile (or its .dockerignore, or what it asks of the build context) is wrong or asks for
+    something the builder refuses. Located like a compiler error, `Dockerfile:12:1: message`, so an
+    editor can jump to it; exit code 3 as for a bad stack file, since the input is at fault."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, path: str = "Dockerfile", line: int = 0, column: int = 0) -> None:
+        where = path if line <= 0 else f"{path}:{line}:{max(column, 1)}"
+        super().__init__(f"{where}: {message}")
+        self.path = path
+        self.line = line
+        self.column = column
+        self.reason = message
