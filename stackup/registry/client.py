@@ -284,7 +284,7 @@ class RegistryClient:
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
-            raise self.error(response, ref, suffix)
+            raise self.error(response, ref, describe_path(suffix))
         return response
 
     @contextmanager
@@ -294,10 +294,20 @@ class RegistryClient:
         response = self.request(method, ref, suffix, scopes=scopes, headers=headers, stream=True)
         try:
             if response.status_code >= 400:
-                raise self.error(response, ref, suffix)
+                raise self.error(response, ref, describe_path(suffix))
             yield response
         finally:
             response.close()
+
+
+def describe_path(suffix: str) -> str:
+    """`manifests/7` -> `tag 7`, `blobs/sha256:..` -> `blob sha256:..`: how errors name things."""
+    kind, _, name = suffix.partition("/")
+    if kind == "manifests":
+        return f"manifest {name}" if ":" in name else f"tag {name}"
+    if kind == "blobs":
+        return f"blob {name}"
+    return suffix
 
 
 def _pick(challenges: list[Challenge]) -> Challenge | None:

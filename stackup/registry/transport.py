@@ -59,7 +59,7 @@ def _split_port(host: str) -> str:
 @functools.lru_cache(maxsize=256)
 def _addresses(name: str) -> tuple[str, ...]:
     try:
-        return tuple(str(ipaddress.ip_address(name)),)
+        return (str(ipaddress.ip_address(name)),)
     except ValueError:
         pass
     try:
