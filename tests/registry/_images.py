@@ -68,7 +68,8 @@ class Layout:
             config["variant"] = variant
         config_raw = json.dumps(config, sort_keys=True).encode()
         manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                    "config": {"mediaType": OCI_CONFIG, "digest": self.add(config_raw), "size": len(config_raw)},
+                    "config": {"mediaType": OCI_CONFIG, "digest": self.add(config_raw),
+                               "size": len(config_raw)},
                     "layers": descriptors}
         raw = json.dumps(manifest, sort_keys=True).encode()
         return self.add(raw), raw

@@ -47,7 +47,8 @@ class Pki:
     """A CA and certificates it signs, written as PEM files."""
 
     directory: Path
-    ca_key: ec.EllipticCurvePrivateKey = field(default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
+    ca_key: ec.EllipticCurvePrivateKey = field(
+        default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
     ca_cert: x509.Certificate | None = None
 
     def __post_init__(self) -> None:
@@ -59,7 +60,8 @@ class Pki:
         (self.directory / "ca.crt").write_bytes(self.ca_cert.public_bytes(serialization.Encoding.PEM))
 
     @staticmethod
-    def _builder(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
+    def _builder(subject: x509.Name, issuer: x509.Name,
+                 key: ec.EllipticCurvePublicKey) -> x509.CertificateBuilder:
         now = dt.datetime.now(dt.UTC)
         return (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key)
                 .serial_number(x509.random_serial_number())
@@ -77,8 +79,10 @@ class Pki:
                                 self.ca_cert.subject, key.public_key())
         if server:
             builder = builder.add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-        usage = x509.oid.ExtendedKeyUsageOID.SERVER_AUTH if server else x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+        oids = x509.oid.ExtendedKeyUsageOID
+        usage = oids.SERVER_AUTH if server else oids.CLIENT_AUTH
         builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
         cert = builder.sign(self.ca_key, hashes.SHA256())
         cert_path, key_path = self.directory / f"{stem}.pem", self.directory / f"{stem}.key"
@@ -132,7 +136,8 @@ class RegistryServer:
                 return self
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"docker-registry did not listen on {self.host}: {self.log_path.read_text()[-2000:]}")
+        raise RuntimeError(f"docker-registry did not listen on {self.host}: "
+                           f"{self.log_path.read_text()[-2000:]}")
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -189,7 +194,8 @@ class TokenServer:
         now = dt.datetime.now(dt.UTC)
         self.cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
                      .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-                     .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=1))
+                     .not_valid_before(now - dt.timedelta(hours=1))
+                     .not_valid_after(now + dt.timedelta(days=1))
                      .sign(self.key, hashes.SHA256()))
         self.bundle = directory / "token-signer.pem"
         self.bundle.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))

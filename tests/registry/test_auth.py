@@ -84,7 +84,7 @@ def test_auths_entries(tmp_path: Path) -> None:
 def test_broken_config_is_a_clear_error(tmp_path: Path) -> None:
     config = tmp_path / "config.json"
     config.write_text("{not json")
-    with pytest.raises(RegistryError, match="config.json.*fix or remove"):
+    with pytest.raises(RegistryError, match=r"config\.json.*fix or remove"):
         load_credentials(config, "docker.io")
 
 
@@ -128,7 +128,8 @@ def test_credential_helpers_store_get_erase(tmp_path: Path, monkeypatch: pytest.
     stored = json.loads((tmp_path / "store.json").read_text())
     assert stored == {"https://index.docker.io/v1/": ["hub", "pw"]}
     assert json.loads((tmp_path / "other.json").read_text()) == {"special.example": ["<token>", "refresh-me"]}
-    assert json.loads(config.read_text())["auths"] == {"https://index.docker.io/v1/": {}, "special.example": {}}
+    auths = json.loads(config.read_text())["auths"]
+    assert auths == {"https://index.docker.io/v1/": {}, "special.example": {}}
     assert load_credentials(config, "docker.io") == Credentials("hub", "pw")
     assert load_credentials(config, "special.example") == Credentials(identity_token="refresh-me")
     assert erase_credentials(config, "docker.io")

@@ -70,7 +70,8 @@ def test_invalid_references_say_why(text: str, reason: str) -> None:
 ])
 def test_superset_of_the_engine_reference(text: str) -> None:
     ours, engine = Reference.parse(text), EngineRef.parse(text)
-    assert (ours.domain, ours.path, ours.tag, ours.digest) == (engine.domain, engine.path, engine.tag, engine.digest)
+    assert (ours.domain, ours.path, ours.tag, ours.digest) == (
+        engine.domain, engine.path, engine.tag, engine.digest)
     assert (ours.full, ours.familiar, ours.repository, str(ours)) == (
         engine.full, engine.familiar, engine.repository, str(engine))
 
