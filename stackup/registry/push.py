@@ -82,6 +82,11 @@ def _location(client: RegistryClient, ref: Reference, response: httpx.Response) 
     return str(httpx.URL(client.base_url(ref, push=True) + "/").join(found))
 
 
+def _with_digest(location: str, digest: str) -> str:
+    """Add `digest=` to an upload URL, keeping the registry's own query (`_state=...`)."""
+    return str(httpx.URL(location).copy_merge_params({"digest": digest}))
+
+
 def _reader(blob: IO[bytes], start: int, length: int,
             on_bytes: Callable[[int], None]) -> Callable[[], Iterator[bytes]]:
     def body() -> Iterator[bytes]:
@@ -113,8 +118,8 @@ def _upload(client: RegistryClient, ref: Reference, descriptor: Descriptor, blob
     chunk = client.config.upload_chunk_size
     octets = {"Content-Type": "application/octet-stream"}
     if size <= chunk:
-        response = client.request("PUT", ref, "", url=location, scopes=scopes, push=True,
-                                  params={"digest": digest}, body=_reader(blob, 0, size, on_bytes),
+        response = client.request("PUT", ref, "", url=_with_digest(location, digest), scopes=scopes,
+                                  push=True, body=_reader(blob, 0, size, on_bytes),
                                   headers={**octets, "Content-Length": str(size)})
     else:
         for start in range(0, size, chunk):
@@ -127,8 +132,8 @@ def _upload(client: RegistryClient, ref: Reference, descriptor: Descriptor, blob
             if response.status_code != 202:
                 raise client.error(response, ref, f"upload of blob {digest} (bytes {start}+)")
             location = _location(client, ref, response)
-        response = client.request("PUT", ref, "", url=location, scopes=scopes, push=True,
-                                  params={"digest": digest}, body=b"", headers={"Content-Length": "0"})
+        response = client.request("PUT", ref, "", url=_with_digest(location, digest), scopes=scopes,
+                                  push=True, body=b"", headers={"Content-Length": "0"})
     if response.status_code != 201:
         if response.status_code == 400 and b"DIGEST_INVALID" in response.content:
             raise DigestMismatch(f"registry computed another digest than {digest} for the uploaded blob; "
