@@ -57,7 +57,8 @@ class RegistryClient:
         self._tokens = TokenCache()
         self._given = dict(credentials or {})
         self._creds: dict[str, Credentials | None] = {}
-        self._routes: dict[tuple[str, bool], list[Endpoint]] = {}
+        self._mains: dict[str, Endpoint] = {}
+        self._pinged: dict[Endpoint, str | None] = {}
         self._challenges: dict[str, Challenge | None] = {}
         self._lock = threading.Lock()
         self._host_locks: dict[str, threading.Lock] = {}
@@ -73,41 +74,61 @@ class RegistryClient:
 
     # -- routing ----------------------------------------------------------------------------
 
-    def route(self, host: str, *, push: bool = False) -> list[Endpoint]:
-        """The endpoints of `host` that answered `/v2/`, best first (pinged once per process)."""
-        key = (host, push)
+    def endpoint(self, host: str) -> Endpoint:
+        """The registry's own endpoint (never a mirror): the first scheme whose `/v2/` answers.
+
+        Pinged once per process; the answer's challenge is kept so requests authenticate up front.
+        """
         with self._lock:
-            if key in self._routes:
-                return self._routes[key]
+            found = self._mains.get(host)
+            if found is not None:
+                return found
             host_lock = self._host_locks.setdefault(host, threading.Lock())
         with host_lock:
             with self._lock:
-                if key in self._routes:
-                    return self._routes[key]
-            found, failures = [], []
-            for endpoint in self.transport.endpoints(host, push=push):
-                try:
-                    response = self.transport.client(endpoint).get(endpoint.base + "/v2/")
-                except (httpx.TransportError, OSError) as exc:
-                    failures.append(f"{endpoint.base}: {_describe(exc)}")
-                    continue
-                if response.status_code >= 500 or response.status_code == 404:
-                    failures.append(f"{endpoint.base}: HTTP {response.status_code} on /v2/")
-                    continue
+                if host in self._mains:
+                    return self._mains[host]
+            failures = []
+            for candidate in self.transport.endpoints(host, push=True):
+                failure = self._ping(candidate)
+                if failure is None:
+                    with self._lock:
+                        self._mains[host] = candidate
+                    return candidate
+                failures.append(failure)
+        raise RegistryUnreachable(
+            f"cannot reach registry {host} ({'; '.join(failures)}); check the address and that it "
+            f"runs; for a private CA put it in {self.config.certs_dir}/{host}/ca.crt, or list {host} "
+            "as an insecure registry")
+
+    def _ping(self, endpoint: Endpoint) -> str | None:
+        """None if `endpoint` serves the API (any answer but 404/5xx), else why not; cached."""
+        with self._lock:
+            if endpoint in self._pinged:
+                return self._pinged[endpoint]
+        failure: str | None = None
+        try:
+            response = self.transport.client(endpoint).get(endpoint.base + "/v2/")
+        except (httpx.TransportError, OSError) as exc:
+            failure = f"{endpoint.base}: {_describe(exc)}"
+        else:
+            if response.status_code >= 500 or response.status_code == 404:
+                failure = f"{endpoint.base}: HTTP {response.status_code} on /v2/"
+            else:
+                challenge = _pick(parse_challenges(response.headers.get("www-authenticate", "")))
                 with self._lock:
-                    self._challenges.setdefault(host, _pick(parse_challenges(
-                        response.headers.get("www-authenticate", ""))))
-                found.append(endpoint)
-                if not endpoint.mirror:
-                    break
-            if not found or found[-1].mirror:
-                raise RegistryUnreachable(
-                    f"cannot reach registry {host} ({'; '.join(failures)}); check the address and that "
-                    f"it runs; for a private CA put it in {self.config.certs_dir}/{host}/ca.crt, or list "
-                    f"{host} as an insecure registry")
-            with self._lock:
-                self._routes[key] = found
-            return found
+                    self._challenges.setdefault(_auth_key(endpoint), challenge)
+        with self._lock:
+            self._pinged[endpoint] = failure
+        return failure
+
+    def _candidates(self, host: str, *, push: bool) -> Iterator[Endpoint]:
+        """Mirrors that answer (docker.io pulls only), then the registry itself, pinged lazily so a
+        mirror that serves everything means the registry is never contacted."""
+        for candidate in self.transport.endpoints(host, push=push):
+            if candidate.mirror and self._ping(candidate) is None:
+                yield candidate
+        yield self.endpoint(host)
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -119,26 +140,23 @@ class RegistryClient:
 
         Pulls try mirrors first and move on when a mirror fails or lacks the content.
         """
-        endpoints = self.route(ref.domain, push=push)
-        last: RegistryError | None = None
-        for endpoint in endpoints:
+        for endpoint in self._candidates(ref.domain, push=push or url is not None):
             target = url or f"{endpoint.base}/v2/{ref.path}/{suffix}"
             try:
                 response = self.send(endpoint, method, target, scopes=scopes, headers=headers, body=body,
                                      params=params, stream=stream, image=ref.familiar)
-            except RegistryUnreachable as exc:
+            except RegistryUnreachable:
                 if not endpoint.mirror:
                     raise
-                last = exc
                 continue
             if endpoint.mirror and response.status_code >= 400:
                 response.close()
                 continue
             return response
-        raise last or RegistryUnreachable(f"no endpoint of {ref.domain} answered", image=ref.familiar)
+        raise AssertionError("unreachable: _candidates always ends with the registry itself")
 
-    def base_url(self, ref: Reference, *, push: bool = False) -> str:
-        return self.route(ref.domain, push=push)[-1].base
+    def base_url(self, ref: Reference) -> str:
+        return self.endpoint(ref.domain).base
 
     def send(self, endpoint: Endpoint, method: str, url: str, *, scopes: tuple[str, ...],
              headers: Mapping[str, str] | None = None, body: Body = None,
@@ -148,7 +166,7 @@ class RegistryClient:
         response: httpx.Response | None = None
         for attempt in range(2):
             sent = dict(headers or {})
-            authorization = self._authorization(endpoint.host, scopes, image, renew=attempt > 0)
+            authorization = self._authorization(endpoint, scopes, image, renew=attempt > 0)
             if authorization:
                 sent["Authorization"] = authorization
             content = body() if callable(body) else body
@@ -165,7 +183,7 @@ class RegistryClient:
                 return response
             response.close()
             with self._lock:
-                self._challenges[endpoint.host] = challenge
+                self._challenges[_auth_key(endpoint)] = challenge
         assert response is not None
         return response
 
@@ -183,11 +201,14 @@ class RegistryClient:
             self._creds[host] = found
         return found
 
-    def _authorization(self, host: str, scopes: tuple[str, ...], image: str, *, renew: bool) -> str | None:
+    def _authorization(self, endpoint: Endpoint, scopes: tuple[str, ...], image: str, *,
+                       renew: bool) -> str | None:
         with self._lock:
-            challenge = self._challenges.get(host)
+            challenge = self._challenges.get(_auth_key(endpoint))
         if challenge is None:
             return None
+        # a mirror is its own registry: its credentials are filed under its host name
+        host = httpx.URL(endpoint.base).netloc.decode() if endpoint.mirror else endpoint.host
         creds = self.credentials(host)
         if challenge.scheme == Scheme.BASIC:
             if creds is None:
@@ -308,6 +329,10 @@ def describe_path(suffix: str) -> str:
     if kind == "blobs":
         return f"blob {name}"
     return suffix
+
+
+def _auth_key(endpoint: Endpoint) -> str:
+    return endpoint.base if endpoint.mirror else endpoint.host
 
 
 def _pick(challenges: list[Challenge]) -> Challenge | None:

@@ -36,7 +36,7 @@ def login(server: str, username: str, password: str, *, config: RegistryConfig |
         raise AuthenticationRequired(f"login to {host} needs a username and a password")
     credentials = Credentials(username, password)
     with RegistryClient(config, credentials={host: credentials}) as client:
-        endpoint = client.route(host)[-1]
+        endpoint = client.endpoint(host)
         response = client.send(endpoint, "GET", endpoint.base + "/v2/", scopes=(), image=host)
         if response.status_code == 401:
             raise AuthenticationRequired(f"login to {host} failed: the registry refused user {username!r}; "

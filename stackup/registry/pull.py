@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -258,25 +259,32 @@ def _download_all(client: RegistryClient, ref: Reference, blobs: list[Descriptor
     if not blobs:
         return
     workers = max(1, min(client.config.max_concurrent_downloads, len(blobs)))
+    stop = threading.Event()
     with ThreadPoolExecutor(workers, thread_name_prefix="pull") as pool:
-        futures: list[Future[None]] = [pool.submit(download_blob, client, ref, d, sink, progress)
+        futures: list[Future[None]] = [pool.submit(download_blob, client, ref, d, sink, progress, stop=stop)
                                        for d in blobs]
         _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        stop.set()  # downloads in flight abort at their next chunk; queued ones never start
         for future in pending:
             future.cancel()
         for future in futures:
-            if future.done() and not future.cancelled() and future.exception() is not None:
-                raise future.exception()  # type: ignore[misc]
+            error = future.exception() if future.done() and not future.cancelled() else None
+            if error is not None and not isinstance(error, _Stopped):
+                raise error
+
+
+class _Stopped(Exception):
+    """Another blob of the same pull failed; this one gave up (and discarded its bytes)."""
 
 
 def download_blob(client: RegistryClient, ref: Reference, descriptor: Descriptor, sink: BlobSink,
-                  progress: Progress | None) -> None:
+                  progress: Progress | None, *, stop: threading.Event | None = None) -> None:
     """Stream one blob into a writer of `sink`, verifying size and digest; retried on network errors."""
     attempts = max(1, client.config.retries)
     for attempt in range(attempts):
         writer = sink.open_writer(descriptor.digest, descriptor.size, descriptor.media_type)
         try:
-            _stream_into(client, ref, descriptor, writer, progress)
+            _stream_into(client, ref, descriptor, writer, progress=progress, stop=stop)
         except (httpx.TransportError, RegistryUnreachable) as exc:
             writer.abort()
             if attempt + 1 == attempts:
@@ -291,8 +299,8 @@ def download_blob(client: RegistryClient, ref: Reference, descriptor: Descriptor
             return
 
 
-def _stream_into(client: RegistryClient, ref: Reference, descriptor: Descriptor, writer: BlobWriter,
-                 progress: Progress | None) -> None:
+def _stream_into(client: RegistryClient, ref: Reference, descriptor: Descriptor, writer: BlobWriter, *,
+                 progress: Progress | None, stop: threading.Event | None) -> None:
     digest, total = descriptor.digest, descriptor.size
     hasher = hasher_for(digest)
     done = 0
@@ -301,6 +309,8 @@ def _stream_into(client: RegistryClient, ref: Reference, descriptor: Descriptor,
     with client.stream("GET", ref, f"blobs/{digest}", scopes=(scope(ref),),
                        headers={"Accept-Encoding": "identity"}) as response:
         for chunk in response.iter_raw(_CHUNK):
+            if stop is not None and stop.is_set():
+                raise _Stopped(digest)
             done += len(chunk)
             if done > total:
                 raise DigestMismatch(f"blob {digest} is larger than the {total} bytes its manifest says; "

@@ -79,7 +79,7 @@ def _location(client: RegistryClient, ref: Reference, response: httpx.Response) 
     if not found:
         raise RegistryError(f"registry {ref.domain} opened an upload without a Location header",
                             image=ref.familiar)
-    return str(httpx.URL(client.base_url(ref, push=True) + "/").join(found))
+    return str(httpx.URL(client.base_url(ref) + "/").join(found))
 
 
 def _with_digest(location: str, digest: str) -> str:

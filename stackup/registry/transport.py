@@ -89,6 +89,8 @@ class Transport:
         """Docker's `isSecureIndex`, negated: listed by name, or an address in a listed CIDR."""
         if host.lower() in self._insecure_names:
             return True
+        if host in (DEFAULT_DOMAIN, DOCKER_HUB_API):
+            return False  # the official index is always secure (and never worth a DNS lookup)
         return any(ipaddress.ip_address(address) in cidr
                    for address in _addresses(_split_port(host)) for cidr in self._insecure_cidrs
                    if ipaddress.ip_address(address).version == cidr.version)

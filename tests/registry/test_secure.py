@@ -54,7 +54,7 @@ def _secure_client(make_client: Client, secure: Secure, tmp_path: Path, **fields
 def test_pull_over_tls_with_credentials_from_docker_config(secure_registry: Secure, secure_image: Reference,
                                                            tmp_path: Path, make_client: Client) -> None:
     client = _secure_client(make_client, secure_registry, tmp_path)
-    assert [e.base for e in client.route(secure_image.domain)] == [f"https://{secure_image.domain}"]
+    assert client.endpoint(secure_image.domain).base == f"https://{secure_image.domain}"
     pulled = pull(client, secure_image, DirectorySink(tmp_path / "sink"))
     assert len(pulled.layers) == 2 and set(pulled.downloaded) == {x.digest for x in pulled.layers}
 
@@ -119,12 +119,12 @@ def test_client_certificate_pair_in_certs_dir(secure_registry: Secure, tmp_path:
         shutil.copy(pki.ca_path, certs / "ca.crt")
         without = make_client(loopback_insecure=False, certs_dir=tmp_path / "certs.d")
         with pytest.raises(RegistryUnreachable, match=f"cannot reach registry {server.host}"):
-            without.route(server.host)
+            without.endpoint(server.host)
         cert, key = pki.issue("client", server=False)
         shutil.copy(cert, certs / "client.cert")
         shutil.copy(key, certs / "client.key")
         with_cert = make_client(loopback_insecure=False, certs_dir=tmp_path / "certs.d")
-        assert with_cert.route(server.host)[0].base == f"https://{server.host}"
+        assert with_cert.endpoint(server.host).base == f"https://{server.host}"
 
 
 def _mkdir(path: Path) -> Path:
