@@ -54,6 +54,10 @@ class BlobSink(Protocol):
 
     def has(self, digest: str) -> bool: ...
 
+    def read(self, digest: str) -> bytes:
+        """A stored blob's bytes (used for the small config, so a warm pull downloads no blob)."""
+        ...
+
     def open_writer(self, digest: str, size: int, media_type: str) -> BlobWriter: ...
 
 
@@ -229,8 +233,12 @@ def _compression(descriptor: Descriptor, ref: Reference) -> Compression:
 
 def _fetch_config(client: RegistryClient, ref: Reference, config: Descriptor, sink: BlobSink) -> bytes:
     """The config is small and needed in memory (DiffIDs); it goes into the sink too."""
+    if sink.has(config.digest):
+        raw = sink.read(config.digest)
+        if compute_digest(raw, config.digest) == config.digest:
+            return raw
     collected = _Collect()
-    download_blob(client, ref, config, _Tee(collected, None if sink.has(config.digest) else sink), None)
+    download_blob(client, ref, config, _Tee(collected, sink), None)
     return b"".join(collected.parts)
 
 
@@ -350,6 +358,9 @@ class _Tee:
 
     def has(self, digest: str) -> bool:
         return False
+
+    def read(self, digest: str) -> bytes:
+        raise NotImplementedError
 
     def open_writer(self, digest: str, size: int, media_type: str) -> BlobWriter:
         self._collect.abort()

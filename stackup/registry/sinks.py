@@ -63,6 +63,9 @@ class DirectorySink:
     def has(self, digest: str) -> bool:
         return blob_path(self.root, digest).is_file()
 
+    def read(self, digest: str) -> bytes:
+        return blob_path(self.root, digest).read_bytes()
+
     def open_writer(self, digest: str, size: int, media_type: str) -> _FileWriter:
         return _FileWriter(blob_path(self.root, digest))
 

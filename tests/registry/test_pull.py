@@ -78,6 +78,10 @@ def test_second_pull_downloads_only_new_layers(plain_registry: RegistryServer, t
     assert len(blob_gets) == 2, blob_gets
     assert any(second.layers[1].digest in line for line in blob_gets)
     assert not any(second.layers[0].digest in line for line in blob_gets)
+    mark = plain_registry.log_mark()
+    warm = pull(client, Reference.parse(f"{plain_registry.host}/shared/b:1"), sink)
+    assert warm.downloaded == () and warm.config_raw == second.config_raw
+    assert plain_registry.requests_since(mark, '"GET /v2/shared/b/blobs/') == []  # a warm pull: manifest only
 
 
 def test_corrupted_blob_is_refused_and_nothing_half_stored(plain_registry: RegistryServer, tmp_path: Path,
