@@ -155,11 +155,26 @@ class RegistryServer:
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait(5)
 
+    def settle(self) -> int:
+        """The log's size once it stopped growing: the registry writes an access-log line after the
+        response went out, so the lines of requests already answered may still be on their way."""
+        size, stable_since = self.log_path.stat().st_size, time.monotonic()
+        deadline = stable_since + 5
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = self.log_path.stat().st_size
+            if now != size:
+                size, stable_since = now, time.monotonic()
+            elif time.monotonic() - stable_since >= 0.3:
+                break
+        return size
+
     def log_mark(self) -> int:
-        return self.log_path.stat().st_size
+        return self.settle()
 
     def requests_since(self, mark: int, needle: str) -> list[str]:
         """Access-log lines written after `mark` whose request line contains `needle`."""
+        self.settle()
         with open(self.log_path, "rb") as log:
             log.seek(mark)
             text = log.read().decode(errors="replace")
