@@ -33,7 +33,8 @@ class RenderContext:
                 text = self.read(env_file.path).decode()
             except OSError as err:
                 if env_file.required:
-                    self.notes.add(("services", name, "env_file", i), f"cannot read {env_file.path}: {err}")
+                    self.notes.add(("services", name, "env_file", i),
+                                   f"cannot read {env_file.path}: {err.strerror}")
                 continue
             out.update(parse_dotenv(text, filename=env_file.path))
         for key, value in service.environment.items():

@@ -50,7 +50,7 @@ def _content(ctx: RenderContext, kind: str, key: str, item: Config | Secret) -> 
         try:
             return ctx.read(item.file)
         except OSError as err:
-            ctx.notes.add((*path, "file"), f"cannot read {item.file}: {err}; left out")
+            ctx.notes.add((*path, "file"), f"cannot read {item.file}: {err.strerror}; left out")
             return None
     if item.environment is not None:
         value = ctx.environment.get(item.environment)
