@@ -14,6 +14,7 @@ from typing import Any
 
 from kubernetes.client import ApiClient  # type: ignore[import-untyped]
 from kubernetes.client.exceptions import ApiException  # type: ignore[import-untyped]
+from urllib3.exceptions import HTTPError
 
 from stackup.deploy.kubernetes.names import FIELD_MANAGER, owner_selector
 from stackup.errors import OperationFailed
@@ -88,7 +89,7 @@ class Cluster:
                 return None
             detail = f"{method} {path}: {err.status} {err.reason}: {_message(err)}"
             raise OperationFailed(what, detail) from err
-        except OSError as err:  # connection refused, DNS, TLS: urllib3 wraps them all as OSError
+        except (OSError, HTTPError) as err:  # refused, DNS, TLS, timeouts (urllib3 wraps most)
             raise OperationFailed(what, f"cannot reach the API server: {err}") from err
         data = response.data
         return json.loads(data) if data else None

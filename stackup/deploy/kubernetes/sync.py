@@ -13,7 +13,6 @@ from stackup.deploy.kubernetes.cluster import Cluster, ref
 from stackup.deploy.kubernetes.diff import Action, DeployPlan, ObjectChange, plan_changes
 from stackup.deploy.kubernetes.names import owner_labels
 
-
 Manifest = dict[str, Any]
 
 
