@@ -31,5 +31,10 @@ class Notes:
         detail = f" ({what})" if what else ""
         self.add(path, f"not supported on {self.target}; left out{detail}")
 
-    def lines(self) -> list[str]:
-        return [str(p) for p in self.items]
+    def sorted(self) -> tuple[Problem, ...]:
+        """In file order, as the loader reports problems; unlocated ones last."""
+        def order(p: Problem) -> tuple[str, int, int]:
+            loc = p.location
+            return ("\uffff", 0, 0) if loc is None else (loc.file, loc.line, loc.col)
+
+        return tuple(sorted(self.items, key=order))

@@ -182,7 +182,7 @@ def fake_kube() -> Iterator[FakeKube]:
     fake = FakeKube()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
     fake.host = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield fake

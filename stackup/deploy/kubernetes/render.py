@@ -75,7 +75,7 @@ def translate(project: Project, namespace: str | None = None, source_map: Source
     for name in sorted(one_shots):
         note_dependencies(ctx, name, services[name], one_shots)
     objects.extend(network_policies(ctx, long_running))
-    return Rendering(tuple(objects), tuple(notes.items))
+    return Rendering(tuple(objects), notes.sorted())
 
 
 def render(project: Project, namespace: str | None = None, source_map: SourceMap | None = None,
