@@ -160,4 +160,4 @@ class Reference:
 
 
 ImageRef = Reference
-"""The engine's name for the same thing (`stackup.runtime.engine.imageref.ImageRef`)."""
+"""The engine's name for the same thing (`stackup.runtime.engine.images.ref.ImageRef`)."""

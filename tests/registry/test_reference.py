@@ -7,7 +7,7 @@ import pytest
 from stackup.errors import RuntimeFailure
 from stackup.registry.errors import InvalidReference
 from stackup.registry.reference import Reference, is_digest
-from stackup.runtime.engine.imageref import ImageRef as EngineRef
+from stackup.runtime.engine.images.ref import ImageRef as EngineRef
 
 DIGEST = "sha256:" + "ab" * 32
 
