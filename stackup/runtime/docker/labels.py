@@ -55,8 +55,3 @@ def network_labels(labels: Mapping[str, str]) -> dict[str, str]:
 def volume_labels(labels: Mapping[str, str]) -> dict[str, str]:
     pairs = ((lbl.PROJECT, lbl.COMPOSE_PROJECT), (lbl.VOLUME, lbl.COMPOSE_VOLUME))
     return {**_derived(labels, pairs), **labels}
-
-
-def project_of(labels: Mapping[str, str]) -> str | None:
-    """The owning project by stackup's label, else Compose's."""
-    return labels.get(lbl.PROJECT) or labels.get(lbl.COMPOSE_PROJECT)

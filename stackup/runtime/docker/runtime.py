@@ -33,7 +33,7 @@ from stackup.runtime.base import (
 )
 from stackup.runtime.docker import endpoint as ep
 from stackup.runtime.docker import translate
-from stackup.runtime.docker.errors import daemon_errors
+from stackup.runtime.docker.errors import daemon_errors, unavailable
 from stackup.runtime.docker.hooks import Hooks, hooks_label, hooks_of
 from stackup.runtime.docker.labels import container_labels, network_labels, volume_labels
 from stackup.runtime.docker.ops import ContainerOpsMixin
@@ -58,6 +58,9 @@ class DockerRuntime(ContainerOpsMixin):
         """The daemon the docker CLI would talk to with `environ` (DOCKER_HOST, context, default)."""
         env = os.environ if environ is None else environ
         where = ep.resolve(env)
+        if where.url.startswith("unix://") and not os.path.exists(where.url.removeprefix("unix://")):
+            # said before any request: the SDK's failed unix connect also leaks its socket
+            raise unavailable(str(where), FileNotFoundError(2, "No such file or directory"))
         with daemon_errors(str(where), "docker client"):
             return cls(ep.api_client(where, env), where)
 
