@@ -24,8 +24,8 @@ def drain(stream: ProcessStream) -> list[tuple[OutputStream, bytes]]:
     return chunks
 
 
-def started(rt: DockerRuntime, project: str, **fields: object) -> str:
-    info = rt.create_container(spec(project, **fields))  # type: ignore[arg-type]
+def started(rt: DockerRuntime, project: str, service: str = "web", **fields: object) -> str:
+    info = rt.create_container(spec(project, service, **fields))  # type: ignore[arg-type]
     rt.start_container(info.id)
     return info.id
 
@@ -108,7 +108,9 @@ def test_logs_streams_times_tail_since_follow(docker_rt: DockerRuntime, project_
     assert later is not None
     assert [e.text for e in docker_rt.logs(cid, since=later)] == ["four"]
 
-    follow = started(docker_rt, project_name, command=("sh", "-c", "echo a; sleep 1; echo b"), init=False)
+    follow = started(
+        docker_rt, project_name, "follow", command=("sh", "-c", "echo a; sleep 1; echo b"), init=False
+    )
     seen = [e.text for e in docker_rt.logs(follow, follow=True)]  # ends when the container exits
     assert seen == ["a", "b"]
 
