@@ -8,6 +8,7 @@ import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from stackup.errors import NotFound
 from stackup.runtime.docker.runtime import DockerRuntime
@@ -100,3 +101,25 @@ def compose(*args: str, cwd: Path, project: str, check: bool = True) -> subproce
             f"docker-compose {' '.join(args)}: {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
         )
     return proc
+
+
+def load_stack(directory: Path, project: str, text: str) -> Any:
+    """Write `compose.yaml` into `directory` and load it as `stackup` would (no OS environment)."""
+    from stackup.spec.loader import LoadOptions, load
+
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "compose.yaml").write_text(text)
+    return load(LoadOptions(project_name=project, working_dir=directory, environ={}))
+
+
+def options_for(loaded: Any, **fields: Any) -> Any:
+    """`ReconcileOptions` filled from the load, as the CLI's `reconcile_options` does."""
+    from stackup.planner.options import ReconcileOptions
+
+    return ReconcileOptions(
+        referenced_files=loaded.referenced_files,
+        disabled_services=frozenset(loaded.disabled_services),
+        working_dir=str(loaded.files[0].parent),
+        config_files=tuple(str(f) for f in loaded.files),
+        **fields,
+    )
