@@ -4,6 +4,11 @@
 value and nothing else, which is what lets planner tests be a hand-made `Observed` in and a golden
 `str(plan)` out. Containers are sorted by (service, number, name) so that when two containers
 claim the same replica the choice is the same on every run, whatever order the engine listed them.
+
+Labels are read as stackup writes them (`io.stackup.*`) and, where those are absent, as Docker
+Compose writes them (`com.docker.compose.*`): a stack Compose started is then this project's
+stack, which `up` adopts and `down` removes. Compose's config hash is not stackup's, so an adopted
+container carries no `config_hash`; reconcile decides on what the runtime read back from it.
 """
 
 from __future__ import annotations
@@ -52,11 +57,11 @@ class ObservedContainer:
     def from_info(cls, info: ContainerInfo) -> ObservedContainer | None:
         """Parse one container's labels; None when it is not a replica of a service."""
         lab = info.labels
-        service = lab.get(lbl.SERVICE)
+        service = _label(lab, lbl.SERVICE, lbl.COMPOSE_SERVICE)
         if not service:
             return None
         try:
-            number = int(lab.get(lbl.CONTAINER_NUMBER, "1"))
+            number = int(_label(lab, lbl.CONTAINER_NUMBER, lbl.COMPOSE_CONTAINER_NUMBER) or "1")
         except ValueError:
             number = 0  # unreadable number: treated as an extra replica, so it gets removed
         return cls(
@@ -72,8 +77,12 @@ class ObservedContainer:
             config=_json_object(lab.get(lbl.CONFIG)),
             image=info.image,
             image_id=info.image_id or lab.get(lbl.IMAGE_ID),
-            oneoff=lab.get(lbl.ONEOFF) == lbl.TRUE,
-            depends_on=tuple(d.split(":", 1)[0] for d in lab.get(lbl.DEPENDS_ON, "").split(",") if d),
+            oneoff=_label(lab, lbl.ONEOFF, lbl.COMPOSE_ONEOFF) == lbl.TRUE,
+            depends_on=tuple(
+                d.split(":", 1)[0]
+                for d in (_label(lab, lbl.DEPENDS_ON, lbl.COMPOSE_DEPENDS_ON) or "").split(",")
+                if d
+            ),
         )
 
 
@@ -120,13 +129,13 @@ class Observed:
         images: Iterable[ImageInfo] = (),
     ) -> Observed:
         """Assemble a snapshot from runtime listings (pure: tests call it with hand-made infos)."""
-        parsed = (ObservedContainer.from_info(i) for i in containers if i.labels.get(lbl.PROJECT) == project)
+        parsed = (ObservedContainer.from_info(i) for i in containers if project_of(i.labels) == project)
         found = sorted((c for c in parsed if c is not None), key=lambda c: (c.service, c.number, c.name))
         return cls(
             project=project,
             containers=tuple(found),
-            networks={n.name: ObservedNetwork(n.name, n.id, n.labels.get(lbl.PROJECT)) for n in networks},
-            volumes={v.name: ObservedVolume(v.name, v.labels.get(lbl.PROJECT)) for v in volumes},
+            networks={n.name: ObservedNetwork(n.name, n.id, project_of(n.labels)) for n in networks},
+            volumes={v.name: ObservedVolume(v.name, project_of(v.labels)) for v in volumes},
             images={ref: img.id for img in images for ref in img.refs},
         )
 
@@ -140,6 +149,16 @@ def observe(runtime: Runtime, project: str) -> Observed:
         volumes=runtime.list_volumes(),
         images=runtime.list_images(),
     )
+
+
+def _label(labels: Mapping[str, str], ours: str, compose: str) -> str | None:
+    """stackup's label, else Docker Compose's equivalent (a stack Compose made)."""
+    return labels.get(ours) or labels.get(compose)
+
+
+def project_of(labels: Mapping[str, str]) -> str | None:
+    """The project a resource belongs to, by stackup's label or else Compose's."""
+    return _label(labels, lbl.PROJECT, lbl.COMPOSE_PROJECT)
 
 
 def _json_object(text: str | None) -> dict[str, Any] | None:

@@ -59,3 +59,25 @@ VERSION: Final = f"{PREFIX}.version"
 
 TRUE: Final = "True"
 """The value boolean labels carry (Compose's spelling, so tooling that greps labels keeps working)."""
+
+# -- Docker Compose's labels ----------------------------------------------------------------------
+# Written next to stackup's own by the Docker runtime (so `docker compose ps` lists a stack stackup
+# started) and read by `observe` as a fallback (so stackup adopts a stack Compose started).
+
+COMPOSE_PREFIX: Final = "com.docker.compose"
+
+COMPOSE_PROJECT: Final = f"{COMPOSE_PREFIX}.project"
+COMPOSE_SERVICE: Final = f"{COMPOSE_PREFIX}.service"
+COMPOSE_CONTAINER_NUMBER: Final = f"{COMPOSE_PREFIX}.container-number"
+COMPOSE_ONEOFF: Final = f"{COMPOSE_PREFIX}.oneoff"
+COMPOSE_CONFIG_HASH: Final = f"{COMPOSE_PREFIX}.config-hash"
+"""Compose's own digest of the service; stackup writes its digest here (Compose's is not reproducible)."""
+COMPOSE_WORKING_DIR: Final = f"{COMPOSE_PREFIX}.project.working_dir"
+COMPOSE_CONFIG_FILES: Final = f"{COMPOSE_PREFIX}.project.config_files"
+COMPOSE_DEPENDS_ON: Final = f"{COMPOSE_PREFIX}.depends_on"
+"""Compose v2's `service:condition:restart` list, the same spelling as `DEPENDS_ON`."""
+COMPOSE_VERSION: Final = f"{COMPOSE_PREFIX}.version"
+COMPOSE_IMAGE: Final = f"{COMPOSE_PREFIX}.image"
+"""Image ID the container was created from (Compose v2 compares it to detect a new image)."""
+COMPOSE_NETWORK: Final = f"{COMPOSE_PREFIX}.network"
+COMPOSE_VOLUME: Final = f"{COMPOSE_PREFIX}.volume"
