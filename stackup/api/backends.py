@@ -45,6 +45,6 @@ def open_backend(kind: RuntimeKind | str | None = None, environ: Mapping[str, st
 
             return NativeRuntime(ensure_engine())
         case RuntimeKind.DOCKER:
-            from stackup.runtime.docker.runtime import DockerRuntime  # type: ignore[import-not-found]
+            from stackup.runtime.docker.runtime import DockerRuntime
 
-            return DockerRuntime.from_env(env)  # type: ignore[no-any-return]
+            return DockerRuntime.from_env(env)

@@ -87,9 +87,17 @@ def _register() -> None:
     if _registered:
         return
     _registered.append(True)
-    from stackup.cli import config_cmd, containers_cmd, engine_cmd, network_cmd, run_cmd, stack_cmd
+    from stackup.cli import (
+        config_cmd,
+        containers_cmd,
+        dockerfile_cmd,
+        engine_cmd,
+        network_cmd,
+        run_cmd,
+        stack_cmd,
+    )
 
-    for module in (config_cmd, stack_cmd, run_cmd, containers_cmd, engine_cmd, network_cmd):
+    for module in (config_cmd, stack_cmd, run_cmd, containers_cmd, engine_cmd, network_cmd, dockerfile_cmd):
         module.register(app)
 
 

@@ -152,13 +152,17 @@ class ContainerOpsMixin:
 
     # -- events -----------------------------------------------------------------------------------
 
-    def events(self, *, project: str | None = None, follow: bool = True) -> Iterator[RuntimeEvent]:
+    def events(
+        self, *, project: str | None = None, follow: bool = True, history: bool = False
+    ) -> Iterator[RuntimeEvent]:
         """Daemon events (of one project's objects when `project` is set: Compose's project label
-        is on all of them). Without `follow`, the events the daemon still remembers, then stop."""
+        is on all of them). With `history` (or without `follow`), first the events the daemon still
+        remembers; without `follow`, stop there."""
         filters = {"label": [f"{lbl.COMPOSE_PROJECT}={project}"]} if project else None
         until = None if follow else int(time.time()) + 1
+        since = 1 if history or not follow else None
         with self._call("events"):
-            stream = self.api.events(filters=filters, decode=True, since=None if follow else 1, until=until)
+            stream = self.api.events(filters=filters, decode=True, since=since, until=until)
         try:
             for raw in stream:
                 yield _event(raw)
