@@ -41,3 +41,29 @@ def test_cli_prints_the_dump(case: Path, capsys: pytest.CaptureFixture[str]) -> 
 
     parse(case / "Dockerfile")
     assert capsys.readouterr().out == (case / "result").read_text()
+
+
+def test_registered_command_end_to_end(tmp_path: Path) -> None:
+    """`register(app)` as main.py will call it: the command parses, and refusals exit 3 located."""
+    import typer
+    from typer.testing import CliRunner
+
+    from stackup.cli.dockerfile_cmd import register
+
+    app = typer.Typer()
+
+    @app.callback()
+    def _root() -> None:
+        pass
+
+    register(app)
+    good = tmp_path / "Dockerfile"
+    good.write_text("FROM scratch\nCOPY <<EOF /x\nhi\nEOF\n")
+    result = CliRunner().invoke(app, ["dockerfile", "parse", str(good), "--check"])
+    assert result.exit_code == 0, result.output
+    assert result.output == '(from "scratch")\n(copy "<<EOF" "/x")\n'
+    bad = tmp_path / "Bad.Dockerfile"
+    bad.write_text("FROM scratch\nADD http://x/y /y\n")
+    refused = CliRunner().invoke(app, ["dockerfile", "parse", str(bad), "--check"])
+    assert isinstance(refused.exception, DockerfileError) and refused.exception.exit_code == 3
+    assert str(refused.exception).startswith(f"{bad}:2:1: ADD from a URL is not supported")
