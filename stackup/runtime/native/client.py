@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from stackup.errors import NotFound, RuntimeFailure
-from stackup.runtime.engine.images.store import ImageRecord
 from stackup.runtime.native.unixhttp import Answer, UnixHTTP
+from stackup.runtime.wire.images import ImageRecord
 from stackup.runtime.wire.models import (
     ContainerCreate,
     EngineInfo,

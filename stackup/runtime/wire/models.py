@@ -13,11 +13,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from stackup.runtime.engine.containers.config import MountKind
 from stackup.runtime.wire.imageconfig import HealthConfig
 from stackup.runtime.wire.restart import RestartPolicy
 
 API_VERSION = "1"
+
+
+class MountKind(StrEnum):
+    """Compose's `volumes[].type` values that the engine can express as OCI mounts."""
+
+    BIND = "bind"
+    VOLUME = "volume"
+    TMPFS = "tmpfs"
 
 
 class _Frozen(BaseModel):
@@ -126,7 +133,7 @@ class ContainerCreate(_Frozen):
 
     `command`, `entrypoint`, `cwd` and `user` default to the image's own values when None, and
     `env` is laid over the image's environment. `options` holds the remaining fields of
-    `stackup.runtime.engine.containers.config.ContainerConfig` (tty, init, memory, stop_signal, dns, ...),
+    the engine's `ContainerConfig` (tty, init, memory, stop_signal, dns, ...),
     validated by that model: the engine owns `id`, `rootfs`, `args`, `cgroup_parent` and the
     network fields below.
 
