@@ -27,6 +27,8 @@ from pathlib import Path
 import uvicorn
 
 from stackup.runtime.engine.api.app import create_app
+from stackup.runtime.engine.api.streams import stream_server
+from stackup.runtime.engine.api.upgrade import upgrading_protocol
 from stackup.runtime.engine.service import EngineService
 from stackup.runtime.wire.paths import EnginePaths
 from stackup.runtime.wire.runfiles import lock_path, log_path, pid_path
@@ -76,14 +78,15 @@ def _server(engine: EngineService, log_level: str) -> uvicorn.Server:
     Every container costs the CLI two requests and the engine answers each on one event loop
     thread that shares the GIL with the workers creating containers: with asyncio + h11 (pure
     Python) that loop held the GIL for about a third of a 50-service `up`. uvloop and httptools
-    are what uvicorn itself recommends for speed, and add a few MB to the engine."""
+    are what uvicorn itself recommends for speed, and add a few MB to the engine. The protocol
+    is httptools' with upgraded connections for exec and attach streams (`api/upgrade.py`)."""
     config = uvicorn.Config(
         create_app(engine),
+        http=upgrading_protocol(stream_server(engine)),
         log_level=log_level,
         access_log=False,
         lifespan="off",
         loop="uvloop",
-        http="httptools",
         ws="none",
         timeout_graceful_shutdown=2,
     )

@@ -23,12 +23,16 @@ from stackup.runtime.base import (
     MountType,
     NetworkInfo,
     NetworkSpec,
+    PublishedPort,
     VolumeInfo,
     VolumeSpec,
 )
 from stackup.runtime.labels import CONTAINER_NUMBER, PROJECT, SERVICE
+from stackup.runtime.native.ops import NativeContainerOps
+from stackup.runtime.wire.imageconfig import HealthConfig
 
 if TYPE_CHECKING:
+    from stackup.runtime.base import Backend
     from stackup.runtime.native.client import EngineClient
     from stackup.runtime.wire.records import ContainerRecord
 
@@ -51,6 +55,7 @@ def container_info(record: ContainerRecord) -> ContainerInfo:
         if log:
             last_probe = str(log[-1].get("output", "")).strip() or None
     state = _STATES[record.status.value]
+    network = record.network
     return ContainerInfo(
         id=record.id,
         name=record.name,
@@ -61,6 +66,17 @@ def container_info(record: ContainerRecord) -> ContainerInfo:
         exit_code=record.exit_code,
         image_id=record.image_id or None,
         last_probe=last_probe,
+        created=record.created_at,
+        started_at=record.started_at,
+        finished_at=record.finished_at,
+        ports=tuple(
+            PublishedPort(
+                container_port=p.container_port, host_port=p.host_port, host_ip=p.host_ip, protocol=p.protocol
+            )
+            for p in (network.ports if network else ())
+        ),
+        addresses={e.network: e.address for e in (network.endpoints if network else ())},
+        command=tuple(str(arg) for arg in record.config.get("args") or ()),
     )
 
 
@@ -69,18 +85,22 @@ def _nanoseconds(seconds: float | None) -> int:
     return 0 if seconds is None else round(seconds * 1_000_000_000)
 
 
-def healthcheck_request(check: HealthcheckSpec | None) -> dict[str, Any] | None:
-    """The spec's check in Docker's wire form: unset stays 0, `disable` stays test `NONE`."""
+def healthcheck_request(check: HealthcheckSpec | None) -> HealthConfig | None:
+    """The spec's check in Docker's wire form: unset stays 0, `disable` stays test `NONE`.
+
+    The one translation of a health check on its way to the engine, which merges it with the
+    image's and applies Docker's defaults (`engine/supervision/health.py`).
+    """
     if check is None:
         return None
-    return {
-        "test": list(check.test),
-        "interval": _nanoseconds(check.interval_s),
-        "timeout": _nanoseconds(check.timeout_s),
-        "start_period": _nanoseconds(check.start_period_s),
-        "start_interval": _nanoseconds(check.start_interval_s),
-        "retries": check.retries or 0,
-    }
+    return HealthConfig(
+        test=check.test,
+        interval=_nanoseconds(check.interval_s),
+        timeout=_nanoseconds(check.timeout_s),
+        start_period=_nanoseconds(check.start_period_s),
+        start_interval=_nanoseconds(check.start_interval_s),
+        retries=check.retries or 0,
+    )
 
 
 def hook_request(hook: HookSpec) -> dict[str, Any]:
@@ -179,13 +199,19 @@ def create_request(spec: ContainerSpec) -> dict[str, Any]:
     return body
 
 
-class NativeRuntime:
-    """`Runtime` implementation backed by the native engine's HTTP API."""
+class NativeRuntime(NativeContainerOps):
+    """`Backend` implementation backed by the native engine's HTTP API (the container
+    operations are in `NativeContainerOps`)."""
+
+    name = "native"
 
     def __init__(self, client: EngineClient, *, stop_timeout_s: float | None = None) -> None:
         self.client = client
         self.stop_timeout_s = stop_timeout_s
         """Overrides each container's grace period when set (`down -t`, `stop -t`)."""
+
+    def close(self) -> None:
+        self.client.close()
 
     # -- containers -----------------------------------------------------------------------
 
@@ -281,3 +307,7 @@ class NativeRuntime:
 
     def remove_image(self, ref: str) -> None:
         self.client.remove_image(ref)
+
+
+if TYPE_CHECKING:
+    _: type[Backend] = NativeRuntime  # mypy checks the whole protocol is implemented

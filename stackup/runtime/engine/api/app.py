@@ -22,7 +22,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from stackup.errors import NotFound, StackupError
+from stackup.runtime.engine.api import archive as api_archive
 from stackup.runtime.engine.api import containers as api_containers
+from stackup.runtime.engine.api import execs as api_execs
 from stackup.runtime.engine.api import images as api_images
 from stackup.runtime.engine.api import networks as api_networks
 from stackup.runtime.engine.api import system as api_system
@@ -109,6 +111,8 @@ def all_endpoints() -> list[Endpoint]:
         *api_volumes.ENDPOINTS,
         *api_networks.ENDPOINTS,
         *api_containers.ENDPOINTS,
+        *api_execs.ENDPOINTS,
+        *api_archive.ENDPOINTS,
     ]
 
 

@@ -132,7 +132,9 @@ def conmon_command(
     if cfg.tty:
         command.append("-t")
     if cfg.stdin_open:
-        command.append("-i")
+        # Compose's stdin_open is Docker's OpenStdin without StdinOnce: an attached client that
+        # leaves does not close the container's input (see `attach.py`).
+        command += ["-i", "--leave-stdin-open"]
     return command
 
 
@@ -419,7 +421,7 @@ class ExecCommand:
     ) -> subprocess.Popen[bytes]:
         """Start it; `long_lived` for an exec without a time limit (see `OciRuntime.in_view`)."""
         return self.runtime.in_view(
-            lambda: subprocess.Popen(self.argv, stdin=stdin, stdout=stdout, stderr=stderr),
+            lambda: subprocess.Popen(self.argv, stdin=stdin, stdout=stdout, stderr=stderr, cwd="/"),
             long_lived=long_lived,
         )
 
@@ -438,6 +440,7 @@ def exec_command(
     cwd: str | None = None,
     tty: bool = False,
     capabilities: tuple[str, ...] = (),
+    console_size: tuple[int, int] | None = None,
     bundle: Path | None = None,
     paths: EnginePaths | None = None,
 ) -> ExecCommand:
@@ -447,6 +450,8 @@ def exec_command(
     are added to the ones the container has (`docker exec --privileged` adds all of them). A
     container that is not running is an error, not exit code 1, unless `bundle` is given: then
     the state is not asked for (a health probe, which wants the runtime's failure as its result).
+    `console_size` (rows, columns) is the terminal's size from the first byte the process reads
+    (runc would otherwise set it only after the process started).
     """
     dirs = RuntimeDirs.of(paths)
     if bundle is None:
@@ -462,6 +467,8 @@ def exec_command(
     process = exec_process_spec(
         config, bundle, args, env=env or {}, user=user, cwd=cwd, tty=tty, capabilities=capabilities
     )
+    if tty and console_size is not None:
+        process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
     dirs.execs.mkdir(parents=True, exist_ok=True)
     stem = f"{kind}-{container_id}-{uuid.uuid4().hex[:8]}"  # ids may hold dots: no with_suffix
     pid_file, process_file = dirs.execs / f"{stem}.pid", dirs.execs / f"{stem}.json"
