@@ -30,7 +30,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from stackup.runtime.wire.models import ErrorBody, ErrorKind
 from stackup.runtime.wire.streams import UPGRADE_PROTOCOL
 
-
 HANGUP_POLL_S = 0.5
 """How often a half-closed connection is checked for a client that went away entirely."""
 
