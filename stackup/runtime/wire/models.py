@@ -223,8 +223,8 @@ class ImageImport(_Frozen):
 class ExecRequest(_Frozen):
     """Run a process in a running container and collect its output (non-interactive).
 
-    Interactive TTY exec is not an API call: the CLI runs `<runtime> exec` with a TTY itself, since it is root
-    on the same machine and a TTY over HTTP would need a hijacked connection for no gain.
+    Interactive exec (a TTY, stdin) is a session streamed over an upgraded connection instead:
+    `ExecCreate` and `stackup.runtime.wire.streams`.
     """
 
     args: tuple[str, ...] = Field(min_length=1)
