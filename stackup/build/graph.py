@@ -8,7 +8,7 @@ one level are independent and may build in parallel).
 
 What the executor does with it, per needed stage in `levels()` order: start from the base (image or
 the stage's result), then per step: metadata steps only change the config (already folded into
-`Step.config`); RUN/COPY/ADD/WORKDIR make a layer keyed by `step.cache_key(parent_key, inputs)`
+`Step.config`); RUN/COPY/ADD/WORKDIR make a layer keyed by `cachekey.step_key(step, parent_key, inputs)`
 (`stackup.build.cachekey`); on a key hit, reuse the layer.
 """
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from stackup.build.dockerfile.convert import Dockerfile
 from stackup.build.dockerfile.instructions import (
@@ -38,9 +37,6 @@ from stackup.build.expand import Expander, expand_instruction
 from stackup.build.imageconfig import ImageConfig, apply
 from stackup.build.platform import PROXY_ARGS, Platform, default_args
 from stackup.errors import DockerfileError
-
-if TYPE_CHECKING:
-    from stackup.build.cachekey import CacheKey, KeyInputs
 
 
 class StepKind(StrEnum):
@@ -88,12 +84,6 @@ class Step:
         for key, value in self.proxy_env:
             env.setdefault(key, value)
         return env
-
-    def cache_key(self, parent_key: str, inputs: KeyInputs) -> CacheKey:
-        """This step's layer key on top of `parent_key` (see `stackup.build.cachekey`)."""
-        from stackup.build.cachekey import step_key
-
-        return step_key(self, parent_key, inputs)
 
 
 @dataclass(frozen=True)

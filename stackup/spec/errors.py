@@ -7,7 +7,6 @@ than raising on the first one, so a user sees every mistake in one run.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -114,12 +113,6 @@ def _problem_order(p: Problem) -> tuple[str, int, int, str]:
     if loc is None:
         return ("\uffff", 0, 0, format_path(p.path))
     return (loc.file, loc.line, loc.col, format_path(p.path))
-
-
-def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
-    """A 'did you mean `x`?' hint for a misspelt key, or None when nothing is close."""
-    match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.75)
-    return f"did you mean `{match[0]}`?" if match else None
 
 
 class ProblemCollector:

@@ -17,9 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from stackup.spec.errors import KeyPath, ProblemCollector, SourceMap, did_you_mean
+from stackup.spec.errors import KeyPath, ProblemCollector, SourceMap
 from stackup.spec.merge import Located, merge_trees
 from stackup.spec.yamlparse import Document
+from stackup.text import did_you_mean
 
 DocumentLoader = Callable[[Path], Document | None]
 """Parses and interpolates a file named by `extends.file` (None when it failed: already reported)."""

@@ -22,10 +22,10 @@ from stackup.spec.errors import (
     ProblemCollector,
     SourceMap,
     SpecError,
-    did_you_mean,
 )
 from stackup.spec.models import PortSpec, Project, Service, VolumeType
 from stackup.spec.profiles import describe_disabled
+from stackup.text import did_you_mean
 
 IMPLICIT_NETWORKS = frozenset({"default"})
 """Networks a service may name without declaring them (Compose creates `default` itself)."""

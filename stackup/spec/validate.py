@@ -16,9 +16,10 @@ from typing import Any, Union, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from stackup.spec.errors import KeyPath, Problem, SourceMap, SpecError, did_you_mean
+from stackup.spec.errors import KeyPath, Problem, SourceMap, SpecError
 from stackup.spec.models import PROJECT_NAME_PATTERN, Project
 from stackup.spec.normalize_values import describe
+from stackup.text import did_you_mean
 
 __all__ = ["canonical", "describe_error", "validate_project"]
 

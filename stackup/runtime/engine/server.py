@@ -5,6 +5,9 @@ socket file left by a killed engine is then safe to unlink). The socket is bound
 than by uvicorn because uvicorn would chmod it 0666: it is created under a 0177 umask and
 chmod'ed 0600, since whoever can talk to it can run anything as root.
 
+With `--detach` it becomes a daemon (see `_detach`); the launcher (`runtime/native/launcher.py`)
+always starts it that way.
+
 Stopping the engine (`/shutdown`, SIGTERM) stops serving and nothing else: containers keep
 running under their conmon, and the next engine re-adopts them (see `monitor.py`).
 """
@@ -24,9 +27,11 @@ from pathlib import Path
 import uvicorn
 
 from stackup.runtime.engine.api.app import create_app
+from stackup.runtime.engine.api.streams import stream_server
+from stackup.runtime.engine.api.upgrade import upgrading_protocol
 from stackup.runtime.engine.service import EngineService
 from stackup.runtime.wire.paths import EnginePaths
-from stackup.runtime.wire.runfiles import lock_path, pid_path
+from stackup.runtime.wire.runfiles import lock_path, log_path, pid_path
 
 log = logging.getLogger("stackupd")
 
@@ -73,14 +78,15 @@ def _server(engine: EngineService, log_level: str) -> uvicorn.Server:
     Every container costs the CLI two requests and the engine answers each on one event loop
     thread that shares the GIL with the workers creating containers: with asyncio + h11 (pure
     Python) that loop held the GIL for about a third of a 50-service `up`. uvloop and httptools
-    are what uvicorn itself recommends for speed, and add a few MB to the engine."""
+    are what uvicorn itself recommends for speed, and add a few MB to the engine. The protocol
+    is httptools' with upgraded connections for exec and attach streams (`api/upgrade.py`)."""
     config = uvicorn.Config(
         create_app(engine),
+        http=upgrading_protocol(stream_server(engine)),
         log_level=log_level,
         access_log=False,
         lifespan="off",
         loop="uvloop",
-        http="httptools",
         ws="none",
         timeout_graceful_shutdown=2,
     )
@@ -113,11 +119,35 @@ def serve(paths: EnginePaths, *, log_level: str = "info") -> int:
     return 0
 
 
-def _detach() -> None:
-    """Fork into the background; the parent exits so whoever spawned us can reap it at once."""
+DAEMON_UMASK = 0o022
+"""Files the engine makes (bundles, logs, state) are not group/world-writable whoever started it."""
+
+
+def _detach(paths: EnginePaths) -> None:
+    """Become a daemon: fork (the parent exits so whoever spawned us can reap it at once), a new
+    session, working directory `/`, a fixed umask, stdin from /dev/null, stdout and stderr
+    appended to `engine.log`.
+
+    The working directory matters beyond tidiness: conmon asks for it at start and gives up when
+    it is gone, so an engine started from a directory deleted later failed every create.
+    """
+    paths.root.mkdir(parents=True, exist_ok=True)
+    log_fd = os.open(log_path(paths), os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    null_fd = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
     if os.fork() > 0:
         os._exit(0)
     os.setsid()
+    with contextlib.suppress(OSError):  # relative import paths must survive the chdir
+        sys.path[:] = [os.path.abspath(entry or os.curdir) for entry in sys.path]
+    os.chdir("/")
+    os.umask(DAEMON_UMASK)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(null_fd, 0)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(null_fd)
+    os.close(log_fd)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     paths = EnginePaths(args.root.absolute()) if args.root else EnginePaths.from_env()
     if args.detach:
-        _detach()
+        _detach(paths)
     logging.basicConfig(
         stream=sys.stderr,
         level=args.log_level.upper(),

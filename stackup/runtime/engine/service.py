@@ -11,6 +11,7 @@ a start, `pre_stop` before a stop; see `hooks.py`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import platform
@@ -19,11 +20,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
+from typing import IO
 
-from stackup.runtime.engine.containers import conmon, ociruntime
+from stackup.errors import NotFound, RuntimeFailure
+from stackup.runtime.engine.containers import attach, conmon, ociruntime
+from stackup.runtime.engine.containers.copying import ContainerFiles
+from stackup.runtime.engine.containers.execs import ExecSessions
 from stackup.runtime.engine.containers.manager import ContainerManager
+from stackup.runtime.engine.containers.networking import LazyNetworks
 from stackup.runtime.engine.images.store import ImageStore
-from stackup.runtime.engine.network.containernet import LazyNetworks
 from stackup.runtime.engine.state.events import EventBus
 from stackup.runtime.engine.state.store import StateStore
 from stackup.runtime.engine.supervision.manager import Supervision
@@ -32,6 +37,7 @@ from stackup.runtime.engine.volumes import VolumeManager
 from stackup.runtime.wire.models import EngineInfo, VersionInfo
 from stackup.runtime.wire.paths import EnginePaths
 from stackup.runtime.wire.records import ContainerRecord, ContainerStatus, EventType, utcnow
+from stackup.runtime.wire.streams import ExecCreate, ExecInspect
 
 
 def _first_line(argv: list[str]) -> str:
@@ -80,6 +86,8 @@ class EngineService:
     containers: ContainerManager
     supervision: Supervision
     monitor: Monitor
+    execs: ExecSessions
+    files: ContainerFiles
     started_at: datetime = field(default_factory=utcnow)
     version: str = field(default_factory=_stackup_version)
     request_shutdown: Callable[[], None] = lambda: None
@@ -117,7 +125,10 @@ class EngineService:
         supervision.start_on_boot([r for r in before if r.status is ContainerStatus.EXITED])
         monitor.start()
         events.publish(EventType.ENGINE, "start", str(os.getpid()))
-        return cls(paths, state, events, images, volumes, networks, containers, supervision, monitor)
+        execs, files = ExecSessions(paths), ContainerFiles(paths, images)
+        return cls(
+            paths, state, events, images, volumes, networks, containers, supervision, monitor, execs, files
+        )
 
     def close(self) -> None:
         self.supervision.close()
@@ -181,6 +192,52 @@ class EngineService:
         if force or record.status is not ContainerStatus.RUNNING:
             self.supervision.forget(record.id)
         self.containers.remove(record.id, force=force)
+        self.execs.forget_container(record.id)
+
+    # -- exec sessions (streamed over upgraded connections, see `api/streams.py`) -------------
+
+    def create_exec(self, ref: str, request: ExecCreate) -> ExecInspect:
+        """A session to start later; the container must be running now."""
+        record = self.containers.get(ref)
+        if record.status is not ContainerStatus.RUNNING:
+            raise RuntimeFailure(f"container {record.name} is not running ({record.status})")
+        session = self.execs.create(record.id, request)
+        self.containers.emit("exec_create", record, execID=session.id)
+        return session.inspect()
+
+    def exec_ended(self, container_id: str, exec_id: str, exit_code: int) -> None:
+        with contextlib.suppress(NotFound):
+            self.containers.emit("exec_die", self.containers.get(container_id), execID=exec_id,
+                                 exitCode=str(exit_code))  # fmt: skip
+
+    def resize_exec(self, exec_id: str, rows: int, cols: int) -> None:
+        running = self.execs.running(exec_id)
+        running.resize(rows, cols)
+
+    def copy_to(self, ref: str, path: str, archive: IO[bytes], *, keep_owner: bool = False) -> None:
+        """Extract a tar stream into directory `path` of the container (see `copying.py`)."""
+        record = self.containers.get(ref)
+        with self.containers.locked(record.id):
+            record = self.state.get_container(record.id)
+            self.files.copy_to(record, path, archive, keep_owner=keep_owner)
+        self.containers.emit("extract-to-dir", record, path=path)
+
+    def copy_from(self, ref: str, path: str, out: IO[bytes]) -> None:
+        """Write `path` of the container as a tar stream into `out`."""
+        record = self.containers.get(ref)
+        with self.containers.locked(record.id):
+            record = self.state.get_container(record.id)
+            self.files.copy_from(record, path, out)
+        self.containers.emit("archive-path", record, path=path)
+
+    def resize_container(self, ref: str, rows: int, cols: int) -> None:
+        """Resize the main process's terminal (through conmon's control fifo)."""
+        record = self.containers.get(ref)
+        if record.status is not ContainerStatus.RUNNING:
+            raise RuntimeFailure(f"container {record.name} is not running ({record.status})")
+        if not self.containers.config_of(record).tty:
+            raise RuntimeFailure(f"container {record.name} has no TTY to resize")
+        attach.resize(self.paths.container(record.id).dir, rows, cols)
 
     def version_info(self) -> VersionInfo:
         oci_runtime, runc_version, conmon_version = _tool_versions()

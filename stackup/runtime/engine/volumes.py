@@ -17,7 +17,7 @@ from stackup.errors import NotFound, RuntimeFailure
 from stackup.runtime.engine.state.events import EventBus
 from stackup.runtime.engine.state.store import StateStore
 from stackup.runtime.wire.paths import EnginePaths
-from stackup.runtime.wire.records import EventType, VolumeRecord, VolumeStatus
+from stackup.runtime.wire.records import EventType, VolumeRecord, VolumeStatus, labelled_attributes
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -61,7 +61,7 @@ class VolumeManager:
             )
             data.mkdir(parents=True, exist_ok=True)
             record = self._state.save_volume(record.model_copy(update={"status": VolumeStatus.READY}))
-        self._events.publish(EventType.VOLUME, "create", name)
+        self._events.publish(EventType.VOLUME, "create", name, labelled_attributes(name, record.labels))
         return record
 
     def get(self, name: str) -> VolumeRecord:
@@ -89,7 +89,7 @@ class VolumeManager:
             self._state.save_volume(record.model_copy(update={"status": VolumeStatus.REMOVING}))
             shutil.rmtree(self._paths.volumes / name, ignore_errors=True)
             self._state.delete_volume(name)
-        self._events.publish(EventType.VOLUME, "destroy", name)
+        self._events.publish(EventType.VOLUME, "destroy", name, labelled_attributes(name, record.labels))
 
     def recover(self) -> None:
         """Finish what a crashed engine left half-done: half-created volumes are completed (their

@@ -12,18 +12,17 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter
 
-from stackup.errors import NotFound, RuntimeFailure
-from stackup.runtime.engine.images.store import ImageRecord
+from stackup.runtime.native.answers import raise_for_answer
+from stackup.runtime.native.streams import UpgradedStream, open_upgraded
 from stackup.runtime.native.unixhttp import Answer, UnixHTTP
+from stackup.runtime.wire.images import ImageRecord
 from stackup.runtime.wire.models import (
     ContainerCreate,
     EngineInfo,
-    ErrorBody,
-    ErrorKind,
     ExecRequest,
     ExecResult,
     ImageImport,
@@ -39,25 +38,13 @@ from stackup.runtime.wire.models import (
 )
 from stackup.runtime.wire.network import NetworkDetails
 from stackup.runtime.wire.records import ContainerRecord, Event, EventType, NetworkRecord, VolumeRecord
+from stackup.runtime.wire.streams import ExecCreate, ExecInspect
 
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound=BaseModel)
 
 DEFAULT_TIMEOUT_S = 60.0
 """Long enough for a container create (image mount + runc) on a loaded machine."""
-
-
-def raise_for_answer(answer: Answer) -> None:
-    """Map an error answer to the exception the engine raised on its side."""
-    if answer.ok:
-        return
-    try:
-        body = ErrorBody.model_validate_json(answer.content)
-    except ValidationError:
-        body = ErrorBody(kind=ErrorKind.FAILURE, message=f"HTTP {answer.status}: {answer.text}")
-    if body.kind is ErrorKind.NOT_FOUND or answer.status == 404:
-        raise NotFound(body.message)
-    raise RuntimeFailure(body.message)
 
 
 def _labels_param(labels: Mapping[str, str | None] | None) -> list[str]:
@@ -135,11 +122,19 @@ class EngineClient:
         self._call("POST", "/shutdown")
 
     def events(
-        self, *, since_id: int | None = None, type_: EventType | None = None, follow: bool = True
+        self,
+        *,
+        since_id: int | None = None,
+        type_: EventType | None = None,
+        follow: bool = True,
+        project: str | None = None,
     ) -> Iterator[Event]:
-        """Events after `since_id` (None: none of the past), then live ones while `follow`."""
+        """Events after `since_id` (None: none of the past), then live ones while `follow`;
+        with `project`, only those about that project's containers, networks and volumes."""
         params: dict[str, Any] = {"follow": follow}
-        params |= {k: v for k, v in (("since_id", since_id), ("type", type_)) if v is not None}
+        params |= {
+            k: v for k, v in (("since_id", since_id), ("type", type_), ("project", project)) if v is not None
+        }
         return self._stream(Event, "/events", params)
 
     # -- images -----------------------------------------------------------------------------
@@ -281,3 +276,58 @@ class EngineClient:
         if tail is not None:
             params["tail"] = tail
         return self._stream(LogLine, f"/containers/{ref}/logs", params)
+
+    # -- streams and files ------------------------------------------------------------------
+
+    def create_exec(self, ref: str, request: ExecCreate) -> ExecInspect:
+        return self._get(ExecInspect, "POST", f"/containers/{ref}/execs", body=request)
+
+    def inspect_exec(self, exec_id: str) -> ExecInspect:
+        return self._get(ExecInspect, "GET", f"/exec/{exec_id}/json")
+
+    def resize_exec(self, exec_id: str, rows: int, cols: int) -> None:
+        self._call("POST", f"/exec/{exec_id}/resize", params={"h": rows, "w": cols})
+
+    def start_exec(self, session: ExecInspect, size: tuple[int, int] | None = None) -> UpgradedStream:
+        """Start a created session; its stdio as a stream (see `wire/streams.py`)."""
+        params = {"h": size[0], "w": size[1]} if size else {}
+        sock, first = open_upgraded(self.socket_path, f"/exec/{session.id}/start", params)
+
+        def exit_code() -> int:
+            code = self.inspect_exec(session.id).exit_code
+            return -1 if code is None else code
+
+        return UpgradedStream(
+            sock, first, tty=session.tty, resize=lambda r, c: self.resize_exec(session.id, r, c),
+            exit_code=exit_code,
+        )  # fmt: skip
+
+    def attach(self, ref: str, *, stdin: bool = True) -> UpgradedStream:
+        """The main process's stdio (output from now on: there is no replay); the exit code is
+        the container's."""
+        record = self.inspect_container(ref)
+        tty = bool(record.config.get("tty", False))
+        sock, first = open_upgraded(self.socket_path, f"/containers/{record.id}/attach", {"stdin": stdin})
+        return UpgradedStream(
+            sock, first, tty=tty, resize=lambda r, c: self.resize_container(record.id, r, c),
+            exit_code=lambda: self.wait_container(record.id),
+        )  # fmt: skip
+
+    def resize_container(self, ref: str, rows: int, cols: int) -> None:
+        self._call("POST", f"/containers/{ref}/resize", params={"h": rows, "w": cols})
+
+    def put_archive(self, ref: str, path: str, archive: IO[bytes]) -> None:
+        """Extract a tar stream into the directory `path` of the container's filesystem."""
+        answer = self._http.upload(
+            "PUT", f"/containers/{ref}/archive", archive, params={"path": path},
+            content_type="application/x-tar", timeout_s=None,
+        )  # fmt: skip
+        raise_for_answer(answer)
+
+    def get_archive(self, ref: str, path: str) -> Iterator[bytes]:
+        """`path` of the container's filesystem as a tar stream, in chunks."""
+        with self._http.stream("GET", f"/containers/{ref}/archive", params={"path": path}) as response:
+            if not 200 <= response.status < 300:
+                raise_for_answer(Answer(response.status, response.read()))
+            while chunk := response.read(1 << 16):
+                yield chunk

@@ -7,39 +7,34 @@ the planner, mechanisms stay in the engine.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
-from stackup.errors import NotFound, RuntimeFailure, UsageError
+from stackup.errors import NotFound
 from stackup.runtime.base import (
     BuildSpec,
     ContainerInfo,
     ContainerSpec,
     ContainerState,
-    ExecOutput,
-    ExecSpec,
     Health,
     HealthcheckSpec,
     HealthProbe,
     HookSpec,
     ImageInfo,
-    LogEntry,
     MountType,
     NetworkInfo,
     NetworkSpec,
-    OutputStream,
-    ProcessStream,
     PublishedPort,
-    RuntimeEvent,
-    TopInfo,
     VolumeInfo,
     VolumeSpec,
 )
 from stackup.runtime.labels import CONTAINER_NUMBER, PROJECT, SERVICE
+from stackup.runtime.native.ops import NativeContainerOps
+from stackup.runtime.wire.imageconfig import HealthConfig
 
 if TYPE_CHECKING:
+    from stackup.runtime.base import Backend
     from stackup.runtime.native.client import EngineClient
     from stackup.runtime.wire.records import ContainerRecord
 
@@ -63,14 +58,12 @@ def container_info(record: ContainerRecord) -> ContainerInfo:
         if log:
             last_probe = str(log[-1].get("output", "")).strip() or None
         probes = tuple(
-            HealthProbe(
-                exit_code=int(p.get("exit_code") or 0),
-                output=str(p.get("output", "")),
-                end=_when(p.get("end")),
-            )
+            HealthProbe(exit_code=int(p.get("exit_code") or 0), output=str(p.get("output", "")),
+                        end=_when(p.get("end")))
             for p in log
         )
     state = _STATES[record.status.value]
+    network = record.network
     return ContainerInfo(
         id=record.id,
         name=record.name,
@@ -81,15 +74,18 @@ def container_info(record: ContainerRecord) -> ContainerInfo:
         exit_code=record.exit_code,
         image_id=record.image_id or None,
         last_probe=last_probe,
-        health_log=probes,
         created=record.created_at,
         started_at=record.started_at,
         finished_at=record.finished_at,
         ports=tuple(
-            PublishedPort(p.container_port, p.host_port, p.host_ip, p.protocol)
-            for p in (record.network.ports if record.network else ())
+            PublishedPort(
+                container_port=p.container_port, host_port=p.host_port, host_ip=p.host_ip, protocol=p.protocol
+            )
+            for p in (network.ports if network else ())
         ),
-        addresses={e.network: e.address for e in (record.network.endpoints if record.network else ())},
+        addresses={e.network: e.address for e in (network.endpoints if network else ())},
+        command=tuple(str(arg) for arg in record.config.get("args") or ()),
+        health_log=probes,
         restart_count=record.restart_count,
         details=record.model_dump(mode="json"),
     )
@@ -111,18 +107,22 @@ def _nanoseconds(seconds: float | None) -> int:
     return 0 if seconds is None else round(seconds * 1_000_000_000)
 
 
-def healthcheck_request(check: HealthcheckSpec | None) -> dict[str, Any] | None:
-    """The spec's check in Docker's wire form: unset stays 0, `disable` stays test `NONE`."""
+def healthcheck_request(check: HealthcheckSpec | None) -> HealthConfig | None:
+    """The spec's check in Docker's wire form: unset stays 0, `disable` stays test `NONE`.
+
+    The one translation of a health check on its way to the engine, which merges it with the
+    image's and applies Docker's defaults (`engine/supervision/health.py`).
+    """
     if check is None:
         return None
-    return {
-        "test": list(check.test),
-        "interval": _nanoseconds(check.interval_s),
-        "timeout": _nanoseconds(check.timeout_s),
-        "start_period": _nanoseconds(check.start_period_s),
-        "start_interval": _nanoseconds(check.start_interval_s),
-        "retries": check.retries or 0,
-    }
+    return HealthConfig(
+        test=check.test,
+        interval=_nanoseconds(check.interval_s),
+        timeout=_nanoseconds(check.timeout_s),
+        start_period=_nanoseconds(check.start_period_s),
+        start_interval=_nanoseconds(check.start_interval_s),
+        retries=check.retries or 0,
+    )
 
 
 def hook_request(hook: HookSpec) -> dict[str, Any]:
@@ -221,8 +221,9 @@ def create_request(spec: ContainerSpec) -> dict[str, Any]:
     return body
 
 
-class NativeRuntime:
-    """`Backend` implementation backed by the native engine's HTTP API."""
+class NativeRuntime(NativeContainerOps):
+    """`Backend` implementation backed by the native engine's HTTP API (the container
+    operations are in `NativeContainerOps`)."""
 
     name = "native"
 
@@ -231,10 +232,13 @@ class NativeRuntime:
         self.stop_timeout_s = stop_timeout_s
         """Overrides each container's grace period when set (`down -t`, `stop -t`)."""
 
+    def close(self) -> None:
+        self.client.close()
+
     # -- containers -----------------------------------------------------------------------
 
     def list_containers(self, project: str) -> list[ContainerInfo]:
-        records = self.client.list_containers(labels={PROJECT: project or None})
+        records = self.client.list_containers(labels={PROJECT: project})
         return [container_info(r) for r in records]
 
     def inspect_container(self, container_id: str) -> ContainerInfo:
@@ -326,106 +330,6 @@ class NativeRuntime:
     def remove_image(self, ref: str) -> None:
         self.client.remove_image(ref)
 
-    # -- container operations ---------------------------------------------------------------
 
-    def close(self) -> None:
-        self.client.close()
-
-    def logs(
-        self, container_id: str, *, follow: bool = False, since: datetime | None = None,
-        tail: int | None = None,
-    ) -> Iterator[LogEntry]:
-        for line in self.client.logs(container_id, follow=follow, since=since, tail=tail):
-            yield LogEntry(OutputStream(line.stream), line.text, line.time)
-
-    def exec(self, container_id: str, spec: ExecSpec) -> ExecOutput:
-        from stackup.runtime.wire.models import ExecRequest
-
-        if spec.tty or spec.stdin:
-            raise UsageError("a TTY or stdin needs exec_stream")
-        result = self.client.exec(
-            container_id,
-            ExecRequest(args=spec.command, env=dict(spec.environment), cwd=spec.working_dir, user=spec.user),
-        )
-        return ExecOutput(result.exit_code, result.stdout.encode(), result.stderr.encode())
-
-    def exec_stream(self, container_id: str, spec: ExecSpec) -> ProcessStream:
-        # Interim (until exec streams over the engine's socket): run it captured, replay output.
-        if spec.tty:
-            raise RuntimeFailure("exec with a TTY over the engine's socket is not available yet")
-        import dataclasses
-
-        return _Replay(self.exec(container_id, dataclasses.replace(spec, stdin=False)))
-
-    def attach(self, container_id: str) -> ProcessStream:
-        raise RuntimeFailure("attach over the engine's socket is not available yet")
-
-    def kill_container(self, container_id: str, signal: str = "SIGKILL") -> None:
-        self.client.kill_container(container_id, signal)
-
-    def restart_container(self, container_id: str, timeout_s: float | None = None) -> None:
-        self.client.restart_container(container_id, self.stop_timeout_s if timeout_s is None else timeout_s)
-
-    def wait_container(self, container_id: str) -> int:
-        return self.client.wait_container(container_id)
-
-    def top(self, container_id: str) -> TopInfo:
-        result = self.client.top(container_id)
-        return TopInfo(tuple(result.titles), tuple(tuple(row) for row in result.processes))
-
-    def events(
-        self, *, project: str | None = None, follow: bool = True, history: bool = False
-    ) -> Iterator[RuntimeEvent]:
-        for event in self.client.events(since_id=0 if history else None, follow=follow):
-            if project is not None and event.attributes.get(PROJECT, project) != project:
-                continue
-            yield RuntimeEvent(
-                time=event.time, type=str(event.type), action=event.action, id=event.actor,
-                name=event.attributes.get("name", ""), attributes=dict(event.attributes),
-                sequence=event.id,
-            )
-
-    def copy_to(self, container_id: str, path: str, archive: IO[bytes]) -> None:
-        raise RuntimeFailure("copying into a container is not available yet")
-
-    def copy_from(self, container_id: str, path: str) -> Iterator[bytes]:
-        raise RuntimeFailure("copying out of a container is not available yet")
-
-
-class _Replay:
-    """A finished exec presented as a `ProcessStream` (interim)."""
-
-    def __init__(self, output: ExecOutput) -> None:
-        import os
-
-        self.output = output
-        self.chunks = [(OutputStream.STDOUT, output.stdout), (OutputStream.STDERR, output.stderr)]
-        self.r, w = os.pipe()
-        os.close(w)
-
-    def fileno(self) -> int:
-        return self.r
-
-    def read(self) -> tuple[OutputStream, bytes] | None:
-        while self.chunks:
-            chunk = self.chunks.pop(0)
-            if chunk[1]:
-                return chunk
-        return None
-
-    def write(self, data: bytes) -> None:
-        return None
-
-    def close_stdin(self) -> None:
-        return None
-
-    def resize(self, rows: int, cols: int) -> None:
-        return None
-
-    def wait(self) -> int:
-        return self.output.exit_code
-
-    def close(self) -> None:
-        import os
-
-        os.close(self.r)
+if TYPE_CHECKING:
+    _: type[Backend] = NativeRuntime  # mypy checks the whole protocol is implemented

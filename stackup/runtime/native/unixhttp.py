@@ -20,7 +20,7 @@ import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from stackup.errors import EngineUnavailable, RuntimeFailure
 
@@ -118,6 +118,28 @@ class UnixHTTP:
                 conn.request(method, path + query(params))
                 response = conn.getresponse()
             yield response
+        finally:
+            conn.close()
+
+    def upload(
+        self,
+        method: str,
+        path: str,
+        body: IO[bytes],
+        *,
+        params: Mapping[str, Any] | None = None,
+        content_type: str = "application/octet-stream",
+        timeout_s: float | bool | None = True,
+    ) -> Answer:
+        """Send a request whose body is read from `body` as it goes (chunked), on a connection of
+        its own: a half-sent body cannot be retried on a fresh connection as `request` does."""
+        conn = _Connection(self.socket_path, self._timeout(timeout_s))
+        try:
+            with _mapped(self.socket_path):
+                conn.request(method, path + query(params), body=body, headers={"content-type": content_type},
+                             encode_chunked=True)  # fmt: skip
+                response = conn.getresponse()
+                return Answer(response.status, response.read())
         finally:
             conn.close()
 

@@ -13,11 +13,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from stackup.runtime.engine.containers.config import MountKind
 from stackup.runtime.wire.imageconfig import HealthConfig
 from stackup.runtime.wire.restart import RestartPolicy
 
 API_VERSION = "1"
+
+
+class MountKind(StrEnum):
+    """Compose's `volumes[].type` values that the engine can express as OCI mounts."""
+
+    BIND = "bind"
+    VOLUME = "volume"
+    TMPFS = "tmpfs"
 
 
 class _Frozen(BaseModel):
@@ -126,7 +133,7 @@ class ContainerCreate(_Frozen):
 
     `command`, `entrypoint`, `cwd` and `user` default to the image's own values when None, and
     `env` is laid over the image's environment. `options` holds the remaining fields of
-    `stackup.runtime.engine.containers.config.ContainerConfig` (tty, init, memory, stop_signal, dns, ...),
+    the engine's `ContainerConfig` (tty, init, memory, stop_signal, dns, ...),
     validated by that model: the engine owns `id`, `rootfs`, `args`, `cgroup_parent` and the
     network fields below.
 
@@ -216,8 +223,8 @@ class ImageImport(_Frozen):
 class ExecRequest(_Frozen):
     """Run a process in a running container and collect its output (non-interactive).
 
-    Interactive TTY exec is not an API call: the CLI runs `<runtime> exec` with a TTY itself, since it is root
-    on the same machine and a TTY over HTTP would need a hijacked connection for no gain.
+    Interactive exec (a TTY, stdin) is a session streamed over an upgraded connection instead:
+    `ExecCreate` and `stackup.runtime.wire.streams`.
     """
 
     args: tuple[str, ...] = Field(min_length=1)

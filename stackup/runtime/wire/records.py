@@ -147,6 +147,12 @@ EVENT_LABELS = (lbl.PROJECT, lbl.SERVICE, lbl.CONTAINER_NUMBER, lbl.ONEOFF)
 (`io.stackup.config`) into every row of the event log."""
 
 
+def labelled_attributes(name: str, labels: Mapping[str, str]) -> dict[str, str]:
+    """A network or volume event's attributes: its name and its project label (what the
+    `project` filter of `/events` selects on)."""
+    return {"name": name, **({lbl.PROJECT: labels[lbl.PROJECT]} if lbl.PROJECT in labels else {})}
+
+
 def event_attributes(record: ContainerRecord, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """A container event's attributes: its identity labels, its name, then what the action adds."""
     identity = {key: record.labels[key] for key in EVENT_LABELS if key in record.labels}

@@ -26,11 +26,11 @@ from stackup.errors import NotFound, RuntimeFailure, StackupError
 from stackup.runtime import labels
 from stackup.runtime.engine import linux
 from stackup.runtime.engine.containers import cgroups, conmon, ociruntime
-from stackup.runtime.engine.containers.config import MountKind, default_cgroup_parent
+from stackup.runtime.engine.containers.config import default_cgroup_parent
 from stackup.runtime.engine.images.testimage import build_busybox_rootfs
 from stackup.runtime.native.client import EngineClient
 from stackup.runtime.native.launcher import engine_status, ensure_engine, read_pid, stop_engine
-from stackup.runtime.wire.models import ContainerCreate, ExecRequest, MountRequest
+from stackup.runtime.wire.models import ContainerCreate, ExecRequest, MountKind, MountRequest
 from stackup.runtime.wire.paths import EnginePaths
 from stackup.runtime.wire.records import ContainerStatus
 

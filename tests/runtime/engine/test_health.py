@@ -23,10 +23,8 @@ from stackup.runtime.engine.supervision.health import (
     ProbeTimeout,
     cap_output,
     next_probe_delay,
-    to_oci,
 )
 from stackup.runtime.wire.imageconfig import HealthConfig as OciHealthcheck
-from stackup.spec.models import Healthcheck
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 S = 1_000_000_000  # one second in nanoseconds
@@ -83,12 +81,13 @@ def test_from_oci_without_a_runnable_test_disables(test: tuple[str, ...]) -> Non
 
 def test_image_healthcheck_from_wire_json() -> None:
     wire = {"Test": ["CMD", "pg_isready"], "Interval": 10 * S, "Timeout": 3 * S, "Retries": 5}
-    resolved = HealthConfig.resolve(image=OciHealthcheck.model_validate(wire))
+    resolved = HealthConfig.merged(None, OciHealthcheck.model_validate(wire))
     assert resolved == HealthConfig(test=("CMD", "pg_isready"), interval=10.0, timeout=3.0, retries=5)
 
 
-def compose(**fields: object) -> Healthcheck:
-    return Healthcheck.model_validate(fields)
+def own(**fields: object) -> OciHealthcheck:
+    """A container's own check as a client sends it (zero durations = inherit the image's)."""
+    return OciHealthcheck.model_validate(fields)
 
 
 IMAGE = OciHealthcheck(test=("CMD", "image-check"), interval=7 * S, timeout=2 * S, retries=4)
@@ -100,35 +99,28 @@ IMAGE = OciHealthcheck(test=("CMD", "image-check"), interval=7 * S, timeout=2 * 
         (None, None, None),
         (None, IMAGE, HealthConfig(test=("CMD", "image-check"), interval=7, timeout=2, retries=4)),
         (
-            compose(test=["CMD-SHELL", "mine"], interval="1s"),
+            own(test=["CMD-SHELL", "mine"], interval=1 * S),
             None,
             HealthConfig(test=("CMD-SHELL", "mine"), interval=1),
         ),
         # Docker's merge: the service's fields win, unset ones come from the image.
         (
-            compose(interval="1s", start_period="1m"),
+            own(interval=1 * S, start_period=60 * S),
             IMAGE,
             HealthConfig(test=("CMD", "image-check"), interval=1, timeout=2, retries=4, start_period=60),
         ),
         (
-            compose(test=["CMD", "mine"], retries=2),
+            own(test=["CMD", "mine"], retries=2),
             IMAGE,
             HealthConfig(test=("CMD", "mine"), interval=7, timeout=2, retries=2),
         ),
-        (compose(disable=True), IMAGE, None),
-        (compose(test=["NONE"]), IMAGE, None),
+        (own(test=["NONE"]), IMAGE, None),
     ],
 )
-def test_resolve(
-    service: Healthcheck | None, image: OciHealthcheck | None, expected: HealthConfig | None
+def test_merged(
+    service: OciHealthcheck | None, image: OciHealthcheck | None, expected: HealthConfig | None
 ) -> None:
-    assert HealthConfig.resolve(service, image) == expected
-
-
-def test_to_oci_keeps_zero_as_inherit() -> None:
-    assert to_oci(compose(test=["CMD", "x"], timeout="1500ms")) == OciHealthcheck(
-        test=("CMD", "x"), timeout=1_500_000_000
-    )
+    assert HealthConfig.merged(service, image) == expected
 
 
 # -- the state machine ------------------------------------------------------------------------

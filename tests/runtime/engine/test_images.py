@@ -12,8 +12,9 @@ import pytest
 
 from stackup.errors import NotFound, RuntimeFailure
 from stackup.runtime.engine.images.ref import ImageRef
-from stackup.runtime.engine.images.store import Image, ImageStore
+from stackup.runtime.engine.images.store import ImageStore
 from stackup.runtime.engine.images.testimage import build_busybox_rootfs, ensure_busybox_image
+from stackup.runtime.wire.images import Image
 from stackup.runtime.wire.paths import EnginePaths
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the store unpacks layers as root")

@@ -11,13 +11,13 @@ import pytest
 from stackup.errors import EngineUnavailable, NotFound, RuntimeFailure
 from stackup.runtime.engine.api.app import all_endpoints, openapi_document
 from stackup.runtime.engine.containers.blueprint import build_config, command_line
-from stackup.runtime.engine.containers.config import MountKind
 from stackup.runtime.engine.containers.logstream import LogReader, stream_logs
-from stackup.runtime.engine.images.store import Image
-from stackup.runtime.native.client import EngineClient, raise_for_answer
+from stackup.runtime.native.answers import raise_for_answer
+from stackup.runtime.native.client import EngineClient
 from stackup.runtime.native.unixhttp import Answer, query
 from stackup.runtime.wire.imageconfig import ImageConfig
-from stackup.runtime.wire.models import ContainerCreate, MountRequest
+from stackup.runtime.wire.images import Image
+from stackup.runtime.wire.models import ContainerCreate, MountKind, MountRequest
 
 IMAGE = Image(
     id="sha256:" + "0" * 64,

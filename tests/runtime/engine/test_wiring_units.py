@@ -13,15 +13,15 @@ from stackup.planner.specs import _healthcheck
 from stackup.runtime import labels
 from stackup.runtime.base import ContainerSpec, HealthcheckSpec, NetworkAttachment, PortBinding
 from stackup.runtime.engine.containers.blueprint import healthcheck
-from stackup.runtime.engine.images.store import Image
-from stackup.runtime.engine.network.containernet import unwired
+from stackup.runtime.engine.containers.networking import unwired
 from stackup.runtime.engine.state.store import StateStore
 from stackup.runtime.engine.supervision.health import HealthConfig as Resolved
 from stackup.runtime.native.runtime import create_request
 from stackup.runtime.wire.imageconfig import HealthConfig, ImageConfig
+from stackup.runtime.wire.images import Image
 from stackup.runtime.wire.models import ContainerCreate
 from stackup.spec.models_parts import Healthcheck
-from stackup.spec.units import SECOND
+from stackup.units import SECOND
 
 
 def _spec(**fields: object) -> ContainerSpec:

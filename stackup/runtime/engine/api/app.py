@@ -1,117 +1,37 @@
-"""The engine's HTTP API: routing, error answers, JSON helpers and the OpenAPI document.
+"""The engine's HTTP API: the Starlette app, error answers and the OpenAPI document.
 
-Each route module (`api_system`, `api_images`, `api_volumes`, `api_networks`, `api_containers`) declares its
+Each route module (`system`, `images`, `volumes`, `networks`, `containers`) declares its
 endpoints as `Endpoint` values: the handler plus the models it reads and answers with. The
 Starlette routes *and* the OpenAPI document are built from that one list, so the document cannot
 describe an endpoint that does not exist or miss one that does.
 
 Handlers are async; anything that blocks (SQLite, the OCI runtime, conmon, the filesystem) runs in the
-threadpool through `blocking`, so one slow `stop` never stalls `/events` or `/_ping`.
+threadpool through `routing.blocking`, so one slow `stop` never stalls `/events` or `/_ping`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from functools import partial
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from stackup import keyvalue
 from stackup.errors import NotFound, StackupError
+from stackup.runtime.engine.api import archive as api_archive
+from stackup.runtime.engine.api import containers as api_containers
+from stackup.runtime.engine.api import execs as api_execs
+from stackup.runtime.engine.api import images as api_images
+from stackup.runtime.engine.api import networks as api_networks
+from stackup.runtime.engine.api import system as api_system
+from stackup.runtime.engine.api import volumes as api_volumes
+from stackup.runtime.engine.api.routing import Endpoint
 from stackup.runtime.engine.service import EngineService
 from stackup.runtime.wire.models import API_VERSION, ErrorBody, ErrorKind
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
-_M = TypeVar("_M", bound=BaseModel)
-
-Handler = Callable[[Request], Awaitable[Response]]
-
-
-@dataclass(frozen=True)
-class Param:
-    """A query or path parameter, for the OpenAPI document."""
-
-    name: str
-    type: str = "string"
-    where: str = "query"
-    description: str = ""
-    repeated: bool = False
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """One operation: how to route it and how to describe it."""
-
-    method: str
-    path: str
-    handler: Handler
-    summary: str
-    body: type[BaseModel] | None = None
-    answer: type[BaseModel] | None = None
-    answer_is_list: bool = False
-    stream: type[BaseModel] | None = None
-    params: tuple[Param, ...] = ()
-
-
-def engine_of(request: Request) -> EngineService:
-    engine: EngineService = request.app.state.engine
-    return engine
-
-
-async def blocking(func: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
-    """Run a blocking engine call in the threadpool."""
-    return await run_in_threadpool(partial(func, *args, **kwargs))
-
-
-async def read_body(request: Request, model: type[_M]) -> _M:
-    """Validate the JSON body; a malformed one becomes a 400 through the ValidationError handler."""
-    return model.model_validate_json(await request.body() or b"{}")
-
-
-def answer(value: BaseModel | Sequence[BaseModel] | None, status_code: int = 200) -> Response:
-    """Serialise with pydantic (datetimes, enums) rather than json.dumps."""
-    if value is None:
-        return Response(status_code=204)
-    if isinstance(value, BaseModel):
-        body = value.model_dump_json()
-    else:
-        body = "[" + ",".join(item.model_dump_json() for item in value) + "]"
-    return Response(body, status_code=status_code, media_type="application/json")
-
-
-def ndjson(items: AsyncIterator[BaseModel]) -> StreamingResponse:
-    """Stream models as newline-delimited JSON, one object per line, flushed as produced."""
-
-    async def lines() -> AsyncIterator[bytes]:
-        async for item in items:
-            yield item.model_dump_json().encode() + b"\n"
-
-    return StreamingResponse(lines(), media_type="application/x-ndjson")
-
-
-def query(request: Request, name: str, type_: type[_T]) -> _T | None:
-    """A typed query parameter (None if absent); a malformed one is a 400 via ValidationError."""
-    value = request.query_params.get(name)
-    return None if value is None else TypeAdapter(type_).validate_python(value, strict=False)
-
-
-def query_bool(request: Request, name: str, default: bool = False) -> bool:
-    value = query(request, name, bool)
-    return default if value is None else value
-
-
-def query_labels(request: Request) -> dict[str, str | None]:
-    """`?label=key=value&label=key` -> {key: value, key: None} (None: the label is present)."""
-    return dict(keyvalue.split(item) for item in request.query_params.getlist("label"))
 
 
 def _error(kind: ErrorKind, message: str, status: int) -> JSONResponse:
@@ -185,18 +105,14 @@ def openapi_document(endpoints: Sequence[Endpoint], version: str) -> dict[str, A
 
 def all_endpoints() -> list[Endpoint]:
     """Every endpoint of the API, in document order."""
-    from stackup.runtime.engine.api import containers as api_containers
-    from stackup.runtime.engine.api import images as api_images
-    from stackup.runtime.engine.api import networks as api_networks
-    from stackup.runtime.engine.api import system as api_system
-    from stackup.runtime.engine.api import volumes as api_volumes
-
     return [
         *api_system.ENDPOINTS,
         *api_images.ENDPOINTS,
         *api_volumes.ENDPOINTS,
         *api_networks.ENDPOINTS,
         *api_containers.ENDPOINTS,
+        *api_execs.ENDPOINTS,
+        *api_archive.ENDPOINTS,
     ]
 
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from stackup.errors import NotFound, RuntimeFailure
-from stackup.runtime.engine.api.app import (
+from stackup.runtime.engine.api.routing import (
     Endpoint,
     Param,
     answer,

@@ -12,10 +12,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from stackup.errors import RuntimeFailure
-from stackup.runtime.engine.api.app import Endpoint, Param, answer, blocking, engine_of, query_bool, read_body
+from stackup.runtime.engine.api.routing import (
+    Endpoint,
+    Param,
+    answer,
+    blocking,
+    engine_of,
+    query_bool,
+    read_body,
+)
 from stackup.runtime.engine.images.archive import open_archive, read_images
-from stackup.runtime.engine.images.store import Image
 from stackup.runtime.engine.service import EngineService
+from stackup.runtime.wire.images import Image
 from stackup.runtime.wire.models import ImageImport, ImportFormat, PruneResult
 from stackup.runtime.wire.records import EventType
 

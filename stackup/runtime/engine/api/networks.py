@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from stackup.errors import PlanError
-from stackup.runtime.engine.api.app import (
+from stackup.runtime.engine.api.routing import (
     Endpoint,
     Param,
     answer,
@@ -27,7 +27,7 @@ from stackup.runtime.engine.api.app import (
 from stackup.runtime.engine.service import EngineService
 from stackup.runtime.wire.models import NetworkCreate, NetworkLeftover, PruneResult
 from stackup.runtime.wire.network import NetworkDetails
-from stackup.runtime.wire.records import EventType, NetworkRecord
+from stackup.runtime.wire.records import EventType, NetworkRecord, labelled_attributes
 
 _NAME = Param("name", where="path", description="network name")
 _LABEL = Param("label", description="key or key=value", repeated=True)
@@ -56,13 +56,15 @@ def create_network(engine: EngineService, body: NetworkCreate) -> NetworkRecord:
     record = engine.networks.get().create_network(
         body.name, labels=body.labels, internal=body.internal, subnet=ipv4_subnet(body), driver=body.driver
     )
-    engine.events.publish(EventType.NETWORK, "create", record.name)
+    attributes = labelled_attributes(record.name, record.labels)
+    engine.events.publish(EventType.NETWORK, "create", record.name, attributes)
     return record
 
 
 def remove_network(engine: EngineService, name: str, force: bool) -> None:
+    labels = next((n.labels for n in engine.networks.get().list_networks() if n.name == name), {})
     engine.networks.get().remove_network(name, force=force)
-    engine.events.publish(EventType.NETWORK, "destroy", name)
+    engine.events.publish(EventType.NETWORK, "destroy", name, labelled_attributes(name, labels))
 
 
 def prune_networks(engine: EngineService, labels: Mapping[str, str | None]) -> PruneResult:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from stackup.runtime.engine.api.app import (
+from stackup.runtime.engine.api.routing import (
     Endpoint,
     Param,
     answer,
@@ -15,6 +15,7 @@ from stackup.runtime.engine.api.app import (
     query,
     query_bool,
 )
+from stackup.runtime.labels import PROJECT
 from stackup.runtime.wire.models import EngineInfo, VersionInfo
 from stackup.runtime.wire.records import Event, EventType
 
@@ -46,10 +47,17 @@ async def events(request: Request) -> Response:
     """Stream events as NDJSON: the backlog after `since_id` (if given), then live ones."""
     engine = engine_of(request)
     wanted = query(request, "type", EventType)
+    project = request.query_params.get("project")
+
+    def accept(event: Event) -> bool:
+        return (wanted is None or event.type is wanted) and (
+            project is None or event.attributes.get(PROJECT) == project
+        )
+
     stream = engine.events.stream(
         after_id=query(request, "since_id", int),
         follow=query_bool(request, "follow", default=True),
-        accept=lambda event: wanted is None or event.type is wanted,
+        accept=accept,
     )
     return ndjson(stream)
 
@@ -76,6 +84,7 @@ ENDPOINTS = [
             Param("since_id", "integer", description="replay events with a larger id first"),
             Param("type", description="only events about this kind of resource"),
             Param("follow", "boolean", description="false: end after the backlog (default true)"),
+            Param("project", description="only events about this project's objects (its label)"),
         ),
     ),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from stackup.runtime.engine.api.app import (
+from stackup.runtime.engine.api.routing import (
     Endpoint,
     Param,
     answer,

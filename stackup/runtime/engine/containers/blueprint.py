@@ -17,13 +17,12 @@ from stackup import keyvalue
 from stackup.errors import RuntimeFailure
 from stackup.runtime.engine.containers.config import (
     ContainerConfig,
-    MountKind,
     NetworkMode,
     default_cgroup_parent,
 )
-from stackup.runtime.engine.images.store import Image
 from stackup.runtime.wire.imageconfig import HealthConfig
-from stackup.runtime.wire.models import ContainerCreate, MountRequest
+from stackup.runtime.wire.images import Image
+from stackup.runtime.wire.models import ContainerCreate, MountKind, MountRequest
 
 ENGINE_OWNED = frozenset(
     {"id", "name", "rootfs", "args", "env", "cwd", "user", "mounts", "cgroup_parent", "hostname",

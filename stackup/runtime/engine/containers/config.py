@@ -24,20 +24,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stackup.errors import RuntimeFailure
+from stackup.runtime.wire.models import MountKind
 from stackup.runtime.wire.paths import EnginePaths
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
 #: runc accepts a narrower alphabet for ids than Docker for names; keep to the intersection.
 CONTAINER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
-
-class MountKind(StrEnum):
-    """Compose's `volumes[].type` values that the engine can express as OCI mounts."""
-
-    BIND = "bind"
-    VOLUME = "volume"
-    TMPFS = "tmpfs"
-
 
 class NetworkMode(StrEnum):
     """How the container gets its network namespace.

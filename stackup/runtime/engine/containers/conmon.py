@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import select
 import signal
@@ -57,6 +58,10 @@ _POLL = 0.005
 _STATE_PROBE = 0.25  # seconds between `<runtime> state` checks while waiting for an exit file
 #: How each runtime says "no such container" (runc; crun, which cannot open its status file).
 _UNKNOWN_CONTAINER = ("does not exist", "No such file or directory")
+RUNTIME_LOG = "runtime.log"
+"""The OCI runtime's own log (`--log`) in the bundle: its reason when `create` fails under conmon."""
+_DETAIL_MAX = 2000
+log = logging.getLogger("stackupd.conmon")
 
 
 class Status(StrEnum):
@@ -118,6 +123,7 @@ def conmon_command(
     """The conmon invocation for `cfg` (Podman's flags; the runtime gets our `--root` through conmon)."""
     command = [
         CONMON, "--api-version", "1", "-c", cfg.id, "-u", cfg.id, *rt.conmon_args(),
+        "--runtime-arg", "--log", "--runtime-arg", str(bundle_dir / RUNTIME_LOG),
         "-b", str(bundle_dir), "-p", str(bundle_dir / "pidfile"), "-P", str(bundle_dir / "conmon.pid"),
         "-n", cfg.name, "--exit-dir", str(dirs.exits), "--persist-dir", str(dirs.persist_dir(cfg.id)),
         "-l", f"k8s-file:{log_path}", "--socket-dir-path", str(dirs.sockets), "--full-attach",
@@ -126,7 +132,9 @@ def conmon_command(
     if cfg.tty:
         command.append("-t")
     if cfg.stdin_open:
-        command.append("-i")
+        # Compose's stdin_open is Docker's OpenStdin without StdinOnce: an attached client that
+        # leaves does not close the container's input (see `attach.py`).
+        command += ["-i", "--leave-stdin-open"]
     return command
 
 
@@ -170,6 +178,7 @@ def create(
             env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
                    "_OCI_SYNCPIPE": str(theirs.fileno())}  # fmt: skip
             # conmon execs `<runtime> create` and stays where it was started: in the runtime's view.
+            # cwd "/": conmon and the runtime must not depend on the engine's working directory.
             intermediate = rt.in_view(
                 lambda: subprocess.Popen(
                     command,
@@ -178,6 +187,7 @@ def create(
                     stderr=errors,
                     pass_fds=(theirs.fileno(),),
                     env=env,
+                    cwd="/",
                     start_new_session=True,
                     close_fds=True,
                 ),
@@ -189,17 +199,32 @@ def create(
         intermediate.wait(timeout=CREATE_TIMEOUT)
         message = _read_sync(ours, time.monotonic() + CREATE_TIMEOUT)
     except (RuntimeFailure, subprocess.TimeoutExpired, ValueError) as exc:
+        detail = _failure_text(bundle_dir, str(exc))
         _forget(cfg, paths)
-        raise RuntimeFailure(f"container {cfg.name}: create failed: {exc}") from exc
+        log.error("container %s (%s): create failed: %s", cfg.name, cfg.id[:12], detail)
+        raise RuntimeFailure(f"container {cfg.name}: create failed: {detail}") from exc
     finally:
         ours.close()
         theirs.close()
     pid = int(message.get("data", -1))
     if pid <= 0:
-        detail = str(message.get("message", "")).strip() or (bundle_dir / "conmon.err").read_text().strip()
+        detail = _failure_text(bundle_dir, str(message.get("message", "")).strip())
         _forget(cfg, paths)
+        log.error("container %s (%s): create failed: %s", cfg.name, cfg.id[:12], detail)
         raise RuntimeFailure(f"container {cfg.name}: create failed: {detail or 'no reason given'}")
     return pid
+
+
+def _failure_text(bundle_dir: Path, reported: str) -> str:
+    """What conmon reported, completed by conmon's own stderr and the OCI runtime's log: when
+    conmon dies before reporting, those files hold the only explanation there is."""
+    parts = [reported] if reported else []
+    for name, label in (("conmon.err", "conmon"), (RUNTIME_LOG, "runtime log")):
+        with contextlib.suppress(OSError):
+            text = (bundle_dir / name).read_text(errors="replace").strip()
+            if text and text not in reported:
+                parts.append(f"{label}: {text[-_DETAIL_MAX:]}")
+    return "; ".join(parts)
 
 
 def _create_needs(cfg: ContainerConfig) -> list[Path]:
@@ -396,7 +421,7 @@ class ExecCommand:
     ) -> subprocess.Popen[bytes]:
         """Start it; `long_lived` for an exec without a time limit (see `OciRuntime.in_view`)."""
         return self.runtime.in_view(
-            lambda: subprocess.Popen(self.argv, stdin=stdin, stdout=stdout, stderr=stderr),
+            lambda: subprocess.Popen(self.argv, stdin=stdin, stdout=stdout, stderr=stderr, cwd="/"),
             long_lived=long_lived,
         )
 
@@ -415,6 +440,7 @@ def exec_command(
     cwd: str | None = None,
     tty: bool = False,
     capabilities: tuple[str, ...] = (),
+    console_size: tuple[int, int] | None = None,
     bundle: Path | None = None,
     paths: EnginePaths | None = None,
 ) -> ExecCommand:
@@ -424,6 +450,8 @@ def exec_command(
     are added to the ones the container has (`docker exec --privileged` adds all of them). A
     container that is not running is an error, not exit code 1, unless `bundle` is given: then
     the state is not asked for (a health probe, which wants the runtime's failure as its result).
+    `console_size` (rows, columns) is the terminal's size from the first byte the process reads
+    (runc would otherwise set it only after the process started).
     """
     dirs = RuntimeDirs.of(paths)
     if bundle is None:
@@ -439,6 +467,8 @@ def exec_command(
     process = exec_process_spec(
         config, bundle, args, env=env or {}, user=user, cwd=cwd, tty=tty, capabilities=capabilities
     )
+    if tty and console_size is not None:
+        process["consoleSize"] = {"height": console_size[0], "width": console_size[1]}
     dirs.execs.mkdir(parents=True, exist_ok=True)
     stem = f"{kind}-{container_id}-{uuid.uuid4().hex[:8]}"  # ids may hold dots: no with_suffix
     pid_file, process_file = dirs.execs / f"{stem}.pid", dirs.execs / f"{stem}.json"

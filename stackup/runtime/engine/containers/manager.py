@@ -27,12 +27,12 @@ from typing import Protocol
 from stackup.errors import NotFound, RuntimeFailure
 from stackup.runtime import labels
 from stackup.runtime.engine.containers import conmon
+from stackup.runtime.engine.containers import networking as containernet
 from stackup.runtime.engine.containers.blueprint import build_config, healthcheck
 from stackup.runtime.engine.containers.config import ContainerConfig, parse_signal
+from stackup.runtime.engine.containers.networking import LazyNetworks
 from stackup.runtime.engine.containers.overlay import mount_rootfs, unmount_rootfs
 from stackup.runtime.engine.images.store import ImageStore
-from stackup.runtime.engine.network import containernet
-from stackup.runtime.engine.network.containernet import LazyNetworks
 from stackup.runtime.engine.state.events import EventBus
 from stackup.runtime.engine.state.store import StateStore
 from stackup.runtime.engine.volumes import VolumeManager
@@ -95,7 +95,8 @@ class ContainerManager:
         with lock:
             yield
 
-    def _emit(self, action: str, record: ContainerRecord, **extra: str) -> None:
+    def emit(self, action: str, record: ContainerRecord, **extra: str) -> None:
+        """Publish a container event (`create`, `start`, `die`, `exec_die`, ...)."""
         self._events.publish(EventType.CONTAINER, action, record.id, event_attributes(record, extra))
 
     def config_of(self, record: ContainerRecord) -> ContainerConfig:
@@ -169,7 +170,7 @@ class ContainerManager:
                 self._forget_lock(container_id)
                 raise
             record = self._state.update_container(container_id, status=ContainerStatus.CREATED, pid=pid)
-        self._emit("create", record, image=record.image)
+        self.emit("create", record, image=record.image)
         return record
 
     def _joined(self, request: ContainerCreate) -> ContainerRecord | None:
@@ -249,7 +250,7 @@ class ContainerManager:
                 exit_code=None,
                 finished_at=None,
             )
-        self._emit("start", record)
+        self.emit("start", record)
         return record
 
     def stop(self, ref: str, timeout_s: float | None = None) -> ContainerRecord:
@@ -279,14 +280,14 @@ class ContainerManager:
             if record.status is not ContainerStatus.RUNNING:
                 raise RuntimeFailure(f"container {record.name} is not running ({record.status})")
             conmon.kill(record.id, int(number), paths=self.paths)
-        self._emit("kill", record, signal=number.name)
+        self.emit("kill", record, signal=number.name)
 
     def restart(self, ref: str, timeout_s: float | None = None) -> ContainerRecord:
         """Stop then start. `restart_count` is left alone: as in Docker, it counts the restarts a
         restart policy made, not the ones a user asked for."""
         record = self.stop(ref, timeout_s)
         record = self.start(record.id)
-        self._emit("restart", record)
+        self.emit("restart", record)
         return record
 
     def remove(self, ref: str, *, force: bool = False) -> None:
@@ -300,7 +301,7 @@ class ContainerManager:
             self._teardown(record)
             self._state.delete_container(record.id)
         self._forget_lock(record.id)
-        self._emit("destroy", record)
+        self.emit("destroy", record)
 
     def _forget_lock(self, container_id: str) -> None:
         """Drop a removed container's lock; a thread still holding it finds no record after."""
@@ -346,7 +347,7 @@ class ContainerManager:
                 exit_code=exit_code if exit_code is not None else -1,
                 finished_at=finished,
             )
-            self._emit("die", record, exitCode=str(record.exit_code))
+            self.emit("die", record, exitCode=str(record.exit_code))
             for observer in self.exit_observers:
                 observer.container_exited(record, requested=requested)
             return record
@@ -367,7 +368,7 @@ class ContainerManager:
                 self._teardown(record)
                 self._state.delete_container(record.id)
             self._forget_lock(record.id)
-            self._emit("destroy", record)
+            self.emit("destroy", record)
         elif record.status is ContainerStatus.EXITED:
             with self.locked(record.id):
                 self._unmount(record)
@@ -394,7 +395,7 @@ class ContainerManager:
             out.seek(0)
             err.seek(0)
             stdout, stderr = out.read(EXEC_OUTPUT_MAX), err.read(EXEC_OUTPUT_MAX)
-        self._emit("exec_die", record, exitCode=str(code))
+        self.emit("exec_die", record, exitCode=str(code))
         return ExecResult(
             exit_code=code, stdout=stdout.decode(errors="replace"), stderr=stderr.decode(errors="replace")
         )

@@ -22,9 +22,10 @@ from typing import Any
 from stackup import keyvalue
 from stackup.errors import RuntimeFailure
 from stackup.runtime.engine.containers import cgroups
-from stackup.runtime.engine.containers.config import ContainerConfig, MountKind, NetworkMode, resolve_user
+from stackup.runtime.engine.containers.config import ContainerConfig, NetworkMode, resolve_user
 from stackup.runtime.engine.containers.seccomp import default_seccomp
 from stackup.runtime.engine.containers.seccomp_bpf import ANNOTATION, BpfCache
+from stackup.runtime.wire.models import MountKind
 
 CATATONIT = Path("/usr/bin/catatonit")
 #: Where the init binary appears inside the container. /dev is the runtime's tmpfs, so the

@@ -47,8 +47,9 @@ from stackup.runtime.engine.images.layers import (
 )
 from stackup.runtime.engine.images.ref import ImageRef, is_digest
 from stackup.runtime.wire.imageconfig import ImageConfig
+from stackup.runtime.wire.images import Image, LayerRecord
 from stackup.runtime.wire.paths import EnginePaths
-from stackup.spec.errors import did_you_mean
+from stackup.text import did_you_mean
 
 _CHUNK = 1 << 20
 _LAYER_MEDIA_TYPES = {
@@ -58,43 +59,6 @@ _LAYER_MEDIA_TYPES = {
 }
 
 
-class LayerRecord(BaseModel):
-    """One layer of an image: the blob as stored and the DiffID of its uncompressed tar."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    digest: str
-    diff_id: str
-    size: int
-    media_type: str
-
-
-class Image(BaseModel):
-    """An image as the engine sees it. `id` is the sha256 of the config JSON; `refs` are the
-    short (familiar) names, e.g. `busybox:latest` for `docker.io/library/busybox:latest`."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str
-    refs: tuple[str, ...] = ()
-    created: datetime | None = None
-    size: int = 0
-    architecture: str = ""
-    os: str = "linux"
-    config: ImageConfig = ImageConfig()
-    layers: tuple[LayerRecord, ...] = ()
-
-    @property
-    def short_id(self) -> str:
-        return self.id.removeprefix("sha256:")[:12]
-
-    @property
-    def diff_ids(self) -> tuple[str, ...]:
-        return tuple(layer.diff_id for layer in self.layers)
-
-
-ImageRecord = Image
-"""The name the engine's API client uses for the same model."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,8 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from stackup.errors import NotFound, RuntimeFailure
-from stackup.runtime.engine.images.store import Image, ImageStore
+from stackup.runtime.engine.images.store import ImageStore
+from stackup.runtime.wire.images import Image
 
 BUSYBOX = Path("/bin/busybox")
 TEST_IMAGE_REF = "stackup-test/busybox:latest"

@@ -23,16 +23,13 @@ import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Self
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from stackup.runtime.wire.imageconfig import HealthConfig as OciHealthcheck
 from stackup.runtime.wire.records import utcnow
-from stackup.spec.units import SECOND, format_duration
-
-if TYPE_CHECKING:
-    from stackup.spec.models import Healthcheck
+from stackup.units import SECOND, format_duration
 
 log = logging.getLogger("stackupd.health")
 
@@ -129,13 +126,11 @@ class HealthConfig(BaseModel):
         )
 
     @classmethod
-    def resolve(cls, compose: Healthcheck | None = None, image: OciHealthcheck | None = None) -> Self | None:
-        """The check a container runs: the service's `healthcheck` over the image's `HEALTHCHECK`."""
-        return cls.merged(to_oci(compose) if compose is not None else None, image)
-
-    @classmethod
     def merged(cls, own: OciHealthcheck | None, image: OciHealthcheck | None) -> Self | None:
         """The container's own check (Docker's wire form, as the API carries it) over the image's.
+
+        The only translation of a check the engine has: a client sends the wire form (the
+        native runtime's `healthcheck_request` makes it from the planner's `HealthcheckSpec`).
 
         Docker's merge (moby `daemon/commit.go`): an unset test or zero field falls back to the
         image's value; `disable: true` (test `["NONE"]`) turns the image's check off too.
@@ -143,18 +138,6 @@ class HealthConfig(BaseModel):
         if own is None:
             return cls.from_oci(image) if image is not None else None
         return cls.from_oci(own.over(image) if image is not None else own)
-
-
-def to_oci(check: Healthcheck) -> OciHealthcheck:
-    """A Compose `healthcheck` in Docker's wire form (what a client sends; zero = inherit)."""
-    return OciHealthcheck(
-        test=("NONE",) if check.disable else tuple(check.test),
-        interval=int(check.interval or 0),
-        timeout=int(check.timeout or 0),
-        start_period=int(check.start_period or 0),
-        start_interval=int(check.start_interval or 0),
-        retries=check.retries or 0,
-    )
 
 
 def cap_output(text: str) -> str:
