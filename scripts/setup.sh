@@ -12,5 +12,13 @@ if ((${#missing[@]})); then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# The peers the other backends' and the deploy/registry tests run against: Docker Engine (started)
+# with docker-compose, Podman, skopeo and docker-registry, each with the busybox test image.
+peers="$(dirname "$0")/../../shared/peers/setup.sh"
+if [ -f "$peers" ]; then
+  bash "$peers" >/dev/null
+else
+  echo "setup: $peers is missing (the shared/ folder beside the repo); Docker/Podman tests will fail" >&2
+fi
 python3 -m pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | grep -v -E '^(WARNING|DEPRECATION)' || true
 python3 -c "import stackup, pydantic, ruamel.yaml, networkx, typer, rich, httpx, pyroute2" 
