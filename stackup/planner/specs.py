@@ -103,7 +103,7 @@ def container_spec(
         cap_drop=tuple(service.cap_drop),
         stop_signal=service.stop_signal,
         stop_grace_period_s=service.stop_grace_period.seconds if service.stop_grace_period else 10.0,
-        extra_hosts=tuple(f"{host}:{ip}" for host, ips in sorted(service.extra_hosts.items()) for ip in ips),
+        extra_hosts=tuple((host, ip) for host, ips in sorted(service.extra_hosts.items()) for ip in ips),
         dns=tuple(service.dns),
         sysctls=dict(service.sysctls),
         post_start=_hooks(service.post_start),

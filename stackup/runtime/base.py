@@ -148,7 +148,8 @@ class ContainerSpec:
     cap_drop: tuple[str, ...] = ()
     stop_signal: str | None = None
     stop_grace_period_s: float = 10.0
-    extra_hosts: tuple[str, ...] = ()
+    extra_hosts: tuple[tuple[str, str], ...] = ()
+    """(hostname, address) pairs for /etc/hosts; an IPv6 address stays whole."""
     dns: tuple[str, ...] = ()
     sysctls: Mapping[str, str] = field(default_factory=dict)
     post_start: tuple[HookSpec, ...] = ()

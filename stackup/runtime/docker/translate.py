@@ -133,7 +133,7 @@ def create_body(spec: ContainerSpec, labels: Mapping[str, str], network_mode: st
         "Privileged": spec.privileged,
         "CapAdd": list(spec.cap_add) or None,
         "CapDrop": list(spec.cap_drop) or None,
-        "ExtraHosts": list(spec.extra_hosts) or None,
+        "ExtraHosts": [f"{host}:{address}" for host, address in spec.extra_hosts] or None,
         "Dns": list(spec.dns) or None,
         "Sysctls": dict(spec.sysctls) or None,
     }

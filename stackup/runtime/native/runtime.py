@@ -172,10 +172,7 @@ def create_request(spec: ContainerSpec) -> dict[str, Any]:
         "init": spec.init,
         "stop_grace_period": spec.stop_grace_period_s,
         "dns": list(spec.dns),
-        "extra_hosts": [
-            {"hostname": host, "address": address}
-            for host, _, address in (entry.partition(":") for entry in spec.extra_hosts)
-        ],
+        "extra_hosts": [{"hostname": host, "address": address} for host, address in spec.extra_hosts],
     }
     if spec.stop_signal:
         options["stop_signal"] = spec.stop_signal

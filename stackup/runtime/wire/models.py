@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -128,14 +128,54 @@ class ContainerHooks(_Frozen):
     pre_stop: tuple[Hook, ...] = ()
 
 
+class Ulimit(_Frozen):
+    """An rlimit by Compose name (`nofile`, `nproc`, ...); -1 means unlimited."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z]+$")]
+    soft: int = Field(ge=-1)
+    hard: int = Field(ge=-1)
+
+
+class HostEntry(_Frozen):
+    """One `extra_hosts` line for the container's /etc/hosts."""
+
+    hostname: Annotated[str, Field(min_length=1)]
+    address: Annotated[str, Field(min_length=1)]
+
+
+class ContainerOptions(_Frozen):
+    """Everything about a container beyond its process, image, mounts and network: the
+    user-settable fields of the engine's `ContainerConfig`, typed on the wire. Unset fields keep
+    the engine's (or the image's) defaults."""
+
+    tty: bool = False
+    stdin_open: bool = False
+    read_only: bool = False
+    privileged: bool = False
+    init: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    sysctls: dict[str, str] = Field(default_factory=dict)
+    ulimits: tuple[Ulimit, ...] = ()
+    memory: int | None = Field(default=None, gt=0, description="memory limit in bytes")
+    cpus: float | None = Field(default=None, gt=0)
+    pids_limit: int | None = None
+    shm_size: int | None = Field(default=None, gt=0)
+    stop_signal: str | None = None
+    stop_grace_period: float | None = Field(default=None, ge=0)
+    extra_hosts: tuple[HostEntry, ...] = ()
+    dns: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+
+
 class ContainerCreate(_Frozen):
     """Create a container from an image.
 
     `command`, `entrypoint`, `cwd` and `user` default to the image's own values when None, and
-    `env` is laid over the image's environment. `options` holds the remaining fields of
-    the engine's `ContainerConfig` (tty, init, memory, stop_signal, dns, ...),
-    validated by that model: the engine owns `id`, `rootfs`, `args`, `cgroup_parent` and the
-    network fields below.
+    `env` is laid over the image's environment. `options` holds the rest (tty, init, memory,
+    stop_signal, dns, extra hosts, ...), typed; the engine fills in what it owns (`id`, `rootfs`,
+    `args`, `cgroup_parent`, the namespace).
 
     `network_mode` `bridge` (the default) joins `networks`, in order (eth0, eth1, ...); with no
     networks listed the container has loopback only, since this engine has no implicit default
@@ -162,7 +202,7 @@ class ContainerCreate(_Frozen):
     restart: str = "no"
     healthcheck: HealthConfig | None = None
     hooks: ContainerHooks = ContainerHooks()
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: ContainerOptions = ContainerOptions()
 
     @field_validator("restart")
     @classmethod

@@ -124,7 +124,7 @@ def test_every_spec_field_reaches_the_daemon(
             cap_drop=("MKNOD",),
             stop_signal="SIGUSR1",
             stop_grace_period_s=2.5,
-            extra_hosts=("db.local:10.1.2.3",),
+            extra_hosts=(("db.local", "10.1.2.3"),),
             dns=("10.0.0.53",),
             sysctls={"net.ipv4.ip_unprivileged_port_start": "0"},
         )

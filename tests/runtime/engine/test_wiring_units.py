@@ -41,7 +41,7 @@ def test_create_request_carries_networks_ports_restart_and_check() -> None:
         ports=(PortBinding(80, 8080, "127.0.0.1"), PortBinding(53, None, "", "udp")),
         restart="on-failure:2",
         healthcheck=HealthcheckSpec(test=("CMD", "true"), interval_s=0.5),
-        extra_hosts=("db:10.0.0.2",),
+        extra_hosts=(("db", "10.0.0.2"), ("v6", "::1")),
     )
     request = ContainerCreate.model_validate(create_request(spec))
     assert request.network_mode == "bridge" and request.hostname == "h"
@@ -54,7 +54,8 @@ def test_create_request_carries_networks_ports_restart_and_check() -> None:
     ]
     assert request.restart == "on-failure:2"
     assert request.healthcheck == HealthConfig(test=("CMD", "true"), interval=SECOND // 2)
-    assert request.options["extra_hosts"] == [{"hostname": "db", "address": "10.0.0.2"}]
+    hosts = [(h.hostname, h.address) for h in request.options.extra_hosts]
+    assert hosts == [("db", "10.0.0.2"), ("v6", "::1")]
 
 
 def test_service_network_mode_must_be_resolved_first() -> None:

@@ -24,13 +24,6 @@ from stackup.runtime.wire.imageconfig import HealthConfig
 from stackup.runtime.wire.images import Image
 from stackup.runtime.wire.models import ContainerCreate, MountKind, MountRequest
 
-ENGINE_OWNED = frozenset(
-    {"id", "name", "rootfs", "args", "env", "cwd", "user", "mounts", "cgroup_parent", "hostname",
-     "network_mode", "netns_path"}
-)  # fmt: skip
-"""ContainerConfig fields the engine fills in (or takes from the request's own fields); a
-request may not set them through `options`."""
-
 
 def command_line(request: ContainerCreate, image: Image) -> tuple[str, ...]:
     """entrypoint + command with Docker's rule: a new entrypoint discards the image's command."""
@@ -97,16 +90,13 @@ def build_config(
 
     `network_mode` is `none` or `host`; a namespace to join (`path`) is filled in once the
     network manager has made it."""
-    clash = ENGINE_OWNED & request.options.keys()
-    if clash:
-        raise RuntimeFailure(f"options may not set engine-owned fields: {', '.join(sorted(clash))}")
     defaults: dict[str, Any] = {}
     if image.config.stop_signal:
         defaults["stop_signal"] = image.config.stop_signal
     return ContainerConfig.model_validate(
         {
             **defaults,
-            **request.options,
+            **request.options.model_dump(exclude_defaults=True),
             "id": container_id,
             "name": request.name,
             "rootfs": rootfs,

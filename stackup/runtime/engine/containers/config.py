@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stackup.errors import RuntimeFailure
-from stackup.runtime.wire.models import MountKind
+from stackup.runtime.wire.models import HostEntry, MountKind, Ulimit
 from stackup.runtime.wire.paths import EnginePaths
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -67,25 +67,6 @@ class Mount(BaseModel):
         elif self.source is None or not self.source.is_absolute():
             raise ValueError(f"a {self.kind} mount needs an absolute host source")
         return self
-
-
-class Ulimit(BaseModel):
-    """An rlimit by Compose name (`nofile`, `nproc`, ...); -1 means unlimited."""
-
-    model_config = _FROZEN
-
-    name: Annotated[str, Field(pattern=r"^[a-z]+$")]
-    soft: int = Field(ge=-1)
-    hard: int = Field(ge=-1)
-
-
-class HostEntry(BaseModel):
-    """One `extra_hosts` line for the container's /etc/hosts."""
-
-    model_config = _FROZEN
-
-    hostname: Annotated[str, Field(min_length=1)]
-    address: Annotated[str, Field(min_length=1)]
 
 
 class ProcessUser(BaseModel):

@@ -21,10 +21,10 @@ from stackup.net.firewall import Proto
 from stackup.net.ports import PortRequest as HostPortRequest
 from stackup.net.ports import check_host_ports
 from stackup.runtime import labels
-from stackup.runtime.engine.containers.config import ContainerConfig, HostEntry, NetworkMode
+from stackup.runtime.engine.containers.config import ContainerConfig, NetworkMode
 from stackup.runtime.engine.network.ports import clash, describe
 from stackup.runtime.engine.state.store import StateStore
-from stackup.runtime.wire.models import ContainerCreate, PortRequest
+from stackup.runtime.wire.models import ContainerCreate, HostEntry, PortRequest
 from stackup.runtime.wire.network import Attachment, NetnsInfo, PortBinding
 from stackup.runtime.wire.paths import EnginePaths
 from stackup.runtime.wire.records import (
