@@ -10,6 +10,7 @@ reports the required ones.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable
 from enum import StrEnum
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING, NamedTuple, assert_never
 import networkx as nx
 
 from stackup.planner.toposort import CycleFound, lexicographic_order
+from stackup.spec.cycles import find_cycles
 from stackup.spec.errors import DependencyCycle, Problem, SourceMap
+from stackup.spec.implicit import implicit_refs_of
 from stackup.spec.kinds import DependsCondition
 
 if TYPE_CHECKING:
@@ -32,6 +35,10 @@ class DepKind(StrEnum):
     NETWORK_MODE = "network_mode"
     VOLUMES_FROM = "volumes_from"
     LINKS = "links"
+    NAMESPACE = "namespace"  # ipc, pid, uts or cgroup: service:x
+
+
+_VIA = {"network_mode": DepKind.NETWORK_MODE, "volumes_from": DepKind.VOLUMES_FROM, "links": DepKind.LINKS}
 
 
 class GraphFormat(StrEnum):
@@ -68,7 +75,8 @@ def dependencies(project: Project) -> Dependencies:
     for name in sorted(project.services):
         service = project.services[name]
         edges: dict[str, DepEdge] = {}
-        if service.network_mode or service.volumes_from or service.links:
+        if service.network_mode or service.volumes_from or service.links or service.ipc or service.pid \
+                or service.uts or service.cgroup:
             for dep, via in _implicit_deps(service):
                 if dep in project.services and dep != name:
                     edges[dep] = DepEdge(DependsCondition.STARTED, required=True, restart=False, via=via)
@@ -110,14 +118,8 @@ def dependency_order(project: Project, deps: Dependencies) -> list[str]:
 
 
 def _implicit_deps(service: Service) -> Iterable[tuple[str, DepKind]]:
-    mode = service.network_mode or ""
-    if mode.startswith("service:"):
-        yield mode.removeprefix("service:"), DepKind.NETWORK_MODE
-    for entry in service.volumes_from:
-        if not entry.startswith("container:"):
-            yield entry.split(":", 1)[0], DepKind.VOLUMES_FROM
-    for link in service.links:
-        yield link.split(":", 1)[0], DepKind.LINKS
+    for ref in implicit_refs_of(service):
+        yield ref.service, _VIA.get(ref.key, DepKind.NAMESPACE)
 
 
 def check_acyclic(graph: nx.DiGraph, source_map: SourceMap | None = None) -> None:
@@ -126,10 +128,11 @@ def check_acyclic(graph: nx.DiGraph, source_map: SourceMap | None = None) -> Non
     The search starts from sorted nodes so the same stack always reports the same cycle (as
     compose-go does, for reproducible messages and tests).
     """
-    if nx.is_directed_acyclic_graph(graph):  # linear time; find_cycle is only for the message
+    found = find_cycles(graph.nodes, graph.edges)
+    if not found:
         return
-    edges = nx.find_cycle(graph, source=sorted(graph.nodes))
-    cycle = [a for a, _ in edges] + [edges[0][0]]
+    cycle = [*found[0], found[0][0]]
+    edges = list(itertools.pairwise(cycle))
     text = " -> ".join(cycle)
     problems = []
     for a, b in edges:

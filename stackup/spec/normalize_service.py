@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from stackup.spec.implicit import NAMESPACE_KEYS, implicit_refs
 from stackup.spec.normalize_nested import (
     build_rule,
     config_ref,
@@ -144,16 +145,13 @@ def _implicit_dependencies(service: dict[str, Any]) -> None:
     """Fold `links`, `service:` namespaces and `volumes_from` into `depends_on`, as compose-go."""
     depends = service.get("depends_on")
     deps: dict[str, Any] = dict(depends) if isinstance(depends, dict) else {}
-    for link in service.get("links") or []:
-        if isinstance(link, str):
-            deps.setdefault(link.split(":")[0], {**_IMPLICIT, "restart": True})
-    for key in ("network_mode", "ipc", "pid", "uts", "cgroup"):
-        ref = service.get(key)
-        if isinstance(ref, str) and ref.startswith("service:"):
-            deps.setdefault(ref[len("service:") :], {**_IMPLICIT, "restart": True})
-    for ref in service.get("volumes_from") or []:
-        if isinstance(ref, str) and not ref.startswith("container:"):
-            deps.setdefault(ref.split(":")[0], {**_IMPLICIT, "restart": False})
+    links, volumes_from = service.get("links"), service.get("volumes_from")
+    for ref in implicit_refs(
+        links if isinstance(links, list) else None,
+        {key: service.get(key) for key in NAMESPACE_KEYS},
+        volumes_from if isinstance(volumes_from, list) else None,
+    ):
+        deps.setdefault(ref.service, {**_IMPLICIT, "restart": ref.restart})
     if deps:
         service["depends_on"] = deps
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from stackup.spec.cycles import find_cycles
 from stackup.spec.errors import (
     DependencyCycle,
     KeyPath,
@@ -23,6 +24,7 @@ from stackup.spec.errors import (
     SourceMap,
     SpecError,
 )
+from stackup.spec.implicit import implicit_refs_of
 from stackup.spec.models import PortSpec, Project, Service, VolumeType
 from stackup.spec.profiles import describe_disabled
 from stackup.text import did_you_mean
@@ -61,15 +63,9 @@ def service_edges(name: str, service: Service) -> Iterator[Edge]:
 
 def _implicit_edges(name: str, service: Service, base: KeyPath) -> Iterator[Edge]:
     """Normalisation copies these into depends_on too; they are reported where they were written."""
-    for index, link in enumerate(service.links):
-        yield Edge(name, link.split(":", 1)[0], (*base, "links", index))
-    for key in ("network_mode", "ipc", "pid", "uts", "cgroup"):
-        mode = getattr(service, key)
-        if isinstance(mode, str) and mode.startswith("service:"):
-            yield Edge(name, mode.removeprefix("service:"), (*base, key))
-    for index, source in enumerate(service.volumes_from):
-        if not source.startswith("container:"):
-            yield Edge(name, source.split(":", 1)[0], (*base, "volumes_from", index))
+    for ref in implicit_refs_of(service):
+        where = (*base, ref.key) if ref.index is None else (*base, ref.key, ref.index)
+        yield Edge(name, ref.service, where)
 
 
 class _Checker:
@@ -142,42 +138,15 @@ class _Checker:
                     bucket.append((name, ip, path))
 
     def cycles(self, source_map: SourceMap) -> list[list[str]]:
-        """One cycle per strongly connected component, named from its smallest service.
-
-        The common case, no cycle, is settled by the standard library's topological sorter;
-        networkx (a fifth of a second to import) is loaded only to describe cycles that exist.
-        """
-        import graphlib
-
+        """One cycle per strongly connected component (`spec.cycles`), each reported with the
+        place of every hop."""
         paths: dict[tuple[str, str], KeyPath] = {}
         for name in sorted(self.project.services):
             for edge in service_edges(name, self.project.services[name]):
                 if edge.target in self.project.services:
                     paths.setdefault((edge.source, edge.target), edge.path)
-        sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
-        for name in self.project.services:
-            sorter.add(name, *(v for u, v in paths if u == name))
-        try:
-            sorter.prepare()
-            return []
-        except graphlib.CycleError:
-            pass
-        import networkx as nx
-
-        graph = nx.DiGraph()
-        graph.add_nodes_from(sorted(self.project.services))
-        graph.add_edges_from(sorted(paths))
-        found: list[list[str]] = []
-        components = sorted((sorted(c) for c in nx.strongly_connected_components(graph)), key=lambda c: c[0])
-        for component in components:
-            if len(component) == 1 and not graph.has_edge(component[0], component[0]):
-                continue
-            sub = graph.subgraph(component)
-            edges = nx.find_cycle(sub, source=component[0])
-            cycle = [u for u, _ in edges]
-            start = cycle.index(min(cycle))
-            cycle = cycle[start:] + cycle[:start]
-            found.append(cycle)
+        found = find_cycles(self.project.services, paths)
+        for cycle in found:
             ring = [*cycle, cycle[0]]
             steps = []
             for u, v in itertools.pairwise(ring):
