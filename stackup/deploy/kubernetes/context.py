@@ -4,11 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from stackup.deploy.notes import Notes
 from stackup.spec.dotenv import parse_dotenv
 from stackup.spec.models import Project, Service
+
+
+class VolumeWorkload(StrEnum):
+    """What a service with named volumes becomes.
+
+    StatefulSet (the default) is the Kubernetes idiom for stateful pods; Deployment (with the
+    Recreate strategy, so a ReadWriteOnce claim is never attached twice during a rollout) is what
+    `podman kube play` can run: Podman 4 plays Pods and Deployments but ignores StatefulSets.
+    """
+
+    STATEFULSET = "statefulset"
+    DEPLOYMENT = "deployment"
 
 
 @dataclass
@@ -19,6 +32,7 @@ class RenderContext:
     environment: Mapping[str, str] = field(default_factory=dict)
     """The load's interpolation environment: `configs.x.environment` / `secrets.x.environment` read it."""
     referenced_files: Mapping[str, bytes] = field(default_factory=dict)
+    volume_workload: VolumeWorkload = VolumeWorkload.STATEFULSET
 
     def read(self, path: str) -> bytes:
         """A referenced file's content: the load's copy if it kept one, else the file itself."""
