@@ -20,6 +20,7 @@ from stackup.deploy.kubernetes.policies import network_policies
 from stackup.deploy.kubernetes.storage import claims, config_maps, secrets
 from stackup.deploy.kubernetes.workloads import note_dependencies, one_shot_services, workload
 from stackup.deploy.notes import Notes
+from stackup.deploy.sources import Sources
 from stackup.spec.errors import Problem, SourceMap
 from stackup.spec.models import Project
 
@@ -63,8 +64,8 @@ def translate(project: Project, namespace: str | None = None, source_map: Source
               referenced_files: Mapping[str, bytes] | None = None,
               volume_workload: VolumeWorkload = VolumeWorkload.STATEFULSET) -> Rendering:
     notes = Notes(source_map, "kubernetes")
-    ctx = RenderContext(project, namespace or default_namespace(project), notes, environment or {},
-                        referenced_files or {}, volume_workload)
+    sources = Sources(notes, environment, referenced_files)
+    ctx = RenderContext(project, namespace or default_namespace(project), notes, sources, volume_workload)
     one_shots = one_shot_services(ctx)
     services = {name: project.services[name] for name in sorted(project.services)}
     for name, service in services.items():
