@@ -151,7 +151,7 @@ def service_spec(project: str, name: str, service: Service, *, env: dict[str, st
     container = types.ContainerSpec(
         image=service.image or f"{project}-{name}", command=service.entrypoint, args=service.command,
         hostname=service.hostname, env=[f"{k}={v}" for k, v in env.items()] or None,
-        workdir=service.working_dir, user=service.user, labels=dict(service.labels) or None,
+        workdir=service.working_dir, user=service.user, labels={**service.labels, **stack_labels(project)},
         mounts=_mounts(project, name, service, volumes, notes) or None,
         stop_grace_period=_nanos(service.stop_grace_period), secrets=secrets or None, tty=service.tty or None,
         groups=[str(g) for g in service.group_add] or None, open_stdin=service.stdin_open or None,
