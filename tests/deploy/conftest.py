@@ -209,7 +209,7 @@ def require_tool(tool: str, *check: str) -> None:
 
     missing = shutil.which(tool) is None
     if not missing and check:
-        missing = subprocess.run(check, capture_output=True, check=False).returncode != 0
+        missing = subprocess.run(check, capture_output=True, check=False, timeout=60).returncode != 0
     if missing:
         reason = f"{tool} is not usable here ({' '.join(check) or 'not installed'}); " \
                  "run bash /work/shared/peers/setup.sh"
