@@ -200,3 +200,38 @@ def load_stack(path: Path, env: dict[str, str] | None = None) -> LoadedProject:
 @pytest.fixture
 def loader() -> Any:
     return load_stack
+
+
+def require_tool(tool: str, *check: str) -> None:
+    """Skip locally when a peer tool is missing; in CI (`CI` set) a missing tool is a failure."""
+    import shutil
+    import subprocess
+
+    missing = shutil.which(tool) is None
+    if not missing and check:
+        missing = subprocess.run(check, capture_output=True, check=False, timeout=60).returncode != 0
+    if missing:
+        reason = f"{tool} is not usable here ({' '.join(check) or 'not installed'}); " \
+                 "run bash /work/shared/peers/setup.sh"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def tool() -> Any:
+    return require_tool
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()

@@ -9,6 +9,7 @@ deploy takes back fields another manager changed), as `kubectl apply --server-si
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,8 +65,10 @@ class Cluster:
         """The client `kubectl` would use: kubeconfig (with `--context`), else in-cluster config."""
         from kubernetes import config  # type: ignore[import-untyped]
 
+        # the client reads $KUBECONFIG once, at import; read it per call as kubectl does
+        files = os.environ.get("KUBECONFIG") or None
         try:
-            api = config.new_client_from_config(context=context)
+            api = config.new_client_from_config(config_file=files, context=context)
         except config.ConfigException as err:
             if context is not None:
                 raise OperationFailed("kubeconfig", f"{err}; check --context") from err

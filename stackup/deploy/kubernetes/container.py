@@ -32,7 +32,7 @@ def build_container(ctx: RenderContext, name: str, service: Service) -> tuple[An
     if image is None:
         image = f"{ctx.project.name}-{name}"
         ctx.notes.add((*path, "build"), f"no image: set `image:` to a pushed name (using {image!r})")
-    env = ctx.service_env(name, service)
+    env = ctx.sources.service_env(name, service)
     mounts, volumes = _mounts(ctx, name, service)
     probe = _probe(service.healthcheck)
     container = k8s.V1Container(

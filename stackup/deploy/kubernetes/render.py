@@ -13,13 +13,14 @@ from typing import Any
 
 from kubernetes.client import ApiClient  # type: ignore[import-untyped]
 
-from stackup.deploy.kubernetes.context import RenderContext
+from stackup.deploy.kubernetes.context import RenderContext, VolumeWorkload
 from stackup.deploy.kubernetes.coverage import check_service
 from stackup.deploy.kubernetes.names import dns_label
 from stackup.deploy.kubernetes.policies import network_policies
 from stackup.deploy.kubernetes.storage import claims, config_maps, secrets
 from stackup.deploy.kubernetes.workloads import note_dependencies, one_shot_services, workload
 from stackup.deploy.notes import Notes
+from stackup.deploy.sources import Sources
 from stackup.spec.errors import Problem, SourceMap
 from stackup.spec.models import Project
 
@@ -60,10 +61,11 @@ def default_namespace(project: Project) -> str:
 
 def translate(project: Project, namespace: str | None = None, source_map: SourceMap | None = None, *,
               environment: Mapping[str, str] | None = None,
-              referenced_files: Mapping[str, bytes] | None = None) -> Rendering:
+              referenced_files: Mapping[str, bytes] | None = None,
+              volume_workload: VolumeWorkload = VolumeWorkload.STATEFULSET) -> Rendering:
     notes = Notes(source_map, "kubernetes")
-    ctx = RenderContext(project, namespace or default_namespace(project), notes, environment or {},
-                        referenced_files or {})
+    sources = Sources(notes, environment, referenced_files)
+    ctx = RenderContext(project, namespace or default_namespace(project), notes, sources, volume_workload)
     one_shots = one_shot_services(ctx)
     services = {name: project.services[name] for name in sorted(project.services)}
     for name, service in services.items():

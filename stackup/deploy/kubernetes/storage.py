@@ -15,7 +15,6 @@ from stackup.deploy.kubernetes.container import file_key
 from stackup.deploy.kubernetes.context import RenderContext
 from stackup.deploy.kubernetes.names import dns_label
 from stackup.deploy.kubernetes.workloads import meta
-from stackup.spec.models import Config, Secret
 
 DEFAULT_CLAIM_SIZE = "1Gi"
 
@@ -42,32 +41,12 @@ def claims(ctx: RenderContext) -> list[Any]:
     return out
 
 
-def _content(ctx: RenderContext, kind: str, key: str, item: Config | Secret) -> bytes | None:
-    path = (kind, key)
-    if isinstance(item, Config) and item.content is not None:
-        return item.content.encode()
-    if item.file is not None:
-        try:
-            return ctx.read(item.file)
-        except OSError as err:
-            ctx.notes.add((*path, "file"), f"cannot read {item.file}: {err.strerror}; left out")
-            return None
-    if item.environment is not None:
-        value = ctx.environment.get(item.environment)
-        if value is None:
-            ctx.notes.add((*path, "environment"), f"{item.environment} is not set; left out")
-            return None
-        return value.encode()
-    ctx.notes.add(path, "no content (file, environment or content); left out")
-    return None
-
-
 def config_maps(ctx: RenderContext) -> list[Any]:
     out = []
     for key, config in ctx.project.configs.items():
         if config.external:
             continue
-        content = _content(ctx, "configs", key, config)
+        content = ctx.sources.content("configs", key, config)
         if content is None:
             continue
         data: dict[str, Any] = {}
@@ -88,7 +67,7 @@ def secrets(ctx: RenderContext) -> list[Any]:
             continue
         if secret.driver:
             ctx.notes.unmapped(("secrets", key, "driver"))
-        content = _content(ctx, "secrets", key, secret)
+        content = ctx.sources.content("secrets", key, secret)
         if content is None:
             continue
         out.append(k8s.V1Secret(api_version="v1", kind="Secret", type="Opaque",

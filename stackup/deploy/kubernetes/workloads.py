@@ -5,6 +5,11 @@ from inside the pod nor a kubectl image: the one-shot service runs as an *init c
 each dependent pod, and the pod's main container starts only after it exits 0. It is therefore
 not rendered as a workload of its own (a Deployment would restart a finished container forever);
 `podman kube play` runs init containers the same way. The cost: it runs once per dependent pod.
+
+Podman 4 removes a "once" init container right after it exits and races its own cleanup
+("cannot remove container ... as it is running"); the workload therefore carries Podman's
+`init.container.type: always` annotation, which also matches Kubernetes (init containers run
+again whenever the pod restarts). Kubernetes ignores the annotation.
 """
 
 from __future__ import annotations
@@ -14,11 +19,13 @@ from typing import Any
 from kubernetes import client as k8s  # type: ignore[import-untyped]
 
 from stackup.deploy.kubernetes.container import build_container
-from stackup.deploy.kubernetes.context import RenderContext
+from stackup.deploy.kubernetes.context import RenderContext, VolumeWorkload
 from stackup.deploy.kubernetes.names import dns_label, network_label, owner_labels, selector
 from stackup.spec.kinds import DependsCondition
 from stackup.spec.models import Service, VolumeType
 from stackup.spec.units import Duration
+
+PODMAN_INIT_TYPE = "io.podman.annotations.init.container.type"
 
 
 def one_shot_services(ctx: RenderContext) -> set[str]:
@@ -56,8 +63,13 @@ def workload(ctx: RenderContext, name: str, service: Service, one_shots: set[str
     select = k8s.V1LabelSelector(match_labels=selector(ctx.project.name, name))
     label = dns_label(name)
     deploy_labels = dict(service.deploy.labels) if service.deploy else {}
+    if init_containers:
+        deploy_labels.setdefault(PODMAN_INIT_TYPE, "always")
     named = [v for v in service.volumes if v.type is VolumeType.VOLUME and v.source in ctx.project.volumes]
-    if named:
+    strategy = _strategy(service)
+    if named and ctx.volume_workload is VolumeWorkload.DEPLOYMENT:
+        strategy = k8s.V1DeploymentStrategy(type="Recreate")
+    if named and ctx.volume_workload is VolumeWorkload.STATEFULSET:
         if service.replicas > 1:
             ctx.notes.add(("services", name, "volumes"),
                           f"{service.replicas} replicas share one ReadWriteOnce claim per named volume")
@@ -70,7 +82,7 @@ def workload(ctx: RenderContext, name: str, service: Service, one_shots: set[str
         obj = k8s.V1Deployment(
             api_version="apps/v1", kind="Deployment", metadata=meta(ctx, label, name, deploy_labels),
             spec=k8s.V1DeploymentSpec(replicas=service.replicas, selector=select, template=template,
-                                      strategy=_strategy(service)),
+                                      strategy=strategy),
         )
     return [obj, _service(ctx, name, service)]
 

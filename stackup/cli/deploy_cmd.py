@@ -1,0 +1,180 @@
+"""`stackup deploy --target kubernetes|swarm`, `stackup render --target kubernetes`, and the
+`--target` part of `stackup plan`: the stack on an existing cluster (`stackup.deploy`).
+
+Functions, not a typer app: the integrator registers `deploy` and `render` with `register(app)`
+and calls `plan_target` from `plan` when `--target` is given. Warnings for keys the target
+cannot express go to stderr with `file:line`, before anything is applied.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from stackup.cli.context import GlobalOptions
+from stackup.cli.output import warn, write
+from stackup.deploy.kubernetes.context import VolumeWorkload
+from stackup.errors import OperationFailed, UsageError
+
+if TYPE_CHECKING:
+    from stackup.deploy.kubernetes.cluster import Cluster
+    from stackup.deploy.kubernetes.render import Rendering
+    from stackup.spec.loader import LoadedProject
+
+EXIT_NO_CHANGES = 0
+EXIT_CHANGES = 2
+
+
+class Target(StrEnum):
+    KUBERNETES = "kubernetes"
+    SWARM = "swarm"
+
+
+TargetOpt = Annotated[Target, typer.Option("--target", help="kubernetes or swarm")]
+NamespaceOpt = Annotated[
+    str | None, typer.Option("--namespace", "-n", help="Kubernetes namespace (default: the project name)")
+]
+ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig context")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Validate on the server, change nothing")]
+PushOpt = Annotated[bool, typer.Option("--push", help="Push the images of services with `build` first")]
+VolumesOpt = Annotated[bool, typer.Option("--volumes", "-v", help="With --down on swarm: named volumes too")]
+WorkloadOpt = Annotated[
+    VolumeWorkload,
+    typer.Option("--volume-workload", help="statefulset, or deployment (what `podman kube play` runs)"),
+]
+
+
+def _rendering(loaded: LoadedProject, namespace: str | None, workload: VolumeWorkload) -> Rendering:
+    from stackup.deploy.kubernetes.render import translate
+
+    for message in loaded.warnings:
+        warn(message)
+    rendering = translate(loaded.project, namespace, loaded.source_map, environment=loaded.environment,
+                          referenced_files=loaded.referenced_files, volume_workload=workload)
+    for problem in rendering.warnings:
+        warn(str(problem))
+    return rendering
+
+
+def _cluster(loaded: LoadedProject, namespace: str | None, context: str | None) -> Cluster:
+    from stackup.deploy.kubernetes.cluster import Cluster
+    from stackup.deploy.kubernetes.render import default_namespace
+
+    return Cluster.from_kubeconfig(namespace or default_namespace(loaded.project), context)
+
+
+def render(
+    ctx: typer.Context,
+    target: TargetOpt = Target.KUBERNETES,
+    namespace: NamespaceOpt = None,
+    volume_workload: WorkloadOpt = VolumeWorkload.STATEFULSET,
+) -> None:
+    """Print the stack as Kubernetes manifests (multi-document YAML), warnings on stderr."""
+    if target is not Target.KUBERNETES:
+        raise UsageError("render supports --target kubernetes only (a Swarm stack is the stack file itself)")
+    opts: GlobalOptions = ctx.obj
+    write(_rendering(opts.load(), namespace, volume_workload).to_yaml().rstrip("\n"))
+
+
+def plan_target(loaded: LoadedProject, target: Target, namespace: str | None = None,
+                context: str | None = None,
+                volume_workload: VolumeWorkload = VolumeWorkload.STATEFULSET) -> int:
+    """`plan --target kubernetes`: the field-by-field changes a deploy would make; 0 or 2."""
+    if target is not Target.KUBERNETES:
+        raise UsageError("plan supports --target kubernetes only")
+    from stackup.deploy.kubernetes.sync import plan
+
+    rendering = _rendering(loaded, namespace, volume_workload)
+    result = plan(_cluster(loaded, namespace, context), loaded.project.name, rendering.manifests())
+    write(str(result))
+    return EXIT_CHANGES if result else EXIT_NO_CHANGES
+
+
+def deploy(
+    ctx: typer.Context,
+    target: TargetOpt,
+    namespace: NamespaceOpt = None,
+    context: ContextOpt = None,
+    dry_run: DryRunOpt = False,
+    down: Annotated[bool, typer.Option("--down", help="Remove what stackup deployed")] = False,
+    push: PushOpt = False,
+    volumes: VolumesOpt = False,
+    volume_workload: WorkloadOpt = VolumeWorkload.STATEFULSET,
+) -> None:
+    """Deploy the stack to Kubernetes (server-side apply) or Docker Swarm; `--down` removes it."""
+    opts: GlobalOptions = ctx.obj
+    if target is Target.SWARM and (namespace or context or dry_run):
+        raise UsageError("--namespace, --context and --dry-run apply to --target kubernetes only")
+    loaded = opts.load()
+    if push and not down:
+        _push(loaded)
+    if target is Target.KUBERNETES:
+        _kubernetes(loaded, namespace, context, dry_run=dry_run, down=down, workload=volume_workload)
+    else:
+        _swarm(loaded, down=down, volumes=volumes)
+
+
+def _kubernetes(loaded: LoadedProject, namespace: str | None, context: str | None, *, dry_run: bool,
+                down: bool, workload: VolumeWorkload) -> None:
+    from stackup.deploy.kubernetes import sync
+
+    cluster = _cluster(loaded, namespace, context)
+    suffix = " (dry run)" if dry_run else ""
+    if down:
+        for ref in sync.down(cluster, loaded.project.name, dry_run):
+            write(f"deleted {ref}{suffix}")
+        return
+    rendering = _rendering(loaded, namespace, workload)
+    result = sync.deploy(cluster, loaded.project.name, rendering.manifests(), dry_run)
+    write(str(result) + suffix)
+
+
+def _swarm(loaded: LoadedProject, *, down: bool, volumes: bool) -> None:
+    import docker  # type: ignore[import-untyped]
+
+    from stackup.deploy.swarm import SwarmDeploy, remove_stack
+
+    client = docker.from_env()
+    try:
+        if down:
+            for line in remove_stack(client, loaded.project.name, volumes=volumes):
+                write(f"removed {line}")
+            return
+        for message in loaded.warnings:
+            warn(message)
+        run = SwarmDeploy(client, loaded.project, loaded.source_map, loaded.environment,
+                          loaded.referenced_files)
+        actions = run.run()
+        for problem in run.warnings:
+            warn(str(problem))
+        write("\n".join(actions) or "no changes")
+    finally:
+        client.close()
+
+
+def _push(loaded: LoadedProject) -> None:
+    """Push the images of services that have `build:` from the local Docker daemon."""
+    import docker
+
+    names = sorted({s.image for s in loaded.project.services.values() if s.build is not None and s.image})
+    if not names:
+        return
+    client = docker.from_env()
+    try:
+        for name in names:
+            repository, tag = name, "latest"
+            if ":" in name.rsplit("/", 1)[-1]:
+                repository, _, tag = name.rpartition(":")
+            for event in client.images.push(repository, tag=tag, stream=True, decode=True):
+                if "error" in event:
+                    raise OperationFailed(f"push {name}", str(event["error"]))
+            write(f"pushed {name}")
+    finally:
+        client.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("deploy")(deploy)
+    app.command("render")(render)
