@@ -90,6 +90,7 @@ def _register() -> None:
     from stackup.cli import (
         config_cmd,
         containers_cmd,
+        deploy_cmd,
         dockerfile_cmd,
         engine_cmd,
         network_cmd,
@@ -97,7 +98,10 @@ def _register() -> None:
         stack_cmd,
     )
 
-    for module in (config_cmd, stack_cmd, run_cmd, containers_cmd, engine_cmd, network_cmd, dockerfile_cmd):
+    modules = (
+        config_cmd, stack_cmd, run_cmd, containers_cmd, engine_cmd, network_cmd, dockerfile_cmd, deploy_cmd,
+    )
+    for module in modules:
         module.register(app)
 
 

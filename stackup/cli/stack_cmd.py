@@ -146,10 +146,23 @@ def plan(
     no_deps: Annotated[bool, typer.Option("--no-deps")] = False,
     remove_orphans: Annotated[bool, typer.Option("--remove-orphans")] = False,
     scale: Annotated[list[str] | None, typer.Option("--scale", help="SERVICE=NUM")] = None,
+    target: Annotated[
+        str | None, typer.Option("--target", help="kubernetes: diff against a cluster instead")
+    ] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="with --target")] = None,
+    context: Annotated[str | None, typer.Option("--context", help="kubeconfig context (--target)")] = None,
 ) -> None:
     """Show what `up` would do and why; exit 0 when nothing changes, 2 when something would."""
     opts: GlobalOptions = ctx.obj
     names = tuple(services or ())
+    if target is not None:
+        from stackup.cli import deploy_cmd
+
+        try:
+            chosen = deploy_cmd.Target(target)
+        except ValueError:
+            raise UsageError(f'unknown target "{target}" (kubernetes)') from None
+        raise typer.Exit(deploy_cmd.plan_target(opts.load(names), chosen, namespace, context))
     scales = _scale(scale)
     recreate_policies(force_recreate=force_recreate, no_recreate=no_recreate)
     stack = opts.stack(names)

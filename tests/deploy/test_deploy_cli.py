@@ -12,10 +12,8 @@ from typing import Any
 import pytest
 
 from stackup.cli import deploy_cmd
-from stackup.cli.main import app, run
+from stackup.cli.main import run
 from stackup.deploy.kubernetes.render import translate
-
-deploy_cmd.register(app)
 
 STACK = """\
 name: clidemo
