@@ -90,6 +90,7 @@ def _register() -> None:
     from stackup.cli import (
         config_cmd,
         containers_cmd,
+        cp_cmd,
         deploy_cmd,
         dockerfile_cmd,
         engine_cmd,
@@ -99,7 +100,8 @@ def _register() -> None:
     )
 
     modules = (
-        config_cmd, stack_cmd, run_cmd, containers_cmd, engine_cmd, network_cmd, dockerfile_cmd, deploy_cmd,
+        config_cmd, stack_cmd, run_cmd, containers_cmd, cp_cmd, engine_cmd, network_cmd, dockerfile_cmd,
+        deploy_cmd,
     )
     for module in modules:
         module.register(app)

@@ -152,5 +152,10 @@ def lab(stackup_root: Path) -> Iterator[Lab]:
         assert not leftovers, f"left behind: {leftovers}"
 
 
-def ping(lab: Lab, path: Path, target: IPv4Address) -> bool:
-    return lab.run(path, "ping", "-c", "1", "-W", "1", str(target)).returncode == 0
+def ping(lab: Lab, path: Path, target: IPv4Address, *, expect: bool = True) -> bool:
+    """One echo answered within a second. A loaded machine can lose the very first one (ARP on a
+    port that just came up), so an expected answer gets two more tries; an expected silence not."""
+    for _ in range(3 if expect else 1):
+        if lab.run(path, "ping", "-c", "1", "-W", "1", str(target)).returncode == 0:
+            return True
+    return False

@@ -46,8 +46,8 @@ def test_bridges_are_isolated(lab: Lab) -> None:
     lab.firewall.sync([NetRule(bridge=br_a, subnet=net_a), NetRule(bridge=br_b, subnet=net_b)], [])
     assert ping(lab, a1, net_a.network_address + 3), "same network must still work"
     assert ping(lab, a1, net_b.network_address + 1), "host addresses stay reachable"
-    assert not ping(lab, a1, net_b.network_address + 2)
-    assert not ping(lab, b1, net_a.network_address + 2)
+    assert not ping(lab, a1, net_b.network_address + 2, expect=False)
+    assert not ping(lab, b1, net_a.network_address + 2, expect=False)
     assert ping(lab, a2, net_a.network_address + 2)
     lab.firewall.sync(
         [NetRule(bridge=br_a, subnet=net_a), NetRule(bridge=br_b, subnet=net_b)], []
@@ -71,8 +71,8 @@ def test_internal_network_has_no_way_out(lab: Lab) -> None:
     assert ping(lab, peer, net_i.network_address + 2)
     # Even with a route added by hand, the firewall drops what leaves the internal bridge.
     lab.run(inner, "ip", "route", "add", "default", "via", str(net_i.network_address + 1))
-    assert not ping(lab, inner, target)
-    assert not ping(lab, outside, net_i.network_address + 2)
+    assert not ping(lab, inner, target, expect=False)
+    assert not ping(lab, outside, net_i.network_address + 2, expect=False)
 
 
 def test_published_port_reaches_httpd_via_loopback_host_address_and_hairpin(lab: Lab) -> None:

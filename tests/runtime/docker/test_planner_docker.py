@@ -80,10 +80,10 @@ def test_up_noop_change_and_down(docker_rt: DockerRuntime, project_name: str, tm
     assert seen.volumes[f"{project_name}_data"].project == project_name
 
     # `up --wait`: every service at its target (running, healthy, completed)
-    from stackup.cli import attach
+    from stackup.api import readiness
 
     loaded = load_stack(tmp_path / project_name, project_name, STACK)
-    attach.wait_ready(docker_rt, loaded.project, (), no_deps=False, timeout_s=30)  # type: ignore[arg-type]
+    readiness.wait_ready(docker_rt, loaded.project, (), no_deps=False, timeout_s=30)
 
     # a second `up` has nothing to do
     again = reconcile(loaded.project, observe(docker_rt, project_name), options_for(loaded))
