@@ -14,6 +14,7 @@ not a mapping at the top) becomes one located line rather than a traceback.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,9 @@ _BOOL = "tag:yaml.org,2002:bool"
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_LEGACY_OCTAL = re.compile(r"[-+]?0[0-7]+")
+"""`0440` is octal to Compose (Go's YAML decoder parses integers with base prefixes, a leading 0
+included), so a file mode written as in every Compose example means 0o440, not 440."""
 
 
 def _composer(pure: bool) -> YAML:
@@ -229,6 +233,8 @@ class _Builder:
             return node.value
         if tag == _NULL:
             return None
+        if tag == _INT and _LEGACY_OCTAL.fullmatch(node.value):
+            return int(node.value, 8)
         if tag in (_BOOL, _INT, _FLOAT):
             return self.constructor.construct_object(node, deep=True)
         return node.value

@@ -93,3 +93,9 @@ def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_bytes(b"\xef\xbb\xbfname: x\n")
     assert parse_file(path, "c.yaml")[0].tree == {"name": "x"}
+
+
+def test_a_leading_zero_integer_is_octal_as_compose_reads_it() -> None:
+    """`mode: 0440` in every Compose example means 0o440 (Go's decoder reads base prefixes)."""
+    tree = _parse("a: 0440\nb: 440\nc: '0440'\nd: 0\n")
+    assert (tree["a"], tree["b"], tree["c"], tree["d"]) == (0o440, 440, "0440", 0)
