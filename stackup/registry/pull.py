@@ -62,6 +62,10 @@ class BlobSink(Protocol):
 
 
 class BlobState(StrEnum):
+    """`DONE` is reported once the blob is verified and committed to the sink; since the config
+    (and so every DiffID) is known before any layer downloads, a store can unpack each layer as
+    soon as its `DONE` arrives, in any order, overlapping unpacking with the other downloads."""
+
     EXISTS = "exists"
     DOWNLOADING = "downloading"
     DONE = "done"
@@ -304,6 +308,9 @@ def download_blob(client: RegistryClient, ref: Reference, descriptor: Descriptor
             raise
         else:
             writer.commit()
+            if progress:  # after the commit: a store may start unpacking this layer right away
+                progress(BlobProgress(descriptor.digest, descriptor.media_type, BlobState.DONE,
+                                      descriptor.size, descriptor.size))
             return
 
 
@@ -331,7 +338,6 @@ def _stream_into(client: RegistryClient, ref: Reference, descriptor: Descriptor,
         raise DigestMismatch(f"blob {digest} arrived as {done} bytes hashing to {actual}; nothing was "
                              "stored: the registry's copy is damaged, report it to its operator",
                              image=ref.familiar)
-    report(BlobProgress(digest, descriptor.media_type, BlobState.DONE, done, total))
 
 
 class _Collect:
