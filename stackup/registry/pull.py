@@ -10,6 +10,7 @@ each reporting progress; the first failure cancels the layers not yet started.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import threading
 import time
@@ -21,7 +22,7 @@ from typing import Protocol
 
 import httpx
 
-from stackup.registry.client import RegistryClient, scope
+from stackup.registry.client import RegistryClient, describe_error, scope
 from stackup.registry.errors import DigestMismatch, RegistryUnreachable, UnsupportedManifest
 from stackup.registry.media import (
     ACCEPT,
@@ -35,7 +36,7 @@ from stackup.registry.media import (
 from stackup.registry.platform import Platform, describe, host_platform, select
 from stackup.registry.reference import Reference
 
-_CHUNK = 1 << 20
+_CHUNK = 256 << 10
 _MAX_MANIFEST = 4 << 20  # the OCI distribution spec's recommended limit
 
 
@@ -321,9 +322,18 @@ def _stream_into(client: RegistryClient, ref: Reference, descriptor: Descriptor,
     done = 0
     report = progress or (lambda _event: None)
     report(BlobProgress(digest, descriptor.media_type, BlobState.DOWNLOADING, 0, total))
-    with client.stream("GET", ref, f"blobs/{digest}", scopes=(scope(ref),),
-                       headers={"Accept-Encoding": "identity"}) as response:
-        for chunk in response.iter_raw(_CHUNK):
+    with client.blob_fetcher().open(ref, digest, scopes=(scope(ref),)) as response:
+        while True:
+            try:
+                chunk = response.read(_CHUNK)
+            except (OSError, http.client.HTTPException) as exc:
+                raise RegistryUnreachable(f"download of {digest} broke off after {done} bytes: "
+                                          f"{describe_error(exc)}", image=ref.familiar) from exc
+            if not chunk:
+                if response.length:  # http.client returns b"" rather than raising on a short body
+                    raise RegistryUnreachable(f"download of {digest} broke off after {done} bytes, "
+                                              f"{response.length} short", image=ref.familiar)
+                break
             if stop is not None and stop.is_set():
                 raise _Stopped(digest)
             done += len(chunk)
