@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -370,6 +370,3 @@ def describe_error(exc: BaseException) -> str:
         return "TLS certificate not trusted (" + text.rsplit(":", 1)[-1].strip(" )") + ")"
     return text
 
-
-def json_body(response: httpx.Response) -> Any:
-    return json.loads(response.content)
