@@ -23,7 +23,8 @@ _CHUNK = 256 << 10
 
 
 def download_all(client: RegistryClient, ref: Reference, blobs: list[Descriptor], sink: BlobSink,
-                  progress: Progress | None) -> None:
+                 progress: Progress | None) -> None:
+    """Download `blobs` into `sink`, `max_concurrent_downloads` at a time; raises the first error."""
     if not blobs:
         return
     workers = max(1, min(client.config.max_concurrent_downloads, len(blobs)))

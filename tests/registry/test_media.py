@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stackup.registry.config import RegistryConfig
-from stackup.registry.errors import UnsupportedManifest
+from stackup.registry.errors import RegistryError, UnsupportedManifest
 from stackup.registry.media import (
     DOCKER_LAYER_GZIP,
     DOCKER_MANIFEST,
@@ -102,3 +102,17 @@ def test_endpoints_follow_dockers_rules(tmp_path: Path) -> None:
     strict = Transport(RegistryConfig(loopback_insecure=False, certs_dir=tmp_path))
     assert [e.base for e in strict.endpoints("127.0.0.1:5000")] == ["https://127.0.0.1:5000"]
     strict.close()
+
+
+def test_config_from_docker_daemon_json(tmp_path: Path) -> None:
+    daemon = tmp_path / "daemon.json"
+    daemon.write_text(json.dumps({"insecure-registries": ["reg.internal:5000", "10.0.0.0/8"],
+                                  "registry-mirrors": ["https://mirror.internal"], "debug": True}))
+    config = RegistryConfig.from_daemon_json(daemon, max_concurrent_downloads=6)
+    assert config.insecure_registries == ("reg.internal:5000", "10.0.0.0/8")
+    assert config.mirrors == ("https://mirror.internal",)
+    assert config.max_concurrent_downloads == 6
+    assert RegistryConfig.from_daemon_json(tmp_path / "absent.json").mirrors == ()
+    daemon.write_text("{")
+    with pytest.raises(RegistryError, match=r"cannot read .*daemon\.json"):
+        RegistryConfig.from_daemon_json(daemon)
