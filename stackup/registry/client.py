@@ -13,7 +13,7 @@ import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -36,6 +36,9 @@ from stackup.registry.errors import (
 )
 from stackup.registry.reference import Reference
 from stackup.registry.transport import Endpoint, Transport
+
+if TYPE_CHECKING:
+    from stackup.registry.blobfetch import BlobFetcher
 
 Body = bytes | Callable[[], Iterable[bytes]] | None
 """A request body; a callable is called again if the request must be resent after a 401."""
@@ -62,9 +65,21 @@ class RegistryClient:
         self._challenges: dict[str, Challenge | None] = {}
         self._lock = threading.Lock()
         self._host_locks: dict[str, threading.Lock] = {}
+        self._fetcher: BlobFetcher | None = None
 
     def close(self) -> None:
+        if self._fetcher is not None:
+            self._fetcher.close()
         self.transport.close()
+
+    def blob_fetcher(self) -> BlobFetcher:
+        """The http.client-based downloader for blob bodies (see blobfetch.py for why)."""
+        from stackup.registry.blobfetch import BlobFetcher
+
+        with self._lock:
+            if self._fetcher is None:
+                self._fetcher = BlobFetcher(self)
+            return self._fetcher
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -110,7 +125,7 @@ class RegistryClient:
         try:
             response = self.transport.client(endpoint).get(endpoint.base + "/v2/")
         except (httpx.TransportError, OSError) as exc:
-            failure = f"{endpoint.base}: {_describe(exc)}"
+            failure = f"{endpoint.base}: {describe_error(exc)}"
         else:
             if response.status_code >= 500 or response.status_code == 404:
                 failure = f"{endpoint.base}: HTTP {response.status_code} on /v2/"
@@ -122,7 +137,7 @@ class RegistryClient:
             self._pinged[endpoint] = failure
         return failure
 
-    def _candidates(self, host: str, *, push: bool) -> Iterator[Endpoint]:
+    def candidates(self, host: str, *, push: bool) -> Iterator[Endpoint]:
         """Mirrors that answer (docker.io pulls only), then the registry itself, pinged lazily so a
         mirror that serves everything means the registry is never contacted."""
         for candidate in self.transport.endpoints(host, push=push):
@@ -140,7 +155,7 @@ class RegistryClient:
 
         Pulls try mirrors first and move on when a mirror fails or lacks the content.
         """
-        for endpoint in self._candidates(ref.domain, push=push or url is not None):
+        for endpoint in self.candidates(ref.domain, push=push or url is not None):
             target = url or f"{endpoint.base}/v2/{ref.path}/{suffix}"
             try:
                 response = self.send(endpoint, method, target, scopes=scopes, headers=headers, body=body,
@@ -153,7 +168,7 @@ class RegistryClient:
                 response.close()
                 continue
             return response
-        raise AssertionError("unreachable: _candidates always ends with the registry itself")
+        raise AssertionError("unreachable: candidates() always ends with the registry itself")
 
     def base_url(self, ref: Reference) -> str:
         return self.endpoint(ref.domain).base
@@ -166,7 +181,7 @@ class RegistryClient:
         response: httpx.Response | None = None
         for attempt in range(2):
             sent = dict(headers or {})
-            authorization = self._authorization(endpoint, scopes, image, renew=attempt > 0)
+            authorization = self.authorization(endpoint, scopes, image, renew=attempt > 0)
             if authorization:
                 sent["Authorization"] = authorization
             content = body() if callable(body) else body
@@ -174,16 +189,13 @@ class RegistryClient:
             try:
                 response = client.send(request, stream=stream, follow_redirects=method in ("GET", "HEAD"))
             except httpx.TransportError as exc:
-                raise RegistryUnreachable(f"{method} {request.url.host}: {_describe(exc)}; check that the "
-                                          "registry is up and reachable", image=image) from exc
+                raise RegistryUnreachable(f"{method} {request.url.host}: {describe_error(exc)}; check that "
+                                          "the registry is up and reachable", image=image) from exc
             if response.status_code != 401 or attempt:
                 return response
-            challenge = _pick(parse_challenges(response.headers.get("www-authenticate", "")))
-            if challenge is None:
+            if not self.note_challenge(endpoint, response.headers.get("www-authenticate", "")):
                 return response
             response.close()
-            with self._lock:
-                self._challenges[_auth_key(endpoint)] = challenge
         assert response is not None
         return response
 
@@ -201,8 +213,19 @@ class RegistryClient:
             self._creds[host] = found
         return found
 
-    def _authorization(self, endpoint: Endpoint, scopes: tuple[str, ...], image: str, *,
-                       renew: bool) -> str | None:
+    def note_challenge(self, endpoint: Endpoint, header: str) -> bool:
+        """Remember the challenge of a 401; False if it offers nothing we can answer."""
+        challenge = _pick(parse_challenges(header))
+        if challenge is None:
+            return False
+        with self._lock:
+            self._challenges[_auth_key(endpoint)] = challenge
+        return True
+
+    def authorization(self, endpoint: Endpoint, scopes: tuple[str, ...], image: str, *,
+                      renew: bool) -> str | None:
+        """The Authorization header for `scopes` on `endpoint` (None: send none); `renew` after a
+        401 forgets the cached token, or raises if there are no credentials to try."""
         with self._lock:
             challenge = self._challenges.get(_auth_key(endpoint))
         if challenge is None:
@@ -250,8 +273,8 @@ class RegistryClient:
                 auth = (creds.username, creds.password) if creds is not None and creds.username else None
                 response = client.get(realm, params=params, auth=auth)
         except httpx.TransportError as exc:
-            raise RegistryUnreachable(f"cannot reach the token service {realm} of {host}: {_describe(exc)}",
-                                      image=image) from exc
+            raise RegistryUnreachable(f"cannot reach the token service {realm} of {host}: "
+                                      f"{describe_error(exc)}", image=image) from exc
         if response.status_code in (401, 403):
             who = (f"the credentials of {creds.username or 'the identity token'}" if creds
                    else "anonymous access")
@@ -341,12 +364,9 @@ def _pick(challenges: list[Challenge]) -> Challenge | None:
     return by_scheme.get(Scheme.BEARER) or by_scheme.get(Scheme.BASIC)
 
 
-def _describe(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return "TLS certificate not trusted (" + text.rsplit(":", 1)[-1].strip(" )") + ")"
     return text
 
-
-def json_body(response: httpx.Response) -> Any:
-    return json.loads(response.content)

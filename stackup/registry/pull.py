@@ -9,20 +9,21 @@ each reporting progress; the first failure cancels the layers not yet started.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import threading
-import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Protocol
 
-import httpx
-
+from stackup.registry.blobs import (
+    BlobProgress,
+    BlobSink,
+    BlobState,
+    BlobWriter,
+    Progress,
+    compute_digest,
+    hasher_for,
+)
 from stackup.registry.client import RegistryClient, scope
-from stackup.registry.errors import DigestMismatch, RegistryUnreachable, UnsupportedManifest
+from stackup.registry.download import download_all, download_blob, download_to_memory
+from stackup.registry.errors import DigestMismatch, UnsupportedManifest
 from stackup.registry.media import (
     ACCEPT,
     Compression,
@@ -35,50 +36,7 @@ from stackup.registry.media import (
 from stackup.registry.platform import Platform, describe, host_platform, select
 from stackup.registry.reference import Reference
 
-_CHUNK = 1 << 20
 _MAX_MANIFEST = 4 << 20  # the OCI distribution spec's recommended limit
-
-
-class BlobWriter(Protocol):
-    """Receives one blob's bytes; `commit` is called only after they verified, else `abort`."""
-
-    def write(self, data: bytes) -> None: ...
-
-    def commit(self) -> None: ...
-
-    def abort(self) -> None: ...
-
-
-class BlobSink(Protocol):
-    """Where pulled blobs go: the engine's content store, or a directory (`DirectorySink`)."""
-
-    def has(self, digest: str) -> bool: ...
-
-    def read(self, digest: str) -> bytes:
-        """A stored blob's bytes (used for the small config, so a warm pull downloads no blob)."""
-        ...
-
-    def open_writer(self, digest: str, size: int, media_type: str) -> BlobWriter: ...
-
-
-class BlobState(StrEnum):
-    EXISTS = "exists"
-    DOWNLOADING = "downloading"
-    DONE = "done"
-
-
-@dataclass(frozen=True, slots=True)
-class BlobProgress:
-    """One progress report; `done`/`total` are bytes of this blob."""
-
-    digest: str
-    media_type: str
-    state: BlobState
-    done: int
-    total: int
-
-
-Progress = Callable[[BlobProgress], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,15 +78,6 @@ class PulledImage:
     @property
     def diff_ids(self) -> tuple[str, ...]:
         return tuple(layer.diff_id for layer in self.layers)
-
-
-def hasher_for(digest: str) -> hashlib._Hash:
-    return hashlib.new(digest.partition(":")[0])
-
-
-def compute_digest(data: bytes, like: str = "sha256:") -> str:
-    algorithm = like.partition(":")[0]
-    return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
 
 
 def fetch_manifest(client: RegistryClient, ref: Reference, reference: str | None = None,
@@ -212,7 +161,7 @@ def pull(client: RegistryClient, ref: Reference, sink: BlobSink, *, platform: Pl
                                       descriptor.size, descriptor.size))
             continue
         todo[descriptor.digest] = descriptor
-    _download_all(client, ref, list(todo.values()), sink, progress)
+    download_all(client, ref, list(todo.values()), sink, progress)
     downloaded = tuple(todo)
     return PulledImage(resolved, manifest.config.digest, config_raw, layers, downloaded)
 
@@ -237,9 +186,7 @@ def _fetch_config(client: RegistryClient, ref: Reference, config: Descriptor, si
         raw = sink.read(config.digest)
         if compute_digest(raw, config.digest) == config.digest:
             return raw
-    collected = _Collect()
-    download_blob(client, ref, config, _Tee(collected, sink), None)
-    return b"".join(collected.parts)
+    return download_to_memory(client, ref, config, sink)
 
 
 def _diff_ids(config_raw: bytes, count: int, ref: Reference) -> list[str]:
@@ -262,126 +209,6 @@ def _check_platform(config_raw: bytes, wanted: Platform | None, ref: Reference) 
         raise UnsupportedManifest(f"image is for {found}, not the requested {wanted}", image=ref.familiar)
 
 
-def _download_all(client: RegistryClient, ref: Reference, blobs: list[Descriptor], sink: BlobSink,
-                  progress: Progress | None) -> None:
-    if not blobs:
-        return
-    workers = max(1, min(client.config.max_concurrent_downloads, len(blobs)))
-    stop = threading.Event()
-    with ThreadPoolExecutor(workers, thread_name_prefix="pull") as pool:
-        futures: list[Future[None]] = [pool.submit(download_blob, client, ref, d, sink, progress, stop=stop)
-                                       for d in blobs]
-        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        stop.set()  # downloads in flight abort at their next chunk; queued ones never start
-        for future in pending:
-            future.cancel()
-        for future in futures:
-            error = future.exception() if future.done() and not future.cancelled() else None
-            if error is not None and not isinstance(error, _Stopped):
-                raise error
-
-
-class _Stopped(Exception):
-    """Another blob of the same pull failed; this one gave up (and discarded its bytes)."""
-
-
-def download_blob(client: RegistryClient, ref: Reference, descriptor: Descriptor, sink: BlobSink,
-                  progress: Progress | None, *, stop: threading.Event | None = None) -> None:
-    """Stream one blob into a writer of `sink`, verifying size and digest; retried on network errors."""
-    attempts = max(1, client.config.retries)
-    for attempt in range(attempts):
-        writer = sink.open_writer(descriptor.digest, descriptor.size, descriptor.media_type)
-        try:
-            _stream_into(client, ref, descriptor, writer, progress=progress, stop=stop)
-        except (httpx.TransportError, RegistryUnreachable) as exc:
-            writer.abort()
-            if attempt + 1 == attempts:
-                raise RegistryUnreachable(f"download of {descriptor.digest} failed {attempts} times: {exc}; "
-                                          "check the network and retry", image=ref.familiar) from exc
-            time.sleep(0.5 * 2 ** attempt)
-        except BaseException:
-            writer.abort()
-            raise
-        else:
-            writer.commit()
-            return
-
-
-def _stream_into(client: RegistryClient, ref: Reference, descriptor: Descriptor, writer: BlobWriter, *,
-                 progress: Progress | None, stop: threading.Event | None) -> None:
-    digest, total = descriptor.digest, descriptor.size
-    hasher = hasher_for(digest)
-    done = 0
-    report = progress or (lambda _event: None)
-    report(BlobProgress(digest, descriptor.media_type, BlobState.DOWNLOADING, 0, total))
-    with client.stream("GET", ref, f"blobs/{digest}", scopes=(scope(ref),),
-                       headers={"Accept-Encoding": "identity"}) as response:
-        for chunk in response.iter_raw(_CHUNK):
-            if stop is not None and stop.is_set():
-                raise _Stopped(digest)
-            done += len(chunk)
-            if done > total:
-                raise DigestMismatch(f"blob {digest} is larger than the {total} bytes its manifest says; "
-                                     "refused", image=ref.familiar)
-            hasher.update(chunk)
-            writer.write(chunk)
-            report(BlobProgress(digest, descriptor.media_type, BlobState.DOWNLOADING, done, total))
-    actual = f"{digest.partition(':')[0]}:{hasher.hexdigest()}"
-    if done != total or actual != digest:
-        raise DigestMismatch(f"blob {digest} arrived as {done} bytes hashing to {actual}; nothing was "
-                             "stored: the registry's copy is damaged, report it to its operator",
-                             image=ref.familiar)
-    report(BlobProgress(digest, descriptor.media_type, BlobState.DONE, done, total))
-
-
-class _Collect:
-    """A writer that keeps the bytes in memory (for the config)."""
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.parts.append(data)
-
-    def commit(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        self.parts.clear()
-
-
-class _Tee:
-    """A sink whose writers feed both the in-memory collector and the real sink (if it lacks the blob)."""
-
-    def __init__(self, collect: _Collect, sink: BlobSink | None) -> None:
-        self._collect, self._sink = collect, sink
-
-    def has(self, digest: str) -> bool:
-        return False
-
-    def read(self, digest: str) -> bytes:
-        raise NotImplementedError
-
-    def open_writer(self, digest: str, size: int, media_type: str) -> BlobWriter:
-        self._collect.abort()
-        inner = self._sink.open_writer(digest, size, media_type) if self._sink else None
-        return _TeeWriter(self._collect, inner)
-
-
-class _TeeWriter:
-    def __init__(self, first: BlobWriter, second: BlobWriter | None) -> None:
-        self._writers = [first] + ([second] if second else [])
-
-    def write(self, data: bytes) -> None:
-        for writer in self._writers:
-            writer.write(data)
-
-    def commit(self) -> None:
-        for writer in self._writers:
-            writer.commit()
-
-    def abort(self) -> None:
-        for writer in self._writers:
-            writer.abort()
-
-
+__all__ = ["BlobProgress", "BlobSink", "BlobState", "BlobWriter", "Layer", "Progress", "PulledImage",
+           "Resolved", "compute_digest", "download_blob", "fetch_manifest", "hasher_for", "pull",
+           "remote_digest", "resolve"]

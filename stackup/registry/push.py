@@ -17,10 +17,10 @@ from typing import IO, Protocol
 
 import httpx
 
+from stackup.registry.blobs import BlobProgress, BlobState, Progress, compute_digest
 from stackup.registry.client import RegistryClient, scope
 from stackup.registry.errors import DigestMismatch, RegistryError, UnsupportedManifest
 from stackup.registry.media import Descriptor, ImageIndex, ImageManifest, parse_manifest
-from stackup.registry.pull import BlobProgress, BlobState, Progress, compute_digest
 from stackup.registry.reference import Reference
 
 _CHUNK = 1 << 20

@@ -216,12 +216,16 @@ class TokenServer:
         self.bundle.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
         self.requests: Counter[str] = Counter()
         self.refused = 0
+        self.refreshes = 0
         self._lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.handle(self)
+
+            def do_POST(self) -> None:
+                server.handle_refresh(self)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -243,6 +247,28 @@ class TokenServer:
         self._httpd.server_close()
         self._thread.join(5)
 
+    def refresh_token(self, user: str) -> str:
+        """The identity token (OAuth refresh token) `docker login` would have stored for `user`."""
+        return f"refresh-{user}"
+
+    def handle_refresh(self, request: BaseHTTPRequestHandler) -> None:
+        """OAuth2 `grant_type=refresh_token`, as Docker uses with an identity token."""
+        length = int(request.headers.get("Content-Length") or 0)
+        form = urllib.parse.parse_qs(request.rfile.read(length).decode())
+        token = form.get("refresh_token", [""])[0]
+        user = next((u for u in self.users if self.refresh_token(u) == token), None)
+        if form.get("grant_type") != ["refresh_token"] or user is None:
+            with self._lock:
+                self.refused += 1
+            request.send_response(401)
+            request.send_header("Content-Length", "0")
+            request.end_headers()
+            return
+        with self._lock:
+            self.refreshes += 1
+        scopes = form.get("scope", [""])[0].split()
+        self._grant(request, user, scopes, key="access_token")
+
     def handle(self, request: BaseHTTPRequestHandler) -> None:
         query = urllib.parse.parse_qs(urllib.parse.urlsplit(request.path).query)
         scopes = query.get("scope", [])
@@ -259,6 +285,10 @@ class TokenServer:
             user = name
         with self._lock:
             self.requests[" ".join(scopes)] += 1
+        self._grant(request, user, scopes, key="token")
+
+    def _grant(self, request: BaseHTTPRequestHandler, user: str | None, scopes: list[str], *,
+               key: str) -> None:
         access = []
         for item in scopes:
             kind, _, rest = item.partition(":")
@@ -267,7 +297,7 @@ class TokenServer:
             granted = wanted if user else [a for a in wanted if a == "pull" and repo.startswith("public/")]
             if granted:
                 access.append({"type": kind, "name": repo, "actions": granted})
-        body = json.dumps({"token": self.sign(user or "", access), "expires_in": 300}).encode()
+        body = json.dumps({key: self.sign(user or "", access), "expires_in": 300}).encode()
         request.send_response(200)
         request.send_header("Content-Type", "application/json")
         request.send_header("Content-Length", str(len(body)))

@@ -10,7 +10,7 @@ import pytest
 
 from stackup.registry.client import RegistryClient
 from stackup.registry.errors import DigestMismatch, ManifestUnknown, RegistryUnreachable, UnsupportedManifest
-from stackup.registry.media import OCI_INDEX, OCI_MANIFEST, Compression
+from stackup.registry.media import DOCKER_LAYER_GZIP, DOCKER_MANIFEST, OCI_INDEX, OCI_MANIFEST, Compression
 from stackup.registry.platform import Platform
 from stackup.registry.pull import BlobProgress, BlobState, pull, remote_digest, resolve
 from stackup.registry.reference import Reference
@@ -163,3 +163,17 @@ def test_two_platform_index(plain_registry: RegistryServer, tmp_path: Path, make
     with pytest.raises(UnsupportedManifest, match=r"no image for platform linux/s390x \(the registry has: "
                                                   r"linux/amd64, linux/arm64\)"):
         resolve(client, ref, Platform.parse("linux/s390x"))
+
+
+def test_docker_schema2_image(plain_registry: RegistryServer, tmp_path: Path, make_client: Client) -> None:
+    """skopeo converts our OCI image to Docker's schema 2 media types on the way in."""
+    layout = Layout()
+    digest, raw = layout.image([BASE, {"d": b"docker"}])
+    directory = layout.write(tmp_path / "oci", {"1": (digest, raw, OCI_MANIFEST)})
+    skopeo("copy", "--format", "v2s2", "--dest-tls-verify=false", f"oci:{directory}:1",
+           f"docker://{plain_registry.host}/docker/app:1")
+    sink = DirectorySink(tmp_path / "sink")
+    pulled = pull(make_client(), Reference.parse(f"{plain_registry.host}/docker/app:1"), sink)
+    assert pulled.resolved.manifest.media_type == DOCKER_MANIFEST
+    assert {x.media_type for x in pulled.layers} == {DOCKER_LAYER_GZIP}
+    verify_diff_ids(sink.root, [(x.digest, x.compression, x.diff_id) for x in pulled.layers])

@@ -6,6 +6,7 @@ than loopback, which also proves a serving mirror means Docker Hub is never cont
 
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -120,3 +121,76 @@ def test_redirects_are_followed(plain_registry: RegistryServer, redirector: _Red
     for digest in (pulled.config_digest, *pulled.downloaded):
         assert sink.has(digest) and layout.blobs[digest] == (sink.root / "blobs" / "sha256" /
                                                              digest.removeprefix("sha256:")).read_bytes()
+
+
+class _FlakyProxy:
+    """Forwards to the registry, but cuts the first download of `victim` off halfway through."""
+
+    def __init__(self, target: str) -> None:
+        self.victim = ""
+        self.blob_gets: list[str] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _forward(self) -> None:
+                upstream = http.client.HTTPConnection(target, timeout=30)
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("accept", "authorization")}
+                upstream.request(self.command, self.path, headers=headers)
+                response = upstream.getresponse()
+                body = response.read()
+                upstream.close()
+                cut = False
+                if self.command == "GET" and "/blobs/" in self.path:
+                    owner.blob_gets.append(self.path)
+                    cut = owner.victim in self.path and owner.blob_gets.count(self.path) == 1
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body[: len(body) // 2] if cut else body)
+                if cut:
+                    self.close_connection = True
+
+            do_GET = do_HEAD = _forward
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+
+@pytest.fixture
+def flaky(plain_registry: RegistryServer) -> Iterator[_FlakyProxy]:
+    proxy = _FlakyProxy(plain_registry.host)
+    proxy.thread.start()
+    try:
+        yield proxy
+    finally:
+        proxy.httpd.shutdown()
+        proxy.httpd.server_close()
+        proxy.thread.join(5)
+
+
+def test_a_cut_download_is_retried_and_never_half_stored(plain_registry: RegistryServer, flaky: _FlakyProxy,
+                                                         tmp_path: Path, make_client: Client) -> None:
+    layout = _push(plain_registry, tmp_path, "flaky/app")
+    ref = Reference.parse(f"{flaky.host}/flaky/app:1")
+    big = max(layout.blobs, key=lambda d: len(layout.blobs[d]))
+    flaky.victim = big
+    sink = DirectorySink(tmp_path / "once")
+    with pytest.raises(RegistryUnreachable, match=rf"download of {big} failed 1 times"):
+        pull(make_client(retries=1), ref, sink)
+    assert not sink.has(big) and sink.partials() == []
+
+    flaky.blob_gets.clear()
+    sink = DirectorySink(tmp_path / "retried")
+    pulled = pull(make_client(retries=3), ref, sink)
+    assert sink.has(big) and big in pulled.downloaded and sink.partials() == []
+    assert sum(big in path for path in flaky.blob_gets) == 2  # cut once, fetched whole the second time

@@ -110,3 +110,20 @@ def test_login_against_a_token_registry(token_registry: Tokened, tmp_path: Path)
     assert not config.docker_config.exists()
     login(host, USER, PASSWORD, config=config)
     assert host in json.loads(config.docker_config.read_text())["auths"]
+
+
+def test_identity_token_is_exchanged_with_oauth_refresh(token_registry: Tokened, images: Layout,
+                                                       tmp_path: Path, make_client: Client) -> None:
+    host = token_registry.server.host
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"auths": {host: {
+        "auth": base64.b64encode(b"<token>:").decode(),
+        "identitytoken": token_registry.tokens.refresh_token(USER)}}}))
+    refreshes = token_registry.tokens.refreshes
+    pulled = pull(make_client(docker_config=config), Reference.parse(f"{host}/team/app:1"),
+                  DirectorySink(tmp_path / "sink"))
+    assert len(pulled.layers) == 3
+    assert token_registry.tokens.refreshes == refreshes + 1
+    config.write_text(json.dumps({"auths": {host: {"identitytoken": "revoked"}}}))
+    with pytest.raises(AuthenticationRequired, match="refused the credentials of the identity token"):
+        resolve(make_client(docker_config=config), Reference.parse(f"{host}/team/app:1"))
