@@ -18,13 +18,16 @@ import http.client
 import threading
 import urllib.parse
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import httpx
 
-from stackup.registry.client import RegistryClient, describe_error
-from stackup.registry.errors import RegistryUnreachable
+from stackup.registry.errors import RegistryUnreachable, describe_error
 from stackup.registry.reference import Reference
 from stackup.registry.transport import Endpoint
+
+if TYPE_CHECKING:
+    from stackup.registry.client import RegistryClient
 
 _REDIRECTS = {301, 302, 303, 307, 308}
 _MAX_HOPS = 5

@@ -33,6 +33,7 @@ from stackup.registry.errors import (
     ManifestUnknown,
     RegistryError,
     RegistryUnreachable,
+    describe_error,
 )
 from stackup.registry.reference import Reference
 from stackup.registry.transport import Endpoint, Transport
@@ -363,10 +364,4 @@ def _pick(challenges: list[Challenge]) -> Challenge | None:
     by_scheme = {c.scheme: c for c in challenges}
     return by_scheme.get(Scheme.BEARER) or by_scheme.get(Scheme.BASIC)
 
-
-def describe_error(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    if "CERTIFICATE_VERIFY_FAILED" in text:
-        return "TLS certificate not trusted (" + text.rsplit(":", 1)[-1].strip(" )") + ")"
-    return text
 

@@ -14,8 +14,8 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 import httpx
 
 from stackup.registry.blobs import BlobProgress, BlobSink, BlobState, BlobWriter, Progress, hasher_for
-from stackup.registry.client import RegistryClient, describe_error, scope
-from stackup.registry.errors import DigestMismatch, RegistryUnreachable
+from stackup.registry.client import RegistryClient, scope
+from stackup.registry.errors import DigestMismatch, RegistryUnreachable, describe_error
 from stackup.registry.media import Descriptor
 from stackup.registry.reference import Reference
 

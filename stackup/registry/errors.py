@@ -50,3 +50,10 @@ class UnsupportedManifest(RegistryError):
 
 class ManifestUnknown(RegistryError, NotFound):
     """The tag, digest or repository does not exist in the registry."""
+
+
+def describe_error(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "TLS certificate not trusted (" + text.rsplit(":", 1)[-1].strip(" )") + ")"
+    return text
