@@ -72,7 +72,8 @@ def file_error(display: str, message: str, line: int = 0, col: int = 0) -> SpecE
 def read_text(path: Path, display: str) -> str:
     """The file's text, or a one-line error saying why it cannot be a stack file."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:  # bounded: `-f /dev/zero` must not read forever
+            data = handle.read(MAX_FILE_BYTES + 1)
     except FileNotFoundError:
         raise file_error(display, "no such file") from None
     except IsADirectoryError:
@@ -82,8 +83,8 @@ def read_text(path: Path, display: str) -> str:
     except OSError as exc:
         raise file_error(display, f"cannot read: {exc.strerror or exc}") from None
     if len(data) > MAX_FILE_BYTES:
-        raise file_error(display, f"file is {len(data) / 2**20:.1f} MiB; stack files are limited to "
-                                  f"{MAX_FILE_BYTES // 2**20} MiB")
+        raise file_error(display, f"file is larger than {MAX_FILE_BYTES // 2**20} MiB, the limit for "
+                                  f"stack files")
     if b"\x00" in data:
         raise file_error(display, "binary file, not a YAML stack file")
     try:

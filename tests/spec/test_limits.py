@@ -53,7 +53,15 @@ def test_deep_nesting_is_refused_where_it_gets_too_deep(tmp_path: Path, value: s
 def test_a_huge_file_is_refused_before_parsing(tmp_path: Path) -> None:
     filler = b"# " + b"x" * 1000 + b"\n"
     message = load_error(tmp_path, b"services: {}\n" + filler * (MAX_FILE_BYTES // len(filler) + 1))
-    assert message == "compose.yaml: file is 16.0 MiB; stack files are limited to 16 MiB"
+    assert message == "compose.yaml: file is larger than 16 MiB, the limit for stack files"
+
+
+def test_an_endless_file_is_read_only_up_to_the_limit(tmp_path: Path) -> None:
+    with pytest.raises(SpecError, match="larger than 16 MiB"):
+        load(LoadOptions(working_dir=tmp_path, files=[Path("/dev/zero")], environ={}))
+    (tmp_path / "compose.yaml").write_text("services: {}\n")
+    with pytest.raises(SpecError, match="larger than 16 MiB"):
+        load(LoadOptions(working_dir=tmp_path, env_files=[Path("/dev/zero")], environ={}))
 
 
 def test_many_substitutions_in_one_value() -> None:
