@@ -53,11 +53,11 @@ def test_deep_nesting_is_refused_where_it_gets_too_deep(tmp_path: Path, value: s
 def test_a_huge_file_is_refused_before_parsing(tmp_path: Path) -> None:
     filler = b"# " + b"x" * 1000 + b"\n"
     message = load_error(tmp_path, b"services: {}\n" + filler * (MAX_FILE_BYTES // len(filler) + 1))
-    assert message == "compose.yaml: file is larger than 16 MiB, the limit for stack files"
+    assert message == "compose.yaml: file is larger than 4 MiB, the limit for stack files"
 
 
 def test_an_endless_file_is_read_only_up_to_the_limit(tmp_path: Path) -> None:
-    with pytest.raises(SpecError, match="larger than 16 MiB"):
+    with pytest.raises(SpecError, match="larger than 4 MiB"):
         load(LoadOptions(working_dir=tmp_path, files=[Path("/dev/zero")], environ={}))
     (tmp_path / "compose.yaml").write_text("services: {}\n")
     with pytest.raises(SpecError, match="larger than 16 MiB"):
