@@ -140,18 +140,23 @@ SERVICE_RULES: dict[str, Rule] = {
 _IMPLICIT = {"condition": "service_started", "required": True}
 
 
+def _list(value: object) -> list[Any]:
+    """A list as written, else nothing: a wrongly typed `links: true` is validation's to report."""
+    return value if isinstance(value, list) else []
+
+
 def _implicit_dependencies(service: dict[str, Any]) -> None:
     """Fold `links`, `service:` namespaces and `volumes_from` into `depends_on`, as compose-go."""
     depends = service.get("depends_on")
     deps: dict[str, Any] = dict(depends) if isinstance(depends, dict) else {}
-    for link in service.get("links") or []:
+    for link in _list(service.get("links")):
         if isinstance(link, str):
             deps.setdefault(link.split(":")[0], {**_IMPLICIT, "restart": True})
     for key in ("network_mode", "ipc", "pid", "uts", "cgroup"):
         ref = service.get(key)
         if isinstance(ref, str) and ref.startswith("service:"):
             deps.setdefault(ref[len("service:") :], {**_IMPLICIT, "restart": True})
-    for ref in service.get("volumes_from") or []:
+    for ref in _list(service.get("volumes_from")):
         if isinstance(ref, str) and not ref.startswith("container:"):
             deps.setdefault(ref.split(":")[0], {**_IMPLICIT, "restart": False})
     if deps:
