@@ -75,18 +75,26 @@ def load_env_files(paths: Sequence[Path], base_env: Mapping[str, str], *,
     return env
 
 
+MAX_ENV_FILE_BYTES = 16 * 2**20
+"""An env file larger than this is refused (the same bound as stack files)."""
+
+
 def _read_text(path: Path) -> str:
     def fail(message: str) -> SpecError:
         return SpecError([Problem(message, location=Location(str(path)))])
 
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:  # bounded: `--env-file /dev/zero` must not read forever
+            data = handle.read(MAX_ENV_FILE_BYTES + 1)
     except FileNotFoundError:
         raise fail(f"env file {path} not found") from None
     except IsADirectoryError:
         raise fail(f"env file {path} is a directory, not a file") from None
     except OSError as err:
         raise fail(f"cannot read env file {path}: {err.strerror or err}") from None
+    if len(data) > MAX_ENV_FILE_BYTES:
+        raise fail(f"env file {path} is larger than {MAX_ENV_FILE_BYTES // 2**20} MiB, the limit "
+                   "for env files")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:

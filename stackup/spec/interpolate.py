@@ -25,13 +25,18 @@ Lookup = Callable[[str], str | None]
 OnMissing = Callable[[str], None]
 
 _NAME = r"[_A-Za-z][_A-Za-z0-9]*"
-# Alternatives in compose-go's order: `$$`, `$NAME`, `${NAME[op arg]}`, or a bare `${` that is
-# invalid. `.*` is greedy on purpose: the match may run past the real closing brace, and
-# `_closing_brace` then cuts it back, which is what lets defaults contain `}` and `${...}`.
-_PATTERN = re.compile(
-    rf"\$(?:(?P<escaped>\$)|(?P<named>{_NAME})|\{{(?:(?P<braced>{_NAME}(?::?[-+?].*)?)\}}|(?P<invalid>)))"
-)
+# compose-go finds each substitution with one regular expression,
+#   \$(?:(\$)|(NAME)|\{(?:(NAME(?::?[-+?].*)?)\}|()))
+# whose greedy `.*` runs to the last `}` of the line; a brace counter then cuts the match at its
+# real closing brace and the text after it is substituted on its own. Run as is, that costs a
+# scan to the end of the line per substitution and a recursion per substitution (a value with
+# a few hundred `${A:-x}` overflowed the stack). `_HEAD` matches only up to the operator and
+# `_scan` finds the same end with the line's last `}`, so the walk is flat and linear.
+_HEAD = re.compile(rf"\$(?:(?P<escaped>\$)|(?P<named>{_NAME})|\{{(?P<name>{_NAME})?(?P<op>:?[-+?])?)")
 _NAME_PREFIX = re.compile(_NAME)
+
+MAX_NESTING = 32
+"""Deepest `${A:-${B:-...}}` substituted; deeper is an error, not a stack overflow."""
 
 
 class InterpolationError(ValueError):
@@ -42,26 +47,90 @@ class InterpolationError(ValueError):
         self.message = message
 
 
-def substitute(template: str, lookup: Lookup, *, on_missing: OnMissing | None = None) -> str:
+def substitute(template: str, lookup: Lookup, *, on_missing: OnMissing | None = None,
+               _depth: int = 0) -> str:
     """Replace every substitution in `template`; raise the first `InterpolationError` met.
 
     Like compose-go, the whole string is still walked after an error, so `on_missing` hears
     about every unset variable even in a string that fails.
     """
-    first_error: list[InterpolationError] = []
-
-    def replace(match: re.Match[str]) -> str:
+    if _depth > MAX_NESTING:
+        raise InterpolationError(f"substitutions nested deeper than {MAX_NESTING} levels")
+    first_error: InterpolationError | None = None
+    out: list[str] = []
+    pos = 0
+    lines = _Lines(template)
+    rests: list[tuple[int, int]] = []  # compose-go substitutes these on their own: messages quote them
+    while (start := template.find("$", pos)) >= 0:
+        found = _scan(template, start, lines)
+        if found is None:
+            out.append(template[pos:start + 1])
+            pos = start + 1
+            continue
+        matched, kind, greedy = found
+        out.append(template[pos:start])
+        while rests and start >= rests[-1][1]:
+            rests.pop()
+        quoted = rests[-1] if rests else (0, len(template))
+        pos = start + len(matched)
+        if greedy > len(matched):
+            rests.append((pos, start + greedy))
+        if kind == "invalid":
+            quote = json.dumps(template[slice(*quoted)], ensure_ascii=False) if not first_error else ""
+            first_error = first_error or InterpolationError(
+                f"invalid interpolation format for {quote}. You may need to escape any $ with another $.")
+            continue
         try:
-            return _replace_one(match.group(0), template, lookup, on_missing)
+            out.append(_replace_one(matched, kind, lookup, on_missing, _depth))
         except InterpolationError as err:
-            if not first_error:
-                first_error.append(err)
-            return ""
+            first_error = first_error or err
+    out.append(template[pos:])
+    if first_error is not None:
+        raise first_error
+    return "".join(out)
 
-    result = _PATTERN.sub(replace, template)
-    if first_error:
-        raise first_error[0]
-    return result
+
+class _Lines:
+    """The last `}` of the line holding a position (where the greedy `.*` stops), found once
+    per line: substitutions are met in order, so the current line is remembered."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._line = (0, -1, -1)  # begin, end, last brace
+
+    def last_brace(self, at: int) -> int:
+        begin, end, last = self._line
+        if not begin <= at <= end:
+            end = self.text.find("\n", at)
+            end = len(self.text) if end < 0 else end
+            begin = self.text.rfind("\n", 0, at) + 1
+            last = self.text.rfind("}", begin, end)
+            self._line = (begin, end, last)
+        return last
+
+
+def _scan(text: str, start: int, lines: _Lines) -> tuple[str, str, int] | None:
+    """The substitution starting at `text[start]` (a `$`), cut at its closing brace, its kind
+    (escaped, named, braced, invalid) and the length compose-go's regexp matched; None when
+    this `$` starts none."""
+    head = _HEAD.match(text, start)
+    if head is None:
+        return None
+    if head["escaped"]:
+        return "$$", "escaped", 2
+    if head["named"]:
+        return head.group(0), "named", len(head.group(0))
+    end = -1
+    if head["name"] and not head["op"] and text.startswith("}", head.end()):
+        end = head.end() + 1
+    elif head["name"] and head["op"]:
+        last = lines.last_brace(head.end())
+        if last >= head.end():
+            end = last + 1
+    if end < 0:
+        return "${", "invalid", 2
+    close = _closing_brace(text, start, end)
+    return text[start:(close + 1 if close >= 0 else end)], "braced", end - start
 
 
 def interpolate_tree(tree: Any, lookup: Lookup, collector: ProblemCollector, path: KeyPath = (), *,
@@ -91,29 +160,16 @@ def interpolate_tree(tree: Any, lookup: Lookup, collector: ProblemCollector, pat
     return tree
 
 
-def _replace_one(matched: str, template: str, lookup: Lookup, on_missing: OnMissing | None) -> str:
-    """The replacement for one match of `_PATTERN` (compose-go's DefaultReplacementAppliedFunc)."""
-    close = _closing_brace(matched)
-    rest = ""
-    if close >= 0:
-        matched, rest = matched[: close + 1], matched[close + 1:]
-    # `matched` starts with `$`, so the pattern matches it again at position 0.
-    groups = _PATTERN.match(matched)
-    assert groups is not None
-    if groups["escaped"]:
+def _replace_one(matched: str, kind: str, lookup: Lookup, on_missing: OnMissing | None, depth: int) -> str:
+    """The replacement for one valid substitution (compose-go's DefaultReplacementAppliedFunc)."""
+    if kind == "escaped":
         return "$"
-    name = groups["named"]
-    if name is None:
-        braced = groups["braced"]
-        if not braced:
-            raise InterpolationError(
-                f"invalid interpolation format for {json.dumps(template, ensure_ascii=False)}. "
-                "You may need to escape any $ with another $."
-            )
-        name, operator, argument = _split_braced(braced)
+    if kind == "named":
+        name = matched[1:]
+    else:
+        name, operator, argument = _split_braced(matched[2:-1])
         if operator:
-            applied = _apply(operator, name, argument, lookup, on_missing)
-            return applied + substitute(rest, lookup, on_missing=on_missing)
+            return _apply(operator, name, argument, lookup, on_missing=on_missing, depth=depth)
     value = lookup(name)
     if value is None:
         if on_missing is not None:
@@ -122,15 +178,16 @@ def _replace_one(matched: str, template: str, lookup: Lookup, on_missing: OnMiss
     return value
 
 
-def _closing_brace(text: str) -> int:
-    """Index of the brace closing the first `{`, or -1; compose-go's getFirstBraceClosingIndex.
+def _closing_brace(text: str, start: int, end: int) -> int:
+    """Index of the brace closing the first `{` in `text[start:end]`, or -1; compose-go's
+    getFirstBraceClosingIndex.
 
     As upstream, the character right after each `{` is skipped, so `{}` inside a default
     opens a level without closing it; keeping that quirk keeps results identical.
     """
     depth = 0
-    i = 0
-    while i < len(text):
+    i = start
+    while i < end:
         if text[i] == "}":
             depth -= 1
             if depth == 0:
@@ -156,17 +213,22 @@ def _split_braced(braced: str) -> tuple[str, str, str]:
     return name, tail[:width], tail[width:]
 
 
-def _apply(operator: str, name: str, argument: str, lookup: Lookup, on_missing: OnMissing | None) -> str:
+def _apply(operator: str, name: str, argument: str, lookup: Lookup, *, on_missing: OnMissing | None,
+           depth: int) -> str:
     """Evaluate `${name<operator>argument}`; `argument` is substituted only when it is used."""
     value = lookup(name)
+
+    def inner(text: str) -> str:
+        return substitute(text, lookup, on_missing=on_missing, _depth=depth + 1)
+
     unset_or_empty = value is None or (operator.startswith(":") and value == "")
     if operator in (":-", "-"):
-        return substitute(argument, lookup, on_missing=on_missing) if unset_or_empty else value or ""
+        return inner(argument) if unset_or_empty else value or ""
     if operator in (":+", "+"):
-        return "" if unset_or_empty else substitute(argument, lookup, on_missing=on_missing)
+        return "" if unset_or_empty else inner(argument)
     # `:?` and `?`
     if unset_or_empty:
-        reason = substitute(argument, lookup, on_missing=on_missing)
+        reason = inner(argument)
         message = f"required variable {name} is missing a value"
         raise InterpolationError(f"{message}: {reason}" if reason else message)
     return value or ""

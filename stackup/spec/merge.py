@@ -257,7 +257,14 @@ def merge_build(m: Merger, base: Located, over: Located, out: KeyPath) -> Any:
             return Located({"context": src.value}, src.path, src.source_map)
         return src
 
-    return m.merge_mappings(as_mapping(base), as_mapping(over), out)
+    b, o = as_mapping(base), as_mapping(over)
+    if o.value is None:  # `build: null` in a later file changes nothing, as for any other key
+        return m.place(b, out)
+    if not (isinstance(b.value, dict) and isinstance(o.value, dict)):
+        if b.value is not None:
+            m._mismatch(b, o, out)
+        return m.place(o, out)
+    return m.merge_mappings(b, o, out)
 
 
 def merge_logging(m: Merger, base: Located, over: Located, out: KeyPath) -> Any:

@@ -145,6 +145,7 @@ def _implicit_dependencies(service: dict[str, Any]) -> None:
     """Fold `links`, `service:` namespaces and `volumes_from` into `depends_on`, as compose-go."""
     depends = service.get("depends_on")
     deps: dict[str, Any] = dict(depends) if isinstance(depends, dict) else {}
+    # a wrongly typed `links: true` is validation's to report: only lists are read here
     links, volumes_from = service.get("links"), service.get("volumes_from")
     for ref in implicit_refs(
         links if isinstance(links, list) else None,
