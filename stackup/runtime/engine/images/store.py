@@ -120,6 +120,7 @@ class ImageStore:
         self.paths = paths
         for directory in (paths.blobs / "sha256", paths.layers, paths.image_records, paths.tmp):
             directory.mkdir(parents=True, exist_ok=True)
+        paths.images.chmod(0o700)  # layers hold images' device nodes and set-id files: root only
         self._index_file = paths.images / "repositories.json"
         self._gc_lock = paths.images / "gc.lock"
         self._index_lock = paths.images / "index.lock"
