@@ -92,12 +92,14 @@ def _register() -> None:
         containers_cmd,
         dockerfile_cmd,
         engine_cmd,
+        imageio_cmd,
         network_cmd,
         run_cmd,
         stack_cmd,
     )
 
-    for module in (config_cmd, stack_cmd, run_cmd, containers_cmd, engine_cmd, network_cmd, dockerfile_cmd):
+    for module in (config_cmd, stack_cmd, run_cmd, containers_cmd, engine_cmd, imageio_cmd, network_cmd,
+                   dockerfile_cmd):
         module.register(app)
 
 
