@@ -5,7 +5,7 @@
 # Idempotent and quiet; safe to run again.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(crun runc conmon catatonit busybox-static nftables iproute2 util-linux procps)
+pkgs=(crun runc conmon catatonit busybox-static nftables iproute2 util-linux procps debootstrap)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -31,10 +31,12 @@ from stackup.errors import NotFound, RuntimeFailure, StackFailed, UsageError
 from stackup.runtime import labels as lbl
 from stackup.runtime.base import (
     Backend,
+    ContainerImages,
     ContainerInfo,
     ContainerState,
     ExecOutput,
     ExecSpec,
+    ImageInfo,
     LogEntry,
     ProcessStream,
     RuntimeEvent,
@@ -411,6 +413,21 @@ class Stack:
 
     def wait_ready(self, services: Sequence[str] = (), *, timeout: float = 300.0) -> None:
         readiness.wait_ready(self.backend, self.project, tuple(services), timeout_s=timeout)
+
+    # -- container images (commit, export) -------------------------------------------------
+
+    def _container_images(self) -> ContainerImages:
+        if not isinstance(self.backend, ContainerImages):
+            raise UsageError(f"the {self.backend.name} runtime cannot commit or export containers")
+        return self.backend
+
+    def commit(self, service: str, ref: str | None = None, *, index: int = 1) -> ImageInfo:
+        """Replica `index`'s changes as a new image on top of its own, named `ref` (as `docker commit`)."""
+        return self._container_images().commit_container(self.container(service, index).id, ref)
+
+    def export(self, service: str, *, index: int = 1) -> Iterator[bytes]:
+        """Replica `index`'s root filesystem (volumes excluded) as a tar stream (as `docker export`)."""
+        return self._container_images().export_container(self.container(service, index).id)
 
     # -- one-off containers ----------------------------------------------------------------
 

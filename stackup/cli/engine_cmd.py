@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -69,24 +68,6 @@ def image_import(
     """Import an image from a root filesystem or an image archive."""
     for image in _client().import_image(source, ref):
         write(f"{', '.join(image.refs) or '<none>'} {image.id}")
-
-
-@image_app.command("bootstrap")
-def image_bootstrap(
-    kind: Annotated[str, typer.Argument(help="busybox")],
-    ref: Annotated[str, typer.Argument(help="NAME[:TAG]")] = "stackup/busybox:latest",
-) -> None:
-    """Make a base image with no registry: `busybox` from Debian's busybox-static."""
-    from stackup.errors import UsageError
-    from stackup.runtime.engine.images.testimage import DEFAULT_PATH, build_busybox_rootfs
-
-    if kind != "busybox":
-        raise UsageError(f'unknown base "{kind}" (available: busybox)')
-    with tempfile.TemporaryDirectory(prefix="stackup-bootstrap-") as tmp:
-        rootfs = build_busybox_rootfs(Path(tmp) / "rootfs")
-        config = {"Env": [f"PATH={DEFAULT_PATH}"], "Cmd": ["sh"]}
-        for image in _client().import_image(rootfs, ref, config=config):
-            write(f"{', '.join(image.refs)} {image.id}")
 
 
 @image_app.command("ls")

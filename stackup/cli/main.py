@@ -94,6 +94,7 @@ def _register() -> None:
         deploy_cmd,
         dockerfile_cmd,
         engine_cmd,
+        imageio_cmd,
         login_cmd,
         network_cmd,
         run_cmd,
@@ -101,8 +102,8 @@ def _register() -> None:
     )
 
     modules = (
-        config_cmd, stack_cmd, run_cmd, containers_cmd, cp_cmd, engine_cmd, network_cmd, dockerfile_cmd,
-        deploy_cmd, login_cmd,
+        config_cmd, stack_cmd, run_cmd, containers_cmd, cp_cmd, engine_cmd, imageio_cmd, network_cmd,
+        dockerfile_cmd, deploy_cmd, login_cmd,
     )
     for module in modules:
         module.register(app)

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import IO, Protocol
+from typing import IO, Protocol, runtime_checkable
 
 
 class ContainerState(StrEnum):
@@ -448,6 +448,20 @@ class ContainerOps(Protocol):
 
     def copy_from(self, container_id: str, path: str) -> Iterator[bytes]:
         """`path` of the container's filesystem as a tar stream (its last component at the top)."""
+        ...
+
+
+@runtime_checkable
+class ContainerImages(Protocol):
+    """A container's filesystem out as an image (`commit`) or a tar (`export`). Both runtimes
+    have it; a runtime without it (the in-memory fake) makes `Stack.commit` a clear error."""
+
+    def commit_container(self, container_id: str, ref: str | None = None) -> ImageInfo:
+        """A new image: the container's image plus its changes as one layer, named `ref`."""
+        ...
+
+    def export_container(self, container_id: str) -> Iterator[bytes]:
+        """The container's root filesystem (without volumes) as a tar stream, in chunks."""
         ...
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -293,6 +293,22 @@ class DockerRuntime(ContainerOpsMixin):
             self.api.remove_image(ref)
         with self._lock:
             self._image_ids.pop(ref, None)
+
+    # -- container images -------------------------------------------------------------------------
+
+    def commit_container(self, container_id: str, ref: str | None = None) -> ImageInfo:
+        from docker.utils import parse_repository_tag
+
+        repo, tag = parse_repository_tag(ref) if ref else (None, None)
+        with self._call(f"commit {container_id[:12]}"):
+            answer = self.api.commit(container_id, repository=repo, tag=tag)
+        return self.inspect_image(str(answer["Id"]))
+
+    def export_container(self, container_id: str) -> Iterator[bytes]:
+        with self._call(f"export {container_id[:12]}"):
+            chunks = self.api.export(container_id)
+        with self._call(f"export {container_id[:12]}"):
+            yield from chunks
 
 
 def _conforms(runtime: DockerRuntime) -> Backend:

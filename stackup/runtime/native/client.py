@@ -19,7 +19,7 @@ from pydantic import BaseModel, TypeAdapter
 from stackup.runtime.native.answers import raise_for_answer
 from stackup.runtime.native.streams import UpgradedStream, open_upgraded
 from stackup.runtime.native.unixhttp import Answer, UnixHTTP
-from stackup.runtime.wire.images import ImageRecord
+from stackup.runtime.wire.images import BootstrapProgress, BootstrapRequest, HistoryEntry, ImageRecord
 from stackup.runtime.wire.models import (
     ContainerCreate,
     EngineInfo,
@@ -331,3 +331,50 @@ class EngineClient:
                 raise_for_answer(Answer(response.status, response.read()))
             while chunk := response.read(1 << 16):
                 yield chunk
+
+    # -- images in and out ------------------------------------------------------------------
+
+    def _chunks(self, method: str, path: str, params: Mapping[str, Any]) -> Iterator[bytes]:
+        with self._http.stream(method, path, params=params, timeout_s=None) as response:
+            if not 200 <= response.status < 300:
+                raise_for_answer(Answer(response.status, response.read()))
+            while chunk := response.read(1 << 16):
+                yield chunk
+
+    def bootstrap_image(
+        self, base: str, ref: str | None = None, *, mirror: str | None = None
+    ) -> Iterator[BootstrapProgress]:
+        """Make a base image on the engine; its progress lines, the last one carrying the image
+        (or the error, which the caller raises: see `BootstrapProgress`)."""
+        body = BootstrapRequest(base=base, ref=ref, mirror=mirror).model_dump_json().encode()
+        with self._http.stream("POST", "/images/bootstrap", body=body, timeout_s=None) as response:
+            if not 200 <= response.status < 300:
+                raise_for_answer(Answer(response.status, response.read()))
+            while line := response.readline():
+                if line.strip():
+                    yield BootstrapProgress.model_validate_json(line)
+
+    def load_images(self, archive: IO[bytes]) -> list[ImageRecord]:
+        """Load a docker-save / podman-save / OCI archive read from `archive`."""
+        answer = self._http.upload("POST", "/images/load", archive, content_type="application/x-tar",
+                                   timeout_s=None)  # fmt: skip
+        raise_for_answer(answer)
+        return TypeAdapter(list[ImageRecord]).validate_json(answer.content)
+
+    def save_images(self, names: Sequence[str]) -> Iterator[bytes]:
+        """The images as one archive that `docker load` and `podman load` read, in chunks."""
+        return self._chunks("GET", "/images/get", {"names": list(names)})
+
+    def image_history(self, ref: str) -> list[HistoryEntry]:
+        return self._get_list(HistoryEntry, f"/images/{ref}/history")
+
+    def tag_image(self, ref: str, target: str) -> ImageRecord:
+        return self._get(ImageRecord, "POST", f"/images/{ref}/tag", params={"target": target})
+
+    def commit_container(self, ref: str, target: str | None = None, *, comment: str = "") -> ImageRecord:
+        params = {"target": target, "comment": comment or None}
+        return self._get(ImageRecord, "POST", f"/containers/{ref}/commit", params=params, timeout_s=None)
+
+    def export_container(self, ref: str) -> Iterator[bytes]:
+        """The container's root filesystem as a tar, in chunks."""
+        return self._chunks("GET", f"/containers/{ref}/export", {})

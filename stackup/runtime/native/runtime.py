@@ -7,6 +7,7 @@ the planner, mechanisms stay in the engine.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -326,6 +327,15 @@ class NativeRuntime(NativeContainerOps):
 
     def remove_image(self, ref: str) -> None:
         self.client.remove_image(ref)
+
+    # -- container images -----------------------------------------------------------------
+
+    def commit_container(self, container_id: str, ref: str | None = None) -> ImageInfo:
+        image = self.client.commit_container(container_id, ref)
+        return ImageInfo(id=image.id, refs=tuple(image.refs))
+
+    def export_container(self, container_id: str) -> Iterator[bytes]:
+        return self.client.export_container(container_id)
 
 
 if TYPE_CHECKING:

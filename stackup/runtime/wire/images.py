@@ -50,3 +50,42 @@ class Image(BaseModel):
 
 ImageRecord = Image
 """The name the engine's API client uses for the same model."""
+
+
+class HistoryEntry(BaseModel):
+    """One step of `image history`, newest first as Docker prints it. `id` is the image's own id
+    on the top step and `<missing>` below it (the steps were not images here); `size` is the
+    layer the step made, 0 for steps that only changed the config (`empty_layer`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    created: datetime | None = None
+    created_by: str = ""
+    size: int = 0
+    comment: str = ""
+    tags: tuple[str, ...] = ()
+    empty_layer: bool = False
+
+
+class BootstrapRequest(BaseModel):
+    """Make a base image with no registry: `busybox`, `debian:SUITE` or `debian:SUITE-slim`.
+    `ref` defaults to the base's own name (`debian:bookworm`) and `stackup/busybox:latest`;
+    `mirror` to the Debian mirror the engine machine's apt uses."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base: str
+    ref: str | None = None
+    mirror: str | None = None
+
+
+class BootstrapProgress(BaseModel):
+    """One line of a bootstrap's NDJSON stream: output while it works, then the image (or the
+    error: the answer's status was sent before the work began)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    line: str = ""
+    image: Image | None = None
+    error: str | None = None

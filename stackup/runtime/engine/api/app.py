@@ -25,6 +25,7 @@ from stackup.errors import NotFound, StackupError
 from stackup.runtime.engine.api import archive as api_archive
 from stackup.runtime.engine.api import containers as api_containers
 from stackup.runtime.engine.api import execs as api_execs
+from stackup.runtime.engine.api import imageio as api_imageio
 from stackup.runtime.engine.api import images as api_images
 from stackup.runtime.engine.api import networks as api_networks
 from stackup.runtime.engine.api import system as api_system
@@ -107,6 +108,7 @@ def all_endpoints() -> list[Endpoint]:
     """Every endpoint of the API, in document order."""
     return [
         *api_system.ENDPOINTS,
+        *api_imageio.ENDPOINTS,  # before `/images/{ref:path}` swallows its paths
         *api_images.ENDPOINTS,
         *api_volumes.ENDPOINTS,
         *api_networks.ENDPOINTS,

@@ -5,6 +5,13 @@ a 0:0 character device `x`, `.wh..wh..opq` becomes the `trusted.overlay.opaque=y
 DiffID must be hashed from the same single pass over the stream, and Debian's Python 3.11.2 lacks
 `tarfile.data_filter`, so the path-escape checks are done here: absolute names, `..`, writes
 through a symlink, and hard links whose target is outside the layer are all refused.
+
+What is kept, as Docker keeps it when it runs as root: set-id bits (applied after the chown that
+would clear them), file capabilities and other xattrs except overlay's own, and character and
+block device nodes. A device node in an image grants nothing inside a container (the device
+allow-list decides what a container may open); on the host the store keeps layers in a root-only
+directory (`ImageStore`), so a world-readable node in a layer cannot be reached by other users.
+Whiteouts are the one device node every unpacker makes: overlayfs's 0:0 character device.
 """
 
 from __future__ import annotations
@@ -193,7 +200,10 @@ class _Extractor:
         if base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
             return  # other aufs metadata (.wh..wh.plnk, ...) has no overlay meaning
         if base.startswith(WHITEOUT_PREFIX):
-            self._whiteout(parent / base[len(WHITEOUT_PREFIX):], member.name)
+            hidden = base[len(WHITEOUT_PREFIX):]
+            if hidden in ("", ".", ".."):  # `.wh...` would remove the layer's parent directory
+                raise RuntimeFailure(f"unsafe layer entry: whiteout {member.name!r} names no entry")
+            self._whiteout(parent / hidden, member.name)
             return
         self._write(tar, member, parent / base)
 

@@ -120,13 +120,15 @@ class ImageStore:
         self.paths = paths
         for directory in (paths.blobs / "sha256", paths.layers, paths.image_records, paths.tmp):
             directory.mkdir(parents=True, exist_ok=True)
+        paths.images.chmod(0o700)  # layers hold images' device nodes and set-id files: root only
         self._index_file = paths.images / "repositories.json"
         self._gc_lock = paths.images / "gc.lock"
         self._index_lock = paths.images / "index.lock"
 
     # -- import --------------------------------------------------------------------------------
 
-    def import_rootfs(self, source: Path, ref: str, *, config: dict[str, Any] | None = None) -> Image:
+    def import_rootfs(self, source: Path, ref: str, *, config: dict[str, Any] | None = None,
+                      created_by: str | None = None) -> Image:
         """One-layer image from a rootfs directory or tar; `config` is the OCI `config` section."""
         parsed = ImageRef.parse(ref)
         try:
@@ -156,7 +158,8 @@ class ImageStore:
                 "os": "linux",
                 "config": image_config.to_wire(),
                 "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
-                "history": [{"created": now, "created_by": f"stackup image import {source.name}"}],
+                "history": [{"created": now,
+                             "created_by": created_by or f"stackup image import {source.name}"}],
             }
             raw = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
             return self._commit(raw, (layer,), (parsed,))
@@ -173,6 +176,27 @@ class ImageStore:
             if parsed is not None and len(entries) != 1:
                 raise RuntimeFailure(f"{path} holds {len(entries)} images; cannot name them all {ref}")
             return [self._import_entry(archive, entry, parsed) for entry in entries]
+
+    def add_layer(self, base: str, layer_tar: Path, ref: str | None, *, created_by: str,
+                  comment: str = "") -> Image:
+        """A new image: `base`'s layers and config plus the layer tar `layer_tar` (`commit`)."""
+        refs = (ImageRef.parse(ref),) if ref else ()
+        with _flock(self._gc_lock, shared=True):
+            image = self.get(base)
+            document = json.loads(self.config_bytes(image.id))
+            with open(layer_tar, "rb") as blob:
+                digest = self._store_blob(blob)
+            parent = chain_ids(image.diff_ids)[-1] if image.diff_ids else None
+            layer = self._ensure_layer(digest, parent, None)
+            now = _now()
+            step = {"created": now, "created_by": created_by} | ({"comment": comment} if comment else {})
+            document |= {
+                "created": now,
+                "rootfs": {"type": "layers", "diff_ids": [*image.diff_ids, layer.diff_id]},
+                "history": [*(document.get("history") or ()), step],
+            }
+            raw = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+            return self._commit(raw, (*image.layers, layer), refs)
 
     def _import_entry(self, archive: Archive, entry: ArchiveImage, ref: ImageRef | None) -> Image:
         config = json.loads(entry.config)
@@ -291,6 +315,13 @@ class ImageStore:
                     f"image {image.short_id}: layer {directory.parent.name[:12]} is missing from the "
                     "store; remove and re-import the image")
         return dirs
+
+    def config_bytes(self, image_id: str) -> bytes:
+        """The image's config JSON exactly as stored (its sha256 is the image id)."""
+        try:
+            return self.blob_path(image_id).read_bytes()
+        except FileNotFoundError as exc:
+            raise NotFound(f"image {image_id} not found") from exc
 
     def blob_path(self, digest: str) -> Path:
         return self.paths.blobs / "sha256" / _hex(digest)
