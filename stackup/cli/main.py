@@ -88,6 +88,7 @@ def _register() -> None:
         return
     _registered.append(True)
     from stackup.cli import (
+        build_cmd,
         config_cmd,
         containers_cmd,
         dockerfile_cmd,
@@ -97,7 +98,10 @@ def _register() -> None:
         stack_cmd,
     )
 
-    for module in (config_cmd, stack_cmd, run_cmd, containers_cmd, engine_cmd, network_cmd, dockerfile_cmd):
+    modules = (
+        config_cmd, stack_cmd, run_cmd, containers_cmd, engine_cmd, network_cmd, dockerfile_cmd, build_cmd
+    )
+    for module in modules:
         module.register(app)
 
 
