@@ -33,8 +33,14 @@ class Lines:
         self.lines.append(line)
 
     def steps(self) -> list[str]:
-        return [line for line in self.lines if line.startswith("[") and "|" not in line.split("] ", 1)[1][:2]
-                and not line.endswith(("CACHED",)) and " DONE " not in line]
+        return [
+            line
+            for line in self.lines
+            if line.startswith("[")
+            and "|" not in line.split("] ", 1)[1][:2]
+            and not line.endswith(("CACHED",))
+            and " DONE " not in line
+        ]
 
     def cached(self) -> int:
         return sum(line.endswith(" CACHED") for line in self.lines)
@@ -49,8 +55,9 @@ def _project(directory: Path, dockerfile: str, service: str = "", files: dict[st
         (directory / name).parent.mkdir(parents=True, exist_ok=True)
         (directory / name).write_text(text)
     name = f"bld{uuid.uuid4().hex[:8]}"
-    (directory / "compose.yaml").write_text(service or "services:\n  app:\n    build: .\n    init: true\n"
-                                            "    command: [sleep, '1h']\n")
+    (directory / "compose.yaml").write_text(
+        service or "services:\n  app:\n    build: .\n    init: true\n    command: [sleep, '1h']\n"
+    )
     return name
 
 
@@ -99,9 +106,17 @@ def test_two_stage_build_runs_and_rebuilds_from_cache(api_env: Path) -> None:
 
 def test_dockerignore_is_respected(api_env: Path) -> None:
     dockerfile = "FROM $IMAGE\nCOPY . /app\nRUN ls -a /app > /listing\n"
-    name = _project(api_env, dockerfile, files={
-        ".dockerignore": "secret.txt\n*.log\n!keep.log\n", "secret.txt": "nope\n", "a.log": "x\n",
-        "keep.log": "kept\n", "main.txt": "main\n"})
+    name = _project(
+        api_env,
+        dockerfile,
+        files={
+            ".dockerignore": "secret.txt\n*.log\n!keep.log\n",
+            "secret.txt": "nope\n",
+            "a.log": "x\n",
+            "keep.log": "kept\n",
+            "main.txt": "main\n",
+        },
+    )
     with Stack.load(project_name=name) as stack:
         stack.build()
         stack.up()
@@ -125,7 +140,8 @@ def test_run_failure_is_located_and_leaves_image_and_containers(api_env: Path) -
         try:
             before = stack.container("app")
             (api_env / "Dockerfile").write_text(
-                f"FROM {IMAGE}\nRUN echo one > /one\n# a comment\nRUN echo boom-output >&2 && exit 3\n")
+                f"FROM {IMAGE}\nRUN echo one > /one\n# a comment\nRUN echo boom-output >&2 && exit 3\n"
+            )
             with pytest.raises(BuildFailed) as failed:
                 stack.build()
             error = failed.value
@@ -149,10 +165,13 @@ def test_secrets_stay_out_of_layers_and_cache_mounts_persist(api_env: Path, engi
 FROM $IMAGE
 RUN --mount=type=secret,id=token test "$(cat /run/secrets/token)" = "$(cat /run/secrets/token)" \\
     && wc -c < /run/secrets/token > /token-length
-RUN --mount=type=cache,target=/var/cache/counter sh -c 'echo run >> /var/cache/counter/runs; wc -l < /var/cache/counter/runs > /runs'
+RUN --mount=type=cache,target=/var/cache/counter \
+    sh -c 'echo run >> /var/cache/counter/runs; wc -l < /var/cache/counter/runs > /runs'
 """
-    service = ("services:\n  app:\n    build:\n      context: .\n      secrets: [token]\n"
-               "    init: true\n    command: [sleep, '1h']\nsecrets:\n  token:\n    file: ./token.txt\n")
+    service = (
+        "services:\n  app:\n    build:\n      context: .\n      secrets: [token]\n"
+        "    init: true\n    command: [sleep, '1h']\nsecrets:\n  token:\n    file: ./token.txt\n"
+    )
     name = _project(api_env, dockerfile, service, files={"token.txt": token})
     with Stack.load(project_name=name) as stack:
         stack.build()
@@ -166,8 +185,9 @@ RUN --mount=type=cache,target=/var/cache/counter sh -c 'echo run >> /var/cache/c
             assert stack.exec("app", ["test", "-e", "/var/cache/counter/runs"]).exit_code != 0
         finally:
             stack.down()
-    found = subprocess.run(["grep", "-rl", token, str(engine_root / "images")], capture_output=True, text=True,
-                           check=False)
+    found = subprocess.run(
+        ["grep", "-rl", token, str(engine_root / "images")], capture_output=True, text=True, check=False
+    )
     assert found.stdout == "", f"the secret is in the store: {found.stdout}"
 
 
@@ -189,19 +209,41 @@ def _mirror() -> str:
 @pytest.fixture(scope="module")
 def debian_base(engine_root: Path) -> str:
     """debian:bookworm in the module's store: `stackup image bootstrap` when it knows Debian, else
-    debootstrap (minbase) from this machine's mirror + `stackup image import` (about 30 s, once)."""
+    `$STACKUP_TEST_DEBIAN_ROOTFS` or a debootstrap (minbase) from this machine's mirror, imported
+    with `stackup image import` (once per module)."""
     env = {**os.environ, "STACKUP_ROOT": str(engine_root)}
     ref = "debian:bookworm"
-    boot = subprocess.run([sys.executable, "-m", "stackup", "image", "bootstrap", ref], env=env,
-                          capture_output=True, text=True, check=False)
+    boot = subprocess.run(
+        [sys.executable, "-m", "stackup", "image", "bootstrap", ref],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if boot.returncode == 0:
+        return ref
+    prepared = os.environ.get("STACKUP_TEST_DEBIAN_ROOTFS")  # a debootstrapped dir, to skip the 30-100 s
+    if prepared:
+        subprocess.run(
+            [sys.executable, "-m", "stackup", "image", "import", prepared, ref],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
         return ref
     rootfs = Path(tempfile.mkdtemp(prefix="stackup-debian-")) / "rootfs"
     try:
-        subprocess.run(["debootstrap", "--variant=minbase", "bookworm", str(rootfs), _mirror()], check=True,
-                       capture_output=True)
-        subprocess.run([sys.executable, "-m", "stackup", "image", "import", str(rootfs), ref], env=env, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", "bookworm", str(rootfs), _mirror()],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [sys.executable, "-m", "stackup", "image", "import", str(rootfs), ref],
+            env=env,
+            check=True,
+            capture_output=True,
+        )
     finally:
         shutil.rmtree(rootfs.parent, ignore_errors=True)
     return ref
