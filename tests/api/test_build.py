@@ -32,16 +32,6 @@ class Lines:
     def __call__(self, _service: str, line: str) -> None:
         self.lines.append(line)
 
-    def steps(self) -> list[str]:
-        return [
-            line
-            for line in self.lines
-            if line.startswith("[")
-            and "|" not in line.split("] ", 1)[1][:2]
-            and not line.endswith(("CACHED",))
-            and " DONE " not in line
-        ]
-
     def cached(self) -> int:
         return sum(line.endswith(" CACHED") for line in self.lines)
 

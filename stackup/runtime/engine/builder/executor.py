@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stackup.build.cachekey import CacheKey, KeyInputs, base_key, stage_chain
+from stackup.build.cachekey import CacheKey, KeyInputs, base_key, step_key
 from stackup.build.context import BuildContext, StatCache
 from stackup.build.dockerfile import parse_instructions, parse_text
 from stackup.build.dockerfile.instructions import CopyBase, MountType, Run
@@ -176,10 +176,7 @@ class Build:
         state = self._start(stage)
         with self.lock:
             inputs = KeyInputs(self.context, dict(self.stage_keys), dict(self.image_ids))
-        try:
-            chain = stage_chain(stage, inputs)
-        except (ValueError, OSError) as exc:
-            raise BuildError(f"{self.display}: {exc}") from exc
+        chain = self._keys(stage, inputs)
         total = sum(1 for _, k in chain if k is not None)
         number = 0
         for step, key in chain:
@@ -199,6 +196,26 @@ class Build:
             self.stage_keys[stage.index] = next(
                 (k.digest for _, k in reversed(chain) if k is not None), base_key(stage, inputs)
             )
+
+    def _keys(self, stage: Stage, inputs: KeyInputs) -> list[tuple[Step, CacheKey | None]]:
+        """Every step's key (`cachekey.stage_chain`), computed before any step runs, so a source
+        missing from the context fails the build at once, located at its instruction."""
+        parent = base_key(stage, inputs)
+        out: list[tuple[Step, CacheKey | None]] = []
+        for step in stage.steps:
+            if not step.makes_layer:
+                out.append((step, None))
+                continue
+            try:
+                key = step_key(step, parent, inputs)
+            except (ValueError, OSError) as exc:
+                instr = step.instruction
+                raise DockerfileError(
+                    str(exc), path=self.display, line=instr.line, column=instr.column
+                ) from None
+            parent = key.digest
+            out.append((step, key))
+        return out
 
     def _step(self, graph: BuildGraph, step: Step, key: CacheKey, state: _Result, *, label: str) -> None:
         instr = step.instruction
