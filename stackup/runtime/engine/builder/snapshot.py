@@ -21,7 +21,8 @@ OPAQUE_XATTR = "trusted.overlay.opaque"
 
 def is_empty(upper: Path) -> bool:
     try:
-        return not any(os.scandir(upper))
+        with os.scandir(upper) as entries:
+            return not any(entries)
     except FileNotFoundError:
         return True
 
