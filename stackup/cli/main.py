@@ -88,6 +88,7 @@ def _register() -> None:
         return
     _registered.append(True)
     from stackup.cli import (
+        build_cmd,
         config_cmd,
         containers_cmd,
         cp_cmd,
@@ -103,7 +104,7 @@ def _register() -> None:
 
     modules = (
         config_cmd, stack_cmd, run_cmd, containers_cmd, cp_cmd, engine_cmd, imageio_cmd, network_cmd,
-        dockerfile_cmd, deploy_cmd, login_cmd,
+        dockerfile_cmd, deploy_cmd, login_cmd, build_cmd,
     )
     for module in modules:
         module.register(app)

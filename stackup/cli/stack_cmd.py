@@ -49,6 +49,10 @@ def up(
     abort_on_container_exit: Annotated[bool, typer.Option("--abort-on-container-exit")] = False,
     abort_on_container_failure: Annotated[bool, typer.Option("--abort-on-container-failure")] = False,
     exit_code_from: Annotated[str | None, typer.Option("--exit-code-from")] = None,
+    build: Annotated[bool, typer.Option("--build", help="Build images before starting containers.")] = False,
+    no_build: Annotated[
+        bool, typer.Option("--no-build", help="Don't build an image, even if it's missing.")
+    ] = False,
 ) -> None:
     """Create and start containers, as the plan says (`stackup plan` shows it first)."""
     from stackup.cli.progress import live, make_reporter
@@ -72,7 +76,7 @@ def up(
         result = stack.up(
             names, wait=wait, wait_timeout=wait_timeout, force_recreate=force_recreate,
             no_recreate=no_recreate, always_recreate_deps=always_recreate_deps, no_deps=no_deps,
-            remove_orphans=remove_orphans, scale=scales, reporter=reporter,
+            remove_orphans=remove_orphans, scale=scales, reporter=reporter, build=build, no_build=no_build,
         )
     for message in result.outcome.warnings:
         warn(message)
