@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import IO, Protocol
+from typing import IO, Protocol, runtime_checkable
 
 
 class ContainerState(StrEnum):
@@ -449,6 +449,18 @@ class ContainerOps(Protocol):
     def copy_from(self, container_id: str, path: str) -> Iterator[bytes]:
         """`path` of the container's filesystem as a tar stream (its last component at the top)."""
         ...
+
+
+@runtime_checkable
+class TreeSync(Protocol):
+    """A backend that applies a batch of file changes in one call (`stackup watch`'s fast path).
+
+    `archive` is a tar relative to directory `path` (made if missing): files, directories and
+    symlinks to write, OCI whiteouts (`dir/.wh.NAME`) for `dir/NAME` to delete. The container may
+    be running or stopped; new entries take the owner of the directory they land in. Backends
+    without it are synced with `copy_to` and an `rm` exec (`stackup.dev.sync`)."""
+
+    def sync_tree(self, container_id: str, path: str, archive: bytes) -> None: ...
 
 
 class Backend(Runtime, ContainerOps, Protocol):

@@ -114,5 +114,9 @@ class NativeContainerOps:
     def copy_to(self, container_id: str, path: str, archive: IO[bytes]) -> None:
         self.client.put_archive(container_id, path, archive)
 
+    def sync_tree(self, container_id: str, path: str, archive: bytes) -> None:
+        """`runtime.base.TreeSync`: the engine applies the batch through the container's root."""
+        self.client.sync(container_id, path, archive)
+
     def copy_from(self, container_id: str, path: str) -> Iterator[bytes]:
         return self.client.get_archive(container_id, path)
