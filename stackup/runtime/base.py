@@ -460,7 +460,9 @@ class TreeSync(Protocol):
     be running or stopped; new entries take the owner of the directory they land in. Backends
     without it are synced with `copy_to` and an `rm` exec (`stackup.dev.sync`)."""
 
-    def sync_tree(self, container_id: str, path: str, archive: bytes) -> None: ...
+    def sync_tree(self, container_id: str, path: str, archive: bytes) -> tuple[int, int]:
+        """Apply the batch; (entries written, entries really deleted)."""
+        ...
 
 
 class Backend(Runtime, ContainerOps, Protocol):
