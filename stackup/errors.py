@@ -9,6 +9,7 @@
     │   ├── UpstreamFailed          an operation was skipped because a dependency failed
     │   ├── EngineUnavailable       the engine could not be reached or started
     │   ├── NotFound                a container, image, network or volume does not exist
+    │   ├── BuildFailed             a build step failed (its step, Dockerfile line, output tail)
     │   └── StackFailed             `up` did not bring the stack to its target (diagnoses attached)
     ├── DockerfileError             a Dockerfile, .dockerignore or build context is wrong (located)
     └── UsageError                  a CLI option combination is invalid
@@ -94,6 +95,17 @@ class StackFailed(RuntimeFailure):
     def __init__(self, message: str, diagnoses: tuple[object, ...] = ()) -> None:
         super().__init__(message)
         self.diagnoses = diagnoses
+
+
+class BuildFailed(RuntimeFailure):
+    """A build step failed: `step` (`[stage 2/5]`), its Dockerfile `line`, and the last lines of
+    its output in `tail`, so the message can show where and why without a rerun."""
+
+    def __init__(self, message: str, *, step: str = "", line: int = 0, tail: tuple[str, ...] = ()) -> None:
+        super().__init__(message + ("\n" + "\n".join(f"  | {t}" for t in tail) if tail else ""))
+        self.step = step
+        self.line = line
+        self.tail = tail
 
 
 class DockerfileError(StackupError):

@@ -31,6 +31,7 @@ from stackup.errors import NotFound, RuntimeFailure, StackFailed, UsageError
 from stackup.runtime import labels as lbl
 from stackup.runtime.base import (
     Backend,
+    BuildSpec,
     ContainerInfo,
     ContainerState,
     ExecOutput,
@@ -198,6 +199,8 @@ class Stack:
         no_deps: bool = False,
         remove_orphans: bool = False,
         scale: Mapping[str, int] | None = None,
+        build: bool = False,
+        no_build: bool = False,
     ) -> ReconcileOptions:
         """The planner's options for this load (file contents for the hash, disabled services)."""
         from stackup.planner.options import ReconcileOptions, recreate_policies
@@ -214,6 +217,8 @@ class Stack:
             recreate=recreate,
             recreate_deps=recreate_deps,
             remove_orphans=remove_orphans,
+            build=build,
+            no_build=no_build,
             scale=dict(scale or {}),
             referenced_files=dict(loaded.referenced_files),
             disabled_services=frozenset(loaded.disabled_services),
@@ -240,19 +245,27 @@ class Stack:
         remove_orphans: bool = False,
         scale: Mapping[str, int] | None = None,
         reporter: Reporter | None = None,
+        build: bool = False,
+        no_build: bool = False,
     ) -> UpResult:
         """Make the backend match the stack along the dependency graph, as parallel as it allows.
 
         With `wait`, return only once every service in scope reached its target (running,
         healthy, completed). Raises `StackFailed` with a `Diagnosis` per culprit otherwise.
+        `build` (`up --build`) builds the services' images first, as Compose does, so only the
+        containers whose image really changed are recreated; `no_build` never builds.
         """
         from stackup.planner.conditions import WaitPolicy
         from stackup.planner.execute import execute
 
         started = time.monotonic()
         names = tuple(services)
+        if build and no_build:
+            raise UsageError("--build and --no-build cannot be combined")
+        if build:
+            self.build(self._in_scope(names, no_deps), progress=_progress_of(reporter))
         plan = self.plan(
-            names, force_recreate=force_recreate, no_recreate=no_recreate,
+            names, no_build=no_build, force_recreate=force_recreate, no_recreate=no_recreate,
             always_recreate_deps=always_recreate_deps, no_deps=no_deps, remove_orphans=remove_orphans,
             scale=scale,
         )
@@ -267,6 +280,59 @@ class Stack:
                 self.backend, self.project, names, no_deps=no_deps, timeout_s=wait_timeout, started=started
             )
         return UpResult(plan, outcome)
+
+    # -- builds ---------------------------------------------------------------------------------
+
+    def _in_scope(self, services: Sequence[str], no_deps: bool) -> tuple[str, ...]:
+        """The services `up SERVICES` touches: these and (unless `no_deps`) their dependencies."""
+        if not services:
+            return tuple(sorted(self.project.services))
+        seen: set[str] = set()
+        todo = list(services)
+        while todo:
+            name = todo.pop()
+            if name in seen or name not in self.project.services:
+                continue
+            seen.add(name)
+            if not no_deps:
+                todo.extend(self.project.services[name].depends_on)
+        return tuple(sorted(seen))
+
+    def build(
+        self,
+        services: Sequence[str] = (),
+        *,
+        no_cache: bool = False,
+        pull: bool = False,
+        build_args: Mapping[str, str] | None = None,
+        progress: Callable[[str, str], None] | None = None,
+    ) -> dict[str, str]:
+        """Build the images of `services` (default: every service with a `build` section), as
+        `stackup build` does; returns service -> image id. `progress(service, line)` receives each
+        build's steps and output. A failure raises `BuildFailed` (step, Dockerfile line, output
+        tail) or `DockerfileError`; the old image keeps its tag and containers are not touched."""
+        from stackup.planner.resources import build_spec
+        from stackup.planner.specs import image_ref
+
+        names = tuple(services) or tuple(n for n, s in sorted(self.project.services.items()) if s.build)
+        built: dict[str, str] = {}
+        by_ref: dict[str, str] = {}
+        for name in names:
+            service = self.project.services.get(name)
+            if service is None:
+                raise UsageError(f"no such service: {name}")
+            if service.build is None:
+                continue
+            ref = image_ref(self.project, name, service)
+            if ref in by_ref:
+                built[name] = by_ref[ref]
+                continue
+            spec = build_spec(self.project, ref, service)
+            spec = dataclasses.replace(spec, no_cache=spec.no_cache or no_cache, pull=spec.pull or pull)
+            spec = _with_args(spec, build_args)
+            line_sink = (lambda line, n=name: progress(n, line)) if progress is not None else None
+            built[name] = by_ref[ref] = self.backend.build_image(spec, line_sink).id
+        return built
 
     def _failure(self, outcome: Outcome) -> StackFailed:
         """Every failure and what it blocked, with the culprits' probes and log tails: the cause is
@@ -575,3 +641,21 @@ class _StopTimeout:
     def __exit__(self, *_exc: object) -> None:
         if self.timeout is not None and hasattr(self.backend, "stop_timeout_s"):
             self.backend.stop_timeout_s = self.previous
+
+
+def _progress_of(reporter: Reporter | None) -> Callable[[str, str], None] | None:
+    """`up --build` shows its builds' progress through the reporter, as warnings-free plain lines."""
+    if reporter is None:
+        return None
+    sink = reporter
+
+    def show(service: str, line: str) -> None:
+        sink.build_progress(service, line)
+
+    return show
+
+
+def _with_args(spec: BuildSpec, build_args: Mapping[str, str] | None) -> BuildSpec:
+    if not build_args:
+        return spec
+    return dataclasses.replace(spec, args={**spec.args, **build_args})

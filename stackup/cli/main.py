@@ -88,6 +88,7 @@ def _register() -> None:
         return
     _registered.append(True)
     from stackup.cli import (
+        build_cmd,
         config_cmd,
         containers_cmd,
         deploy_cmd,
@@ -101,7 +102,7 @@ def _register() -> None:
 
     modules = (
         config_cmd, stack_cmd, run_cmd, containers_cmd, engine_cmd, network_cmd, dockerfile_cmd, deploy_cmd,
-        watch_cmd,
+        build_cmd, watch_cmd,
     )
     for module in modules:
         module.register(app)

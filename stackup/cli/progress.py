@@ -90,6 +90,14 @@ class PlainReporter(EventLog):
         super().op_skipped(op, error)
         self._line(f" - {_label(op):38} not started: {error}")
 
+    def op_progress(self, op: Operation, line: str) -> None:
+        super().op_progress(op, line)
+        self._line(f"   {_label(op):38} {line}")
+
+    def build_progress(self, service: str, line: str) -> None:
+        super().build_progress(service, line)
+        self._line(f"   {'build ' + service:38} {line}")
+
     def waiting(self, service: str, condition: DependsCondition) -> None:
         super().waiting(service, condition)
         if not _trivial(condition):

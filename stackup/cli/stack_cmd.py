@@ -52,6 +52,10 @@ def up(
     watch: Annotated[
         bool, typer.Option("--watch", "-w", help="Then watch develop.watch paths, as `stackup watch`.")
     ] = False,
+    build: Annotated[bool, typer.Option("--build", help="Build images before starting containers.")] = False,
+    no_build: Annotated[
+        bool, typer.Option("--no-build", help="Don't build an image, even if it's missing.")
+    ] = False,
 ) -> None:
     """Create and start containers, as the plan says (`stackup plan` shows it first)."""
     from stackup.cli.progress import live, make_reporter
@@ -77,7 +81,7 @@ def up(
         result = stack.up(
             names, wait=wait, wait_timeout=wait_timeout, force_recreate=force_recreate,
             no_recreate=no_recreate, always_recreate_deps=always_recreate_deps, no_deps=no_deps,
-            remove_orphans=remove_orphans, scale=scales, reporter=reporter,
+            remove_orphans=remove_orphans, scale=scales, reporter=reporter, build=build, no_build=no_build,
         )
     for message in result.outcome.warnings:
         warn(message)

@@ -255,7 +255,7 @@ class _Walk:
                 self.runtime.remove_container(_container_of(op))
                 return None
             self.reporter.op_started(op)
-            return run_operation(op, self.runtime)
+            return run_operation(op, self.runtime, lambda line: self.reporter.op_progress(op, line))
         except OperationFailed:
             raise
         except StackupError as exc:

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import assert_never
 
 from stackup.planner.plan import Operation, OpKind, ResourceKind
-from stackup.runtime.base import BuildSpec, ContainerSpec, NetworkSpec, Runtime, VolumeSpec
+from stackup.runtime.base import BuildProgress, BuildSpec, ContainerSpec, NetworkSpec, Runtime, VolumeSpec
 
 
-def run_operation(op: Operation, runtime: Runtime) -> str | None:
+def run_operation(op: Operation, runtime: Runtime, progress: BuildProgress | None = None) -> str | None:
+    """`progress` receives a build's progress lines."""
     match op.kind:
         case OpKind.CREATE:
             return _create(op, runtime)
@@ -39,7 +40,7 @@ def run_operation(op: Operation, runtime: Runtime) -> str | None:
             return None
         case OpKind.BUILD:
             assert isinstance(op.spec, BuildSpec), op.id
-            runtime.build_image(op.spec)
+            runtime.build_image(op.spec, progress)
             return None
         case OpKind.NOTHING:
             return op.container

@@ -38,6 +38,7 @@ class ReconcileOptions:
     recreate_deps: Recreate = Recreate.DIVERGED
     remove_orphans: bool = False
     build: bool = False
+    no_build: bool = False
     scale: Mapping[str, int] = field(default_factory=dict)
     disabled_services: frozenset[str] = frozenset()
     referenced_files: Mapping[str, bytes] = field(default_factory=dict)

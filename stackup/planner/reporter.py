@@ -28,6 +28,7 @@ class EventKind(StrEnum):
     WAITING = "waiting"
     READY = "ready"
     WARNING = "warning"
+    PROGRESS = "progress"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +65,14 @@ class Reporter(Protocol):
         return None
 
     def op_skipped(self, op: Operation, error: UpstreamFailed) -> None:
+        return None
+
+    def op_progress(self, op: Operation, line: str) -> None:
+        """A line of a running operation's progress (a build's steps and their output)."""
+        return None
+
+    def build_progress(self, service: str, line: str) -> None:
+        """A line of progress of a build `up --build` or `stackup build` runs for `service`."""
         return None
 
     def waiting(self, service: str, condition: DependsCondition) -> None:
@@ -107,6 +116,12 @@ class EventLog(Reporter):
 
     def op_skipped(self, op: Operation, error: UpstreamFailed) -> None:
         self._add(Event(EventKind.SKIPPED, op.id, str(op.kind), str(error)))
+
+    def op_progress(self, op: Operation, line: str) -> None:
+        self._add(Event(EventKind.PROGRESS, op.id, str(op.kind), line))
+
+    def build_progress(self, service: str, line: str) -> None:
+        self._add(Event(EventKind.PROGRESS, service, "build", line))
 
     def waiting(self, service: str, condition: DependsCondition) -> None:
         self._add(Event(EventKind.WAITING, service, None, str(condition)))

@@ -25,6 +25,7 @@ from stackup.runtime.base import BuildSpec, NetworkSpec, VolumeSpec
 
 if TYPE_CHECKING:
     from stackup.spec.models import Project, Service
+    from stackup.spec.models_parts import FileReference
 
 
 def plan_networks(project: Project, observed: Observed, services: Sequence[str]) -> dict[str, Operation]:
@@ -82,14 +83,16 @@ def plan_volumes(project: Project, observed: Observed, services: Sequence[str]) 
 
 
 def plan_images(
-    project: Project, observed: Observed, services: Sequence[str], *, build: bool = False
+    project: Project, observed: Observed, services: Sequence[str], *, build: bool = False,
+    no_build: bool = False,
 ) -> dict[str, Operation]:
     """Pull or build operations keyed by image reference; images already present get none.
 
     `pull_policy` decides (Compose semantics): `build` or `up --build` rebuilds, `always` pulls,
     `never` requires the image locally, anything else fetches only when missing, by building when
     the service has a `build` section and pulling otherwise. Services sharing a reference share one
-    operation; the first service by name decides how it is fetched.
+    operation; the first service by name decides how it is fetched. `no_build` (`up --no-build`)
+    never builds: a missing image of a service with a `build` section is an error.
     """
     out: dict[str, Operation] = {}
     for name in sorted(services):
@@ -97,36 +100,65 @@ def plan_images(
         ref = image_ref(project, name, service)
         if ref in out:
             continue
-        op = _image_op(ref, service, ref in observed.images, build)
+        if no_build and service.build is not None:
+            if ref not in observed.images:
+                raise PlanError(f"image {ref} of service {name} is not present and --no-build was given; "
+                                f"build it with `stackup build {name}`")
+            continue
+        op = _image_op(project, ref, service, ref in observed.images, build)
         if op is not None:
             out[ref] = op
     return out
 
 
-def _image_op(ref: str, service: Service, present: bool, build: bool) -> Operation | None:
+def _image_op(project: Project, ref: str, service: Service, present: bool, build: bool) -> Operation | None:
     policy = service.pull_policy or "missing"
     if service.build is not None and (build or policy == "build"):
-        return _build(ref, service, "--build" if build else "pull_policy: build")
+        return _build(project, ref, service, "--build" if build else "pull_policy: build")
     if policy == "always":
         return Operation(OpKind.PULL, ResourceKind.IMAGE, ref, cause="pull_policy: always")
     if present:
         return None
     if service.build is not None:
-        return _build(ref, service, "not found")
+        return _build(project, ref, service, "not found")
     if policy == "never":
         raise PlanError(f"image {ref} is not present and pull_policy is never")
     return Operation(OpKind.PULL, ResourceKind.IMAGE, ref, cause="not found")
 
 
-def _build(ref: str, service: Service, cause: str) -> Operation:
+def _build(project: Project, ref: str, service: Service, cause: str) -> Operation:
+    spec = build_spec(project, ref, service)
+    return Operation(OpKind.BUILD, ResourceKind.IMAGE, ref, cause=cause, spec=spec)
+
+
+def build_spec(project: Project, ref: str, service: Service) -> BuildSpec:
+    """The build of a service with a `build` section, its result tagged `ref`."""
     assert service.build is not None
     b = service.build
-    spec = BuildSpec(
+    return BuildSpec(
         tag=ref,
         context=b.context,
         dockerfile=b.dockerfile or "Dockerfile",
         args={k: v for k, v in b.args.items() if v is not None},
         target=b.target,
         labels=dict(b.labels),
+        dockerfile_inline=b.dockerfile_inline,
+        tags=tuple(b.tags),
+        no_cache=b.no_cache,
+        pull=b.pull,
+        secrets=_build_secrets(project, b.secrets),
+        additional_contexts=dict(b.additional_contexts),
+        network=b.network,
+        extra_hosts={host: addresses[0] for host, addresses in b.extra_hosts.items() if addresses},
+        shm_size=int(b.shm_size) if b.shm_size is not None else None,
     )
-    return Operation(OpKind.BUILD, ResourceKind.IMAGE, ref, cause=cause, spec=spec)
+
+
+def _build_secrets(project: Project, refs: Sequence[FileReference]) -> dict[str, str]:
+    """Build secrets by id -> the host file of the top-level secret (file-based secrets only)."""
+    out: dict[str, str] = {}
+    for ref in refs:
+        secret = project.secrets.get(ref.source)
+        if secret is not None and secret.file:
+            out[ref.target or ref.source] = secret.file
+    return out

@@ -8,7 +8,7 @@ beyond trivial accessors, so a runtime is free to store and serialise them howev
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -180,7 +180,8 @@ class VolumeSpec:
 
 @dataclass(frozen=True, slots=True)
 class BuildSpec:
-    """A Dockerfile build whose result is tagged `tag`."""
+    """A Dockerfile build whose result is tagged `tag` (and `tags`). Compose's `build` section:
+    `secrets` maps a secret id to a host file, `extra_hosts` a hostname to an address."""
 
     tag: str
     context: str
@@ -188,6 +189,19 @@ class BuildSpec:
     args: Mapping[str, str] = field(default_factory=dict)
     target: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    dockerfile_inline: str | None = None
+    tags: tuple[str, ...] = ()
+    no_cache: bool = False
+    pull: bool = False
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    additional_contexts: Mapping[str, str] = field(default_factory=dict)
+    network: str | None = None
+    extra_hosts: Mapping[str, str] = field(default_factory=dict)
+    shm_size: int | None = None
+
+
+BuildProgress = Callable[[str], None]
+"""Receives a build's progress, one line at a time (`[stage 2/5] RUN ...`, output, `CACHED`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -397,7 +411,7 @@ class Runtime(Protocol):
 
     def pull_image(self, ref: str) -> ImageInfo: ...
 
-    def build_image(self, spec: BuildSpec) -> ImageInfo: ...
+    def build_image(self, spec: BuildSpec, progress: BuildProgress | None = None) -> ImageInfo: ...
 
     def remove_image(self, ref: str) -> None: ...
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from stackup.errors import NotFound, RuntimeFailure
 from stackup.runtime import labels as lbl
 from stackup.runtime.base import (
+    BuildProgress,
     BuildSpec,
     ContainerInfo,
     ContainerSpec,
@@ -262,7 +263,7 @@ class FakeRuntime:
                 self.timeline.append(("pull", ref))
                 return self.images[image_id]
 
-    def build_image(self, spec: BuildSpec) -> ImageInfo:
+    def build_image(self, spec: BuildSpec, progress: BuildProgress | None = None) -> ImageInfo:
         with self._call():
             image_id = self.registry.get(spec.tag, _digest(f"build {spec.tag} {len(self.timeline)}"))
             self.add_image(spec.tag, image_id)

@@ -19,6 +19,7 @@ from stackup.errors import NotFound, RuntimeFailure
 from stackup.runtime import labels as lbl
 from stackup.runtime.base import (
     Backend,
+    BuildProgress,
     BuildSpec,
     ContainerInfo,
     ContainerSpec,
@@ -262,7 +263,7 @@ class DockerRuntime(ContainerOpsMixin):
                     raise RuntimeFailure(f"pull {ref}: {line['error']}")
         return self.inspect_image(ref)
 
-    def build_image(self, spec: BuildSpec) -> ImageInfo:
+    def build_image(self, spec: BuildSpec, progress: BuildProgress | None = None) -> ImageInfo:
         """Build through the daemon's builder; its error line (and the step output before it) kept."""
         tail: list[str] = []
         with self._call(f"build {spec.tag}"):
@@ -286,6 +287,8 @@ class DockerRuntime(ContainerOpsMixin):
                     )
                 if line.get("stream"):
                     tail.append(str(line["stream"]))
+                    if progress is not None and str(line["stream"]).strip():
+                        progress(str(line["stream"]).rstrip("\n"))
         return self.inspect_image(spec.tag)
 
     def remove_image(self, ref: str) -> None:

@@ -19,6 +19,7 @@ from pydantic import BaseModel, TypeAdapter
 from stackup.runtime.native.answers import raise_for_answer
 from stackup.runtime.native.streams import UpgradedStream, open_upgraded
 from stackup.runtime.native.unixhttp import Answer, UnixHTTP
+from stackup.runtime.wire.build import BuildCachePrune, BuildCacheUsage, BuildEvent, BuildRequest
 from stackup.runtime.wire.images import ImageRecord
 from stackup.runtime.wire.models import (
     ContainerCreate,
@@ -137,6 +138,25 @@ class EngineClient:
             k: v for k, v in (("since_id", since_id), ("type", type_), ("project", project)) if v is not None
         }
         return self._stream(Event, "/events", params)
+
+    # -- builds -----------------------------------------------------------------------------
+
+    def build(self, request: BuildRequest) -> Iterator[BuildEvent]:
+        """Progress of a build as the engine runs it; the last event is `result` or `error`."""
+        body = request.model_dump_json().encode()
+        with self._http.stream("POST", "/build", body=body, timeout_s=None) as response:
+            if not 200 <= response.status < 300:
+                raise_for_answer(Answer(response.status, response.read()))
+            while line := response.readline():
+                if line.strip():
+                    yield BuildEvent.model_validate_json(line)
+
+    def build_cache(self) -> BuildCacheUsage:
+        return self._get(BuildCacheUsage, "GET", "/build/cache")
+
+    def prune_build_cache(self, *, keep_bytes: int = 0) -> BuildCacheUsage:
+        body = BuildCachePrune(all=keep_bytes == 0, keep_bytes=keep_bytes)
+        return self._get(BuildCacheUsage, "POST", "/build/prune", body=body, timeout_s=None)
 
     # -- images -----------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from stackup.errors import NotFound
 from stackup.runtime.base import (
+    BuildProgress,
     BuildSpec,
     ContainerInfo,
     ContainerSpec,
@@ -316,13 +317,13 @@ class NativeRuntime(NativeContainerOps):
             f"(or `stackup image bootstrap busybox {ref}`)"
         )
 
-    def build_image(self, spec: BuildSpec) -> ImageInfo:
-        from stackup.errors import RuntimeFailure
+    def build_image(self, spec: BuildSpec, progress: BuildProgress | None = None) -> ImageInfo:
+        """Build on the engine (`POST /build`). A failure raises `BuildFailed` located at the step
+        and its Dockerfile line with the step's output tail; the old image keeps its tag."""
+        from stackup.runtime.native.build import build_on_engine
 
-        raise RuntimeFailure(
-            f"cannot build {spec.tag}: the native engine's Dockerfile builder is not available yet; "
-            "import a prebuilt image with `stackup image import`"
-        )
+        image = build_on_engine(self.client, spec, progress)
+        return ImageInfo(id=image.id, refs=tuple(image.refs))
 
     def remove_image(self, ref: str) -> None:
         self.client.remove_image(ref)

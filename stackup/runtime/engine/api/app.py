@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from stackup.errors import NotFound, StackupError
 from stackup.runtime.engine.api import archive as api_archive
+from stackup.runtime.engine.api import build as api_build
 from stackup.runtime.engine.api import containers as api_containers
 from stackup.runtime.engine.api import execs as api_execs
 from stackup.runtime.engine.api import images as api_images
@@ -113,6 +114,7 @@ def all_endpoints() -> list[Endpoint]:
         *api_containers.ENDPOINTS,
         *api_execs.ENDPOINTS,
         *api_archive.ENDPOINTS,
+        *api_build.ENDPOINTS,
     ]
 
 

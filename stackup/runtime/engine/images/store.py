@@ -118,7 +118,8 @@ class ImageStore:
 
     def __init__(self, paths: EnginePaths) -> None:
         self.paths = paths
-        for directory in (paths.blobs / "sha256", paths.layers, paths.image_records, paths.tmp):
+        for directory in (paths.blobs / "sha256", paths.layers, paths.image_records, paths.tmp,
+                          paths.images / "buildcache"):
             directory.mkdir(parents=True, exist_ok=True)
         self._index_file = paths.images / "repositories.json"
         self._gc_lock = paths.images / "gc.lock"
@@ -385,12 +386,72 @@ class ImageStore:
             chains.update(_hex(c) for c in chain_ids([layer.diff_id for layer in record.layers]))
             blobs.update(_hex(layer.digest) for layer in record.layers)
             blobs.add(path.stem)
+        for entry in self.build_cache_dir.glob("*.json"):  # layers the build cache still offers
+            with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+                pin = json.loads(entry.read_bytes())
+                chains.update(_hex(c) for c in chain_ids(pin["diff_ids"]))
+                if pin.get("layer"):
+                    blobs.add(_hex(pin["layer"]["digest"]))
         for layer in self.paths.layers.iterdir():
             if layer.name not in chains:  # includes staging dirs left by a crashed import
                 shutil.rmtree(layer, ignore_errors=True)
         for blob in (self.paths.blobs / "sha256").iterdir():
             if blob.name not in blobs:
                 blob.unlink(missing_ok=True)
+
+    # -- builds ---------------------------------------------------------------------------------
+
+    @property
+    def build_cache_dir(self) -> Path:
+        """Build cache entries (`engine/builder/cache.py`); garbage collection keeps their layers."""
+        return self.paths.images / "buildcache"
+
+    @contextlib.contextmanager
+    def building(self) -> Iterator[None]:
+        """Held by a build from its first layer to its image: no removal collects what it uses."""
+        with _flock(self._gc_lock, shared=True):
+            yield
+
+    def has_layer(self, diff_ids: builtins.list[str]) -> bool:
+        """Whether the layer these DiffIDs chain to is unpacked (its parents are then too)."""
+        return not diff_ids or (self._layer_dir(chain_ids(diff_ids)[-1]) / "layer.json").exists()
+
+    def adopt_layer(self, tar: Path, diff: Path, parent_diff_ids: builtins.list[str]) -> LayerRecord:
+        """Take a layer the builder made: `tar` (uncompressed, so its digest is the DiffID) becomes
+        the blob and `diff`, the same content in overlay form (an overlay upper dir), is moved in
+        as the unpacked layer. Both are consumed. Call inside `building()`."""
+        with open(tar, "rb") as stream:
+            hasher = hashlib.sha256()
+            while chunk := stream.read(_CHUNK):
+                hasher.update(chunk)
+        digest = "sha256:" + hasher.hexdigest()
+        size = tar.stat().st_size
+        os.replace(tar, self.blob_path(digest))
+        chain = self._chain(chain_ids(parent_diff_ids)[-1] if parent_diff_ids else None, digest)
+        if (self._layer_dir(chain) / "layer.json").exists():
+            shutil.rmtree(diff, ignore_errors=True)
+        else:
+            staging = Path(tempfile.mkdtemp(dir=self.paths.layers, prefix=".tmp-"))
+            try:
+                os.rename(diff, staging / "diff")
+                meta_doc = {"chain_id": chain, "parent": chain_ids(parent_diff_ids)[-1] if parent_diff_ids
+                            else None, "diff_id": digest, "size": size}
+                (staging / "layer.json").write_text(json.dumps(meta_doc, sort_keys=True))
+                with contextlib.suppress(OSError):
+                    os.rename(staging, self._layer_dir(chain))
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        media_type = _LAYER_MEDIA_TYPES[Compression.NONE]
+        return LayerRecord(digest=digest, diff_id=digest, size=size, media_type=media_type)
+
+    def collect_garbage(self) -> None:
+        """Drop layers and blobs nothing names (after a build cache prune). Not inside `building()`."""
+        with _flock(self._gc_lock), _flock(self._index_lock):
+            self._collect_garbage()
+
+    def create_image(self, config: bytes, layers: tuple[LayerRecord, ...], refs: tuple[str, ...]) -> Image:
+        """Record an image whose layers are already in the store (a build's result)."""
+        return self._commit(config, layers, tuple(ImageRef.parse(r) for r in refs))
 
     # -- files ----------------------------------------------------------------------------------
 

@@ -1,0 +1,78 @@
+"""What crosses the socket for a Dockerfile build: the request and the progress stream.
+
+The engine is local, so the request names the context by its host path and the engine reads the
+directory itself (no tar upload). Secrets are host file paths, read by the engine only while the
+RUN step that mounts them runs; their content never appears in a request, a layer or the stream.
+Progress is newline-delimited `BuildEvent`s: one `step` when a step starts, then `cached` or
+`output` lines and `done` (with the elapsed time); the stream ends with `result` or `error`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class BuildRequest(_Frozen):
+    """One `docker build`, as the engine needs it. `dockerfile` is relative to `context` unless
+    absolute; `dockerfile_inline` wins over it."""
+
+    context: str
+    dockerfile: str = "Dockerfile"
+    dockerfile_inline: str | None = None
+    args: dict[str, str] = Field(default_factory=dict)
+    target: str | None = None
+    tags: tuple[str, ...] = ()
+    labels: dict[str, str] = Field(default_factory=dict)
+    no_cache: bool = False
+    pull: bool = False
+    secrets: dict[str, str] = Field(default_factory=dict, description="secret id -> host file path")
+    additional_contexts: dict[str, str] = Field(default_factory=dict)
+    network: str | None = None
+    extra_hosts: dict[str, str] = Field(default_factory=dict, description="hostname -> address")
+    shm_size: int | None = Field(default=None, gt=0)
+
+
+class BuildEventKind(StrEnum):
+    STEP = "step"
+    CACHED = "cached"
+    OUTPUT = "output"
+    DONE = "done"
+    RESULT = "result"
+    ERROR = "error"
+
+
+class BuildEvent(_Frozen):
+    """One line of build progress. `step` is `[stage n/total]`-style text naming the step;
+    `line` the Dockerfile line of the step (0: none); `text` the instruction, an output line or
+    an error message; `tail` the last output lines of a failed step."""
+
+    kind: BuildEventKind
+    step: str = ""
+    line: int = 0
+    text: str = ""
+    elapsed_s: float = 0.0
+    image_id: str = ""
+    tags: tuple[str, ...] = ()
+    tail: tuple[str, ...] = ()
+    error_kind: str = ""
+    """For `error`: `dockerfile` (the input is wrong), `not_found` (a base image) or `failure`."""
+
+
+class BuildCachePrune(_Frozen):
+    """`builder prune`: everything, or down to `keep_bytes` (least recently used first)."""
+
+    all: bool = True
+    keep_bytes: int = Field(default=0, ge=0)
+
+
+class BuildCacheUsage(_Frozen):
+    entries: int = 0
+    bytes: int = 0
+    removed: int = 0
+    reclaimed: int = 0
