@@ -217,15 +217,17 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="stackup-bench-watch-"))
     os.environ["STACKUP_ROOT"] = str(root)
     env = {**os.environ}
-    subprocess.run([sys.executable, "-m", "stackup", "image", "bootstrap", "busybox", IMAGE], env=env, check=True,
-                   capture_output=True)  # fmt: skip
+    bootstrap = [sys.executable, "-m", "stackup", "image", "bootstrap", "busybox", IMAGE]
+    subprocess.run(bootstrap, env=env, check=True, capture_output=True)
     work = Path(tempfile.mkdtemp(prefix="stackup-bench-watch-work-"))
     try:
         (work / "sync").mkdir()
         (work / "restart").mkdir()
         (work / "tree").mkdir()
         results = {
-            "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()},
+            "machine": {
+                "cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()
+            },
             "sync": bench_sync(work / "sync", n),
             "restart": bench_restart(work / "restart", max(5, n // 10)),
             "large_tree": bench_large_tree(work / "tree"),

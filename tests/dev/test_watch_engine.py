@@ -177,12 +177,14 @@ services:
 
 def test_stack_file_change_is_applied_and_an_invalid_one_changes_nothing(project_dir: Path) -> None:
     (project_dir / "src").mkdir()
-    base = SYNC.replace('command: ["sleep", "3600"]', 'command: ["sleep", "3600"]\n    environment: {DEBUG: "0"}')
+    command = 'command: ["sleep", "3600"]'
+    base = SYNC.replace(command, command + '\n    environment: {DEBUG: "0"}')
     with watching(project_dir, base) as session:
         stack = session.stack
         before = stack.container("web").id
         count = len(session.events)
-        (project_dir / "compose.yaml").write_text(base.replace('DEBUG: "0"', 'DEBUG: "1"').replace("$IMAGE", IMAGE))
+        changed = base.replace('DEBUG: "0"', 'DEBUG: "1"')
+        (project_dir / "compose.yaml").write_text(changed.replace("$IMAGE", IMAGE))
         event = session.wait_for(EventKind.APPLIED, after=count)
         assert 'environment.DEBUG: "0" -> "1"' in event.detail
         assert stack.exec("web", ["sh", "-c", "echo $DEBUG"]).stdout == b"1\n"
@@ -210,3 +212,51 @@ def test_explain(project_dir: Path) -> None:
         ok = stack.explain_watch(project_dir / "src" / "a" / "b.py")
         assert ok[0].endswith("sync (services.web.develop.watch[0]) -> web:/app/a/b.py")
     shutil.rmtree(project_dir / "src")
+
+
+REBUILD = """
+services:
+  api:
+    build: ./api
+    image: watch-rebuild-$SUFFIX:latest
+    init: true
+    develop:
+      watch:
+        - {path: ./api, action: rebuild}
+  client:
+    image: $IMAGE
+    init: true
+    command: ["sh", "-c", "echo client up; exec sleep 3600"]
+    depends_on:
+      api: {condition: service_started, restart: true}
+"""
+
+
+def test_rebuild_picks_up_a_change_and_a_failed_build_keeps_the_old_container(project_dir: Path) -> None:
+    api = project_dir / "api"
+    api.mkdir()
+    (api / "app.txt").write_text("one")
+    (api / "Dockerfile").write_text(
+        f"FROM {IMAGE}\nRUN echo deps > /deps.txt\nCOPY app.txt /app.txt\nCMD [\"sleep\", \"3600\"]\n"
+    )
+    compose = REBUILD.replace("$SUFFIX", uuid.uuid4().hex[:8])
+    (project_dir / "compose.yaml").write_text(compose.replace("$IMAGE", IMAGE))
+    with Stack.load(project_name=f"w{uuid.uuid4().hex[:8]}") as builder:
+        builder.build(["api"])  # the first build, so `up` finds the image
+    with watching(project_dir, compose) as session:
+        stack = session.stack
+        assert _cat(stack, "api", "/app.txt") == b"one"
+        client_started = stack.container("client").started_at
+        (api / "app.txt").write_text("two")
+        event = session.wait_for(EventKind.REBUILT)
+        assert "rebuilt" in event.message and "steps cached" in event.message, event.message
+        assert "restarted client" in event.message
+        assert _cat(stack, "api", "/app.txt") == b"two"
+        assert stack.container("client").started_at != client_started
+        serving = stack.container("api").id
+        count = len(session.events)
+        (api / "Dockerfile").write_text(f"FROM {IMAGE}\nRUN echo broken; exit 3\nCOPY app.txt /app.txt\n")
+        event = session.wait_for(EventKind.ERROR, after=count)
+        assert "exit" in str(event) or "exit" in event.detail, str(event)
+        assert stack.container("api").id == serving
+        assert _cat(stack, "api", "/app.txt") == b"two"

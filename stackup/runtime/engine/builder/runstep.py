@@ -39,9 +39,8 @@ from stackup.runtime.engine.containers.config import (
 from stackup.runtime.engine.containers.config import Mount as OciMount
 from stackup.runtime.engine.containers.conmon import RuntimeDirs
 from stackup.runtime.engine.containers.oci import write_bundle
-from stackup.runtime.wire.models import HostEntry
 from stackup.runtime.engine.containers.seccomp_bpf import cache_for
-from stackup.runtime.wire.models import MountKind
+from stackup.runtime.wire.models import HostEntry, MountKind
 from stackup.runtime.wire.paths import EnginePaths
 
 TAIL_LINES = 20
