@@ -44,6 +44,7 @@ from stackup.runtime.base import (
 )
 
 if TYPE_CHECKING:
+    from stackup.dev.report import WatchEvent
     from stackup.planner.execute import Outcome
     from stackup.planner.observed import Observed
     from stackup.planner.options import ReconcileOptions
@@ -98,6 +99,8 @@ class Stack:
         self.loaded = loaded
         self.parallel = parallel
         self._owns_backend = owns_backend
+        self.load_options: LoadOptions | None = None
+        """How `loaded` was loaded (`reload` repeats it; `watch` does on a stack-file change)."""
 
     # -- construction ----------------------------------------------------------------------
 
@@ -148,7 +151,9 @@ class Stack:
 
         loaded = load(options)
         chosen = backend or open_backend(runtime, options.environ)
-        return cls(chosen, loaded.project.name, loaded, parallel=parallel, owns_backend=backend is None)
+        stack = cls(chosen, loaded.project.name, loaded, parallel=parallel, owns_backend=backend is None)
+        stack.load_options = options
+        return stack
 
     @classmethod
     def by_name(
@@ -562,6 +567,104 @@ class Stack:
                     self.backend.remove_container(info.id)
         return RunResult(spec.name, code)
 
+
+    # -- development loop ------------------------------------------------------------------
+
+    def reload(self) -> LoadedProject:
+        """Load the stack files again as they were loaded (raises `SpecError`; on error the
+        previous model stays)."""
+        from stackup.spec.loader import load
+
+        if self.load_options is None:
+            raise UsageError(f"project {self.name}: reloading needs a stack loaded from files")
+        loaded = load(self.load_options)
+        if loaded.project.name != self.name:
+            raise UsageError(
+                f"the project name changed ({self.name} -> {loaded.project.name}): restart watch")
+        self.loaded = loaded
+        return loaded
+
+    def watch(
+        self,
+        services: Sequence[str] = (),
+        *,
+        up: bool = True,
+        prune: bool = False,
+        on_event: Callable[[WatchEvent], None] | None = None,
+        stop: threading.Event | None = None,
+        reporter: Reporter | None = None,
+    ) -> None:
+        """`stackup watch`: apply `develop.watch` rules as files change, until `stop` is set.
+
+        With `up`, the services are brought up first (as `up` would). Each action is reported
+        to `on_event` as a `stackup.dev.report.WatchEvent` (`web: synced 3 files (14 ms)`). A
+        change to the stack files (includes, `.env`) is re-loaded, planned and applied; an
+        invalid file is reported and changes nothing. `prune` removes an image a rebuild left
+        dangling. Raises `UsageError` when no service in scope has `develop.watch` rules.
+        """
+        from stackup.dev.report import EventKind
+        from stackup.dev.report import WatchEvent as _Event
+        from stackup.dev.rules import project_matchers
+        from stackup.dev.stackfile import StackInputs, replan
+        from stackup.dev.watch import Hooks, WatchSession
+
+        names = tuple(services)
+        if not project_matchers(self.project, names):
+            scope = ", ".join(names) if names else "the stack"
+            raise UsageError(f"no service of {scope} has develop.watch rules: nothing to watch "
+                             "(see https://docs.docker.com/compose/how-tos/file-watch/)")
+        if up:
+            self.up(names, reporter=reporter)
+        sink = on_event or (lambda _event: None)
+        stopper = stop or threading.Event()
+
+        def on_stack_change(changed: list[Path]) -> _Event:
+            return replan(changed, self.reload, lambda: self.plan(names),
+                          lambda: self.up(names, reporter=reporter))
+
+        def rebuild(service: str) -> str:
+            return self._watch_rebuild(service, prune=prune, reporter=reporter)
+
+        hooks = Hooks(
+            matchers=lambda: project_matchers(self.project, names),
+            inputs=lambda: StackInputs.of(self.loaded) if self.loaded else StackInputs(frozenset()),
+            on_stack_change=on_stack_change,
+            rebuild=rebuild,
+        )
+        del EventKind
+        WatchSession(self.name, self.backend, hooks, sink, stopper).run()
+
+    def _watch_rebuild(self, service: str, *, prune: bool, reporter: Reporter | None) -> str:
+        """A `rebuild` action: build the image through the cache, recreate the service (not its
+        dependencies), restart the services whose `depends_on.<service>.restart` is true. A failed
+        build raises before any container is touched, so the old one keeps serving."""
+        started = time.monotonic()
+        old_images = {c.image_id for c in self.ps([service]) if c.image_id}
+        lines: list[str] = []
+        self.build([service], progress=lambda _service, line: lines.append(line))
+        built_s = time.monotonic() - started
+        cached = sum(1 for line in lines if line.endswith(" CACHED"))
+        steps = cached + sum(1 for line in lines if " DONE " in line and " | " not in line)
+        self.up([service], no_deps=True, reporter=reporter)
+        parts = [f"rebuilt ({built_s:.1f} s, {cached} of {steps} steps cached), recreated"]
+        dependents = sorted(
+            name for name, other in self.project.services.items()
+            if service in other.depends_on and other.depends_on[service].restart
+        )
+        if dependents and self.restart(dependents):
+            parts.append("restarted " + ", ".join(dependents))
+        if prune:
+            in_use = {c.image_id for c in self.ps()}
+            for image in old_images - in_use:
+                with contextlib.suppress(RuntimeFailure, NotFound):
+                    self.backend.remove_image(image)
+        return ", ".join(parts)
+
+    def explain_watch(self, path: str | Path, services: Sequence[str] = ()) -> list[str]:
+        """`stackup watch --explain PATH`: which rule and which ignore pattern decide `path`."""
+        from stackup.dev.rules import explain, project_matchers
+
+        return explain(project_matchers(self.project, tuple(services)), Path(path).absolute())
 
 class _StopTimeout:
     """Overrides each container's grace period during one operation (`down -t`): a runtime

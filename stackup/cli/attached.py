@@ -85,3 +85,27 @@ def _stop_all(stack: Stack, containers: list[ContainerInfo], timeout: float | No
             list(pool.map(lambda c: backend.stop_container(c.id, timeout), containers))
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def attach_watching(stack: Stack, services: tuple[str, ...], *, stop_timeout: float | None) -> int:
+    """`up --watch`: every container's output, interleaved with one line per watch action, until
+    Ctrl-C; then the stack is stopped as an attached `up` stops it."""
+    from rich.markup import escape
+
+    from stackup.api import session
+    from stackup.cli.output import out
+    from stackup.cli.watch_cmd import run_watch
+
+    containers = stack.ps(services)
+    marks = prefixes(containers)
+    lock = threading.Lock()
+
+    def show(info: ContainerInfo, entry: LogEntry) -> None:
+        with lock:
+            out().print(f"{marks.get(info.id, info.name + ' | ')}{escape(entry.text)}", highlight=False)
+
+    session.follow(stack.backend, containers, show)
+    run_watch(stack, services, up=False, prune=False, quiet=False, lock=lock)
+    sys.stderr.write("Gracefully stopping... (press Ctrl+C again to force)\n")
+    _stop_all(stack, stack.ps(services), stop_timeout)
+    return session.INTERRUPTED

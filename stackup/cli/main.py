@@ -100,11 +100,12 @@ def _register() -> None:
         network_cmd,
         run_cmd,
         stack_cmd,
+        watch_cmd,
     )
 
     modules = (
         config_cmd, stack_cmd, run_cmd, containers_cmd, cp_cmd, engine_cmd, imageio_cmd, network_cmd,
-        dockerfile_cmd, deploy_cmd, login_cmd, build_cmd,
+        dockerfile_cmd, deploy_cmd, login_cmd, build_cmd, watch_cmd,
     )
     for module in modules:
         module.register(app)

@@ -49,6 +49,9 @@ def up(
     abort_on_container_exit: Annotated[bool, typer.Option("--abort-on-container-exit")] = False,
     abort_on_container_failure: Annotated[bool, typer.Option("--abort-on-container-failure")] = False,
     exit_code_from: Annotated[str | None, typer.Option("--exit-code-from")] = None,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="Then watch develop.watch paths, as `stackup watch`.")
+    ] = False,
     build: Annotated[bool, typer.Option("--build", help="Build images before starting containers.")] = False,
     no_build: Annotated[
         bool, typer.Option("--no-build", help="Don't build an image, even if it's missing.")
@@ -64,6 +67,8 @@ def up(
     if (detach or wait) and (abort_on_container_exit or abort_on_container_failure):
         flag = "--wait" if wait else "--detach"
         raise UsageError(f"--abort-on-container-exit/--exit-code-from cannot be combined with {flag}")
+    if watch and (detach or wait):
+        raise UsageError("--watch follows the stack in the foreground: it cannot be combined with -d/--wait")
     scales = _scale(scale)  # flag mistakes are reported before anything is loaded or started
     recreate_policies(
         force_recreate=force_recreate, no_recreate=no_recreate, always_recreate_deps=always_recreate_deps
@@ -89,6 +94,10 @@ def up(
         if stack.loaded is not None and stack.backend.name == "native":
             _remember_noop(stack.loaded)
         return
+    if watch:
+        from stackup.cli.attached import attach_watching
+
+        raise typer.Exit(attach_watching(stack, names, stop_timeout=timeout))
     from stackup.cli.attached import attach
 
     code = attach(

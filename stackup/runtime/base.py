@@ -479,6 +479,20 @@ class ContainerImages(Protocol):
         ...
 
 
+@runtime_checkable
+class TreeSync(Protocol):
+    """A backend that applies a batch of file changes in one call (`stackup watch`'s fast path).
+
+    `archive` is a tar relative to directory `path` (made if missing): files, directories and
+    symlinks to write, OCI whiteouts (`dir/.wh.NAME`) for `dir/NAME` to delete. The container may
+    be running or stopped; new entries take the owner of the directory they land in. Backends
+    without it are synced with `copy_to` and an `rm` exec (`stackup.dev.sync`)."""
+
+    def sync_tree(self, container_id: str, path: str, archive: bytes) -> tuple[int, int]:
+        """Apply the batch; (entries written, entries really deleted)."""
+        ...
+
+
 class Backend(Runtime, ContainerOps, Protocol):
     """A complete runtime: what the Python API (`stackup.api`) drives. `name` is `native`/`docker`."""
 

@@ -28,6 +28,7 @@ from stackup.runtime.engine.containers.copying import ContainerFiles
 from stackup.runtime.engine.containers.execs import ExecSessions
 from stackup.runtime.engine.containers.manager import ContainerManager
 from stackup.runtime.engine.containers.networking import LazyNetworks
+from stackup.runtime.engine.containers.syncing import SyncCounts
 from stackup.runtime.engine.images.store import ImageStore
 from stackup.runtime.engine.state.events import EventBus
 from stackup.runtime.engine.state.store import StateStore
@@ -221,6 +222,14 @@ class EngineService:
             record = self.state.get_container(record.id)
             self.files.copy_to(record, path, archive, keep_owner=keep_owner)
         self.containers.emit("extract-to-dir", record, path=path)
+
+    def sync(self, ref: str, path: str, archive: IO[bytes]) -> SyncCounts:
+        """Apply a batch of file changes under `path` (`stackup watch`; see `syncing.py`). No
+        event: a watch session syncs on every save, and the events table is not a change log."""
+        record = self.containers.get(ref)
+        with self.containers.locked(record.id):
+            record = self.state.get_container(record.id)
+            return self.files.sync(record, path, archive)
 
     def copy_from(self, ref: str, path: str, out: IO[bytes]) -> None:
         """Write `path` of the container as a tar stream into `out`."""

@@ -32,6 +32,7 @@ from stackup.runtime.wire.models import (
     NetworkCreate,
     NetworkLeftover,
     PruneResult,
+    SyncResult,
     TopResult,
     VersionInfo,
     VolumeCreate,
@@ -343,6 +344,15 @@ class EngineClient:
             content_type="application/x-tar", timeout_s=None,
         )  # fmt: skip
         raise_for_answer(answer)
+
+    def sync(self, ref: str, path: str, archive: bytes) -> SyncResult:
+        """Apply a tar of changes (OCI whiteouts delete) under directory `path` of the container.
+        The batch is sent whole on the thread's kept-alive connection: a save is one small
+        request, and a fresh connection per save would be a measurable part of its latency."""
+        answer = self._http.request("POST", f"/containers/{ref}/sync", params={"path": path}, body=archive,
+                                    timeout_s=None)  # fmt: skip
+        raise_for_answer(answer)
+        return SyncResult.model_validate_json(answer.content)
 
     def get_archive(self, ref: str, path: str) -> Iterator[bytes]:
         """`path` of the container's filesystem as a tar stream, in chunks."""

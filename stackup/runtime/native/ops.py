@@ -114,5 +114,10 @@ class NativeContainerOps:
     def copy_to(self, container_id: str, path: str, archive: IO[bytes]) -> None:
         self.client.put_archive(container_id, path, archive)
 
+    def sync_tree(self, container_id: str, path: str, archive: bytes) -> tuple[int, int]:
+        """`runtime.base.TreeSync`: the engine applies the batch through the container's root."""
+        result = self.client.sync(container_id, path, archive)
+        return result.written, result.deleted
+
     def copy_from(self, container_id: str, path: str) -> Iterator[bytes]:
         return self.client.get_archive(container_id, path)

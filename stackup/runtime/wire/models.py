@@ -299,3 +299,10 @@ class LogLine(_Frozen):
 class PruneResult(_Frozen):
     removed: tuple[str, ...] = ()
     reclaimed_bytes: int = 0
+
+
+class SyncResult(_Frozen):
+    """What `POST /containers/{id}/sync` did: entries written and deleted."""
+
+    written: int
+    deleted: int

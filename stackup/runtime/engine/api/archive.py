@@ -1,4 +1,5 @@
-"""Copying files into and out of a container as tar streams (`stackup cp`, Docker's archive API).
+"""Copying files into and out of a container as tar streams (`stackup cp`, Docker's archive API),
+and applying a batch of changes to it (`stackup watch`'s sync).
 
 The request body is spooled to a file under the engine's tmp directory before extraction and
 an answer is built in one before it is sent: extraction and packing walk the container's
@@ -8,6 +9,7 @@ socket is read and written on the event loop.
 
 from __future__ import annotations
 
+import io
 import tempfile
 from collections.abc import Iterator
 from typing import IO
@@ -17,6 +19,7 @@ from starlette.responses import Response, StreamingResponse
 
 from stackup.errors import RuntimeFailure
 from stackup.runtime.engine.api.routing import Endpoint, Param, answer, blocking, engine_of, query_bool
+from stackup.runtime.wire.models import SyncResult
 
 _CHUNK = 1 << 16
 _PARAMS = (
@@ -42,6 +45,14 @@ async def put(request: Request) -> Response:
         await blocking(engine.copy_to, request.path_params["ref"], path, spool,
                        keep_owner=query_bool(request, "copyUIDGID"))  # fmt: skip
     return answer(None)
+
+
+async def sync(request: Request) -> Response:
+    engine = engine_of(request)
+    path = _path(request)
+    body = io.BytesIO(await request.body())  # the client sends a batch whole (`EngineClient.sync`)
+    counts = await blocking(engine.sync, request.path_params["ref"], path, body)
+    return answer(SyncResult(written=counts.written, deleted=counts.deleted))
 
 
 def _chunks(spool: IO[bytes]) -> Iterator[bytes]:
@@ -71,4 +82,7 @@ ENDPOINTS = [
              params=(*_PARAMS, Param("copyUIDGID", "boolean", description="keep the archive's owners"))),
     Endpoint("GET", "/containers/{ref}/archive", get, "A path of the container as a tar stream",
              params=_PARAMS),
+    Endpoint("POST", "/containers/{ref}/sync", sync,
+             "Apply a tar of changes (OCI whiteouts `.wh.NAME` delete) under a directory, made if missing",
+             answer=SyncResult, params=_PARAMS),
 ]  # fmt: skip

@@ -27,7 +27,7 @@ from pathlib import PurePosixPath
 from typing import IO
 
 from stackup.errors import RuntimeFailure
-from stackup.runtime.engine.containers import files
+from stackup.runtime.engine.containers import files, syncing
 from stackup.runtime.engine.containers.config import ContainerConfig
 from stackup.runtime.engine.containers.overlay import mount_rootfs, unmount_rootfs
 from stackup.runtime.engine.images.store import ImageStore
@@ -110,3 +110,14 @@ class ContainerFiles:
                 files.pack(root, inner, out)
             except OSError as exc:
                 raise RuntimeFailure(f"cannot read {path} from the container: {exc.strerror}") from exc
+
+    def sync(self, record: ContainerRecord, path: str, archive: IO[bytes]) -> syncing.SyncCounts:
+        """Apply a batch of changes (files to write, whiteouts to delete) under directory `path`,
+        made if missing (see `syncing.py`)."""
+        with self.root_of(record, path) as (root, inner), tarfile.open(fileobj=archive, mode="r|*") as tar:
+            try:
+                return syncing.apply(root, inner, tar)
+            except (tarfile.TarError, EOFError) as exc:
+                raise RuntimeFailure(f"cannot sync into {path}: {exc}") from exc
+            except OSError as exc:
+                raise RuntimeFailure(f"cannot sync into {path}: {exc.strerror} ({exc.filename})") from exc
