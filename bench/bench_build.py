@@ -28,11 +28,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results" / "build.json"
+RUN = uuid.uuid4().hex[:12]
+"""Marks every image this run makes (the peers' intermediate images too), so cleanup finds them."""
 BASE = "bench-build/debian:bookworm"
 
 DOCKERFILE = f"""\
 FROM {BASE}
-ENV APP_HOME=/app LANG=C.UTF-8
+ENV APP_HOME=/app LANG=C.UTF-8 BENCH_RUN={RUN}
 WORKDIR /app
 COPY requirements.txt ./
 RUN sort requirements.txt > /app/requirements.sorted && wc -l requirements.txt
@@ -147,10 +149,21 @@ def main() -> int:
             ["docker", "builder", "prune", "-f"],
         ):
             subprocess.run(argv, capture_output=True, check=False)
-        subprocess.run(["buildah", "rm", "--all"], capture_output=True, check=False)
+        _remove_marked()
         shutil.rmtree(work, ignore_errors=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     return 0
+
+
+def _remove_marked() -> None:
+    """Delete the peers' images (intermediate ones included) whose config carries this run's mark."""
+    for tool, fmt in (("docker", "{{.Config.Env}}"), ("buildah", "{{.OCIv1.Config.Env}}")):
+        listed = subprocess.run([tool, "images", "-a", "-q"], capture_output=True, text=True, check=False)
+        for image in sorted(set(listed.stdout.split())):
+            argv = [tool, "inspect", *(["-t", "image"] if tool == "buildah" else []), "-f", fmt, image]
+            env = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+            if f"BENCH_RUN={RUN}" in env:
+                subprocess.run([tool, "rmi", "-f", image], capture_output=True, check=False)
 
 
 def _api_build(root: Path, ctx: Path, tag: str) -> None:
