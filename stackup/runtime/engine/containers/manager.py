@@ -326,11 +326,15 @@ class ContainerManager:
             # Asked before reading the state: conmon writes the exit file and then exits, so one
             # that was already gone has written it. Asked after, it races that write (a stopped
             # container read before the file appeared, conmon gone by the check: exit code -1).
+            # conmon gone with its exit file written: that file is the whole answer (no runtime
+            # call); otherwise the runtime says whether the container still runs.
             conmon_alive = self._conmon_alive(record)
-            try:
-                current: conmon.ContainerState | None = conmon.state(container_id, paths=self.paths)
-            except NotFound:
-                current = None  # neither the runtime nor conmon remembers it: gone without an exit code
+            current: conmon.ContainerState | None = conmon.exited(container_id, paths=self.paths)
+            if conmon_alive or current is None or current.exit_code is None:
+                try:
+                    current = conmon.state(container_id, paths=self.paths)
+                except NotFound:
+                    current = None  # neither the runtime nor conmon remembers it: gone without an exit code
             if current is not None:
                 if current.status is not conmon.Status.STOPPED:
                     return None
