@@ -445,7 +445,7 @@ def delete(container_id: str, *, paths: EnginePaths | None = None) -> None:
         # so the runtime's own record is all there is left; one runtime call.
         current = None
         cgroup_path = _cgroup_path((paths or EnginePaths.from_env()).container(container_id).dir)
-        rt.run("delete", "--force", container_id)
+        rt.run("delete", "--force", container_id, plain=True)
     else:
         try:
             current = state(container_id, paths=paths)

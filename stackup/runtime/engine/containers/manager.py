@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -32,6 +31,7 @@ from stackup.runtime.engine.containers.blueprint import build_config, healthchec
 from stackup.runtime.engine.containers.config import ContainerConfig, parse_signal
 from stackup.runtime.engine.containers.networking import LazyNetworks
 from stackup.runtime.engine.containers.overlay import mount_rootfs, unmount_rootfs
+from stackup.runtime.engine.containers.trash import Trash
 from stackup.runtime.engine.images.store import ImageStore
 from stackup.runtime.engine.state.events import EventBus
 from stackup.runtime.engine.state.store import StateStore
@@ -87,6 +87,7 @@ class ContainerManager:
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
         self.exit_observers: list[ExitObserver] = []
+        self._trash = Trash(paths.containers / ".trash")
 
     @contextlib.contextmanager
     def locked(self, container_id: str) -> Iterator[None]:
@@ -225,7 +226,7 @@ class ContainerManager:
         The network namespace goes last: the runtime must be done with it first."""
         conmon.delete(record.id, paths=self.paths)
         self._unmount(record)
-        shutil.rmtree(self.paths.container(record.id).dir, ignore_errors=True)
+        self._trash.discard(self.paths.container(record.id).dir)
         if containernet.needs_disconnect(self.networks, record):
             self.networks.get().disconnect(record.id)
 
