@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from bench_network import floor_container, private_subnet
-from bench_up import IMAGE, command, stack, timed
+from bench_up import IMAGE, command, own_subnet, stack, timed
 from pyroute2 import IPRoute
 
 from stackup.net import bridge, names
@@ -177,7 +177,7 @@ def main() -> None:
                 samples[f"{tool}_up"], samples[f"{tool}_down"] = [], []
             project = Path(tmp) / f"floor{n}"
             project.mkdir()
-            (project / "docker-compose.yml").write_text(stack(n, "tree"))
+            (project / "docker-compose.yml").write_text(stack(n, "tree") + own_subnet())
             floor = Floor(Path(tmp), n)
             try:
                 floor.prepare()
