@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,7 @@ web = stack_fixture("compose.yaml", scope="session", project_name="inner")
 """
 
 RECORD = """
+from pathlib import Path
 
 def record(web):
     with Path("names").open("a") as out:
@@ -60,6 +62,12 @@ def remove(name: str) -> None:
         stack.down(volumes=True)
 
 
+def remove_all(pytester: pytest.Pytester, output: str = "") -> None:
+    """Every project a run recorded or printed: cleanup must not depend on the run going well."""
+    for name in {name for name, _ in recorded(pytester)} | set(NAME.findall(output)):
+        remove(name)
+
+
 def test_session_stack_is_shared_removed_and_its_logs_reach_a_failing_report(
     project: pytest.Pytester,
 ) -> None:
@@ -88,8 +96,7 @@ def test_fails(web):
         assert out.count("stackup logs: ") == 1, "only the failing test gets the logs"
         assert leftovers(name) == []
     finally:
-        for name in names:
-            remove(name)
+        remove_all(project, result.stdout.str())
 
 
 def test_keep_leaves_the_stack_and_says_how_to_remove_it(project: pytest.Pytester) -> None:
@@ -117,8 +124,7 @@ def test_up(web):
                        capture_output=True)  # fmt: skip
         assert leftovers(name) == []
     finally:
-        for name, _ in kept:
-            remove(name)
+        remove_all(project, result.stdout.str())
 
 
 def test_xdist_workers_get_projects_and_ports_of_their_own(project: pytest.Pytester) -> None:
@@ -127,6 +133,7 @@ def test_xdist_workers_get_projects_and_ports_of_their_own(project: pytest.Pytes
     project.makepyfile(test_inner="""
 import time
 import urllib.request
+from pathlib import Path
 from record import record
 
 def both_up(web):
@@ -154,8 +161,7 @@ def test_two(web):
         for name in names:
             assert leftovers(name) == []
     finally:
-        for name, _ in seen:
-            remove(name)
+        remove_all(project, result.stdout.str())
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
@@ -193,8 +199,7 @@ def test_waits_to_be_interrupted(web):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        for name, _ in seen:
-            remove(name)
+        remove_all(project, log.read_text())
 
 
 def test_a_stack_that_cannot_come_up_fails_set_up_with_the_culprit_and_is_removed(
@@ -226,3 +231,15 @@ services:
     finally:
         for name in names:
             remove(name)
+
+
+def test_the_usage_example_of_the_docs_runs(pytester: pytest.Pytester) -> None:
+    """docs/testing.md opens with a conftest and a test in one block: run them as written."""
+    text = (Path(__file__).parents[2] / "docs" / "testing.md").read_text()
+    block = text.split("```python\n", 1)[1].split("```", 1)[0]
+    conftest, test = block.split("# test_web.py\n")
+    shutil.copy(STACK, pytester.path / "compose.yaml")
+    pytester.makeconftest(conftest)
+    pytester.makepyfile(test_web=test)
+    result = run(pytester)
+    result.assert_outcomes(passed=1)
