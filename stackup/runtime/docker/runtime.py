@@ -86,7 +86,8 @@ class DockerRuntime(ContainerOpsMixin):
         """One filtered list call: the Compose project label is on every container stackup makes
         here and on every container Compose made, so both are found."""
         with self._call(f"list containers of {project}"):
-            found = self.api.containers(all=True, filters={"label": f"{lbl.COMPOSE_PROJECT}={project}"})
+            label = f"{lbl.COMPOSE_PROJECT}={project}" if project else lbl.COMPOSE_PROJECT
+            found = self.api.containers(all=True, filters={"label": label})
         return [self._remember(translate.from_list(entry)) for entry in found]
 
     def inspect_container(self, container_id: str) -> ContainerInfo:
