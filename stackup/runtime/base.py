@@ -224,6 +224,10 @@ class ContainerInfo:
     ports: tuple[PublishedPort, ...] = ()
     addresses: Mapping[str, str] = field(default_factory=dict)
     command: tuple[str, ...] = ()
+    spec: ContainerSpec | None = None
+    """For a container without stackup's config label (made by another tool, e.g. Docker Compose):
+    the spec that would make it again, read back by the runtime, so `reconcile` can tell whether
+    the stack file still describes it. None for stackup's own containers (their labels say it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ import os
 import threading
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any
 
 from stackup.errors import NotFound, RuntimeFailure
@@ -37,6 +38,7 @@ from stackup.runtime.docker.errors import daemon_errors, unavailable
 from stackup.runtime.docker.hooks import Hooks, hooks_label, hooks_of
 from stackup.runtime.docker.labels import container_labels, network_labels, volume_labels
 from stackup.runtime.docker.ops import ContainerOpsMixin
+from stackup.runtime.docker.readback import read_back
 
 
 class DockerRuntime(ContainerOpsMixin):
@@ -86,7 +88,28 @@ class DockerRuntime(ContainerOpsMixin):
         here and on every container Compose made, so both are found."""
         with self._call(f"list containers of {project}"):
             found = self.api.containers(all=True, filters={"label": f"{lbl.COMPOSE_PROJECT}={project}"})
-        return [self._remember(translate.from_list(entry)) for entry in found]
+        infos = [self._remember(translate.from_list(entry)) for entry in found]
+        if any(_adopted(i) for i in infos):
+            infos = self._read_back(infos)
+        return infos
+
+    def _read_back(self, infos: list[ContainerInfo]) -> list[ContainerInfo]:
+        """Attach `spec` to containers another tool made (one inspect each, one per image):
+        only these cost more than the list, and only until stackup recreates them."""
+        services = {i.id: i.labels.get(lbl.COMPOSE_SERVICE, "") for i in infos}
+        images: dict[str, Mapping[str, Any]] = {}
+        out = []
+        for info in infos:
+            if not _adopted(info):
+                out.append(info)
+                continue
+            with self._call(f"container {info.name}"):
+                data = self.api.inspect_container(info.id)
+                ref = str(data.get("Image") or "")
+                if ref not in images:
+                    images[ref] = self.api.inspect_image(ref).get("Config") or {}
+            out.append(replace(info, spec=read_back(data, images[ref], services)))
+        return out
 
     def inspect_container(self, container_id: str) -> ContainerInfo:
         with self._call(f"container {container_id}"):
@@ -293,6 +316,12 @@ class DockerRuntime(ContainerOpsMixin):
             self.api.remove_image(ref)
         with self._lock:
             self._image_ids.pop(ref, None)
+
+
+def _adopted(info: ContainerInfo) -> bool:
+    """Made by Docker Compose, not by stackup: no stackup config label to compare with."""
+    labels = info.labels
+    return lbl.COMPOSE_SERVICE in labels and lbl.CONFIG not in labels and lbl.CONFIG_HASH not in labels
 
 
 def _conforms(runtime: DockerRuntime) -> Backend:
