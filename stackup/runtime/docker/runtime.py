@@ -56,15 +56,18 @@ class DockerRuntime(ContainerOpsMixin):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> DockerRuntime:
-        """The daemon the docker CLI would talk to with `environ` (DOCKER_HOST, context, default)."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, stop_timeout_s: float | None = None
+    ) -> DockerRuntime:
+        """The daemon the docker CLI would talk to with `environ` (DOCKER_HOST, context, default).
+        `stop_timeout_s` overrides every container's grace period (`down -t`)."""
         env = os.environ if environ is None else environ
         where = ep.resolve(env)
         if where.url.startswith("unix://") and not os.path.exists(where.url.removeprefix("unix://")):
             # said before any request: the SDK's failed unix connect also leaks its socket
             raise unavailable(str(where), FileNotFoundError(2, "No such file or directory"))
         with daemon_errors(str(where), "docker client"):
-            return cls(ep.api_client(where, env), where)
+            return cls(ep.api_client(where, env), where, stop_timeout_s=stop_timeout_s)
 
     def _call(self, what: str) -> AbstractContextManager[None]:
         return daemon_errors(str(self.endpoint), what)
