@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
@@ -264,7 +264,7 @@ class DockerRuntime(ContainerOpsMixin):
     # -- images -----------------------------------------------------------------------------------
 
     def _image(self, data: Mapping[str, Any]) -> ImageInfo:
-        refs = tuple(r for r in data.get("RepoTags") or () if r and r != "<none>:<none>")
+        refs = _short_refs(r for r in data.get("RepoTags") or () if r and r != "<none>:<none>")
         with self._lock:
             self._image_ids.update(dict.fromkeys(refs, str(data["Id"])))
         return ImageInfo(id=str(data["Id"]), refs=refs)
@@ -319,6 +319,20 @@ class DockerRuntime(ContainerOpsMixin):
             self.api.remove_image(ref)
         with self._lock:
             self._image_ids.pop(ref, None)
+
+
+def _short_refs(refs: Iterable[str]) -> tuple[str, ...]:
+    """Every ref plus the short name a stack file uses for it: Podman lists `localhost/app:1`
+    and `docker.io/library/nginx:1.25` where Docker lists `app:1` and `nginx:1.25`, and resolves
+    the short names to them, so the planner must find an image under either spelling."""
+    out: dict[str, None] = {}
+    for ref in refs:
+        out[ref] = None
+        for prefix in ("localhost/", "docker.io/library/", "docker.io/"):
+            if ref.startswith(prefix):
+                out[ref.removeprefix(prefix)] = None
+                break
+    return tuple(out)
 
 
 def _adopted(info: ContainerInfo) -> bool:

@@ -25,7 +25,6 @@ from tests.runtime.docker._docker import IMAGE, compose, load_stack, options_for
 
 pytestmark = [
     pytest.mark.docker,
-    pytest.mark.docker_only("docker-compose 1.29 drives the Docker daemon"),
     pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed"),
 ]
 
@@ -89,6 +88,11 @@ volumes:
 """
 
 
+@pytest.mark.docker_only(
+    "Podman's inspect reports its own defaults (PATH/TERM/container/HOSTNAME in the environment, "
+    "default capability drops, pids limit 2048, tmpfs mounts of read_only, numeric stop signals, "
+    'NetworkMode "bridge"), which the read-back does not subtract: adoption is calibrated on Docker'
+)
 def test_compose_stack_is_adopted_then_removed(
     docker_rt: DockerRuntime, project_name: str, tmp_path: Path
 ) -> None:
