@@ -47,13 +47,8 @@ PHASES = (
 
 def step(argv: list[str]) -> int:
     """`step up -d` / `step down -t N` in the current directory: what the CLI will do."""
-    if argv[0] == "up" and not os.environ.get("BENCH_NO_FASTPATH"):
-        from stackup.cli import fastpath
-        from stackup.runtime.docker.snapshot import docker_snapshot
-
-        fastpath.engine_snapshot = docker_snapshot  # the CLI's shortcut, reading Docker (see docstring)
-        if fastpath.try_noop_up(argv) == 0:
-            return 0
+    if argv[0] == "up" and not os.environ.get("BENCH_NO_FASTPATH") and _fastpath().try_noop_up(argv) == 0:
+        return 0
     from stackup.planner.execute import execute
     from stackup.planner.observed import observe
     from stackup.planner.options import ReconcileOptions
@@ -83,9 +78,19 @@ def step(argv: list[str]) -> int:
     return 0
 
 
+def _fastpath() -> Any:
+    """The CLI's no-op shortcut with its engine snapshot reading Docker (see the docstring)."""
+    from stackup.cli import fastpath
+    from stackup.runtime.docker.snapshot import docker_snapshot
+
+    fastpath.engine_snapshot = docker_snapshot
+    return fastpath
+
+
 def remember(argv: list[str], loaded: Any) -> None:
     """After a successful `up -d`, what `stack_cmd._remember_noop` records for the shortcut."""
-    from stackup.cli.fastpath import discover, remember, split_up_argv
+    fastpath = _fastpath()
+    discover, remember, split_up_argv = fastpath.discover, fastpath.remember, fastpath.split_up_argv
 
     global_args = split_up_argv(argv)
     if global_args is None or loaded.inputs is None or not loaded.inputs.complete:
