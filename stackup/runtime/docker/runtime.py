@@ -106,11 +106,18 @@ class DockerRuntime(ContainerOpsMixin):
             if not _adopted(info):
                 out.append(info)
                 continue
-            with self._call(f"container {info.name}"):
-                data = self.api.inspect_container(info.id)
-                ref = str(data.get("Image") or "")
-                if ref not in images:
-                    images[ref] = self.api.inspect_image(ref).get("Config") or {}
+            try:
+                with self._call(f"container {info.name}"):
+                    data = self.api.inspect_container(info.id)
+            except NotFound:
+                continue  # removed since the list: it is not there to adopt
+            ref = str(data.get("Image") or "")
+            if ref not in images:
+                try:
+                    with self._call(f"image {ref}"):
+                        images[ref] = self.api.inspect_image(ref).get("Config") or {}
+                except NotFound:
+                    images[ref] = {}  # image gone: nothing of it to subtract
             out.append(replace(info, spec=read_back(data, images[ref], services)))
         return out
 
