@@ -17,6 +17,7 @@ import networkx as nx
 
 from stackup import __version__
 from stackup.errors import PlanError
+from stackup.planner.adoption import adopted_changes
 from stackup.planner.changes import Change, diff_components
 from stackup.planner.graph import Dependencies, dependencies, dependency_order, with_dependencies
 from stackup.planner.hashing import ServiceHash, service_hash
@@ -195,7 +196,10 @@ class _Reconciler:
     ) -> tuple[Change, ...]:
         """Why `container` differs from `wanted`: field changes, then a changed image ID."""
         out: list[Change] = []
-        if not wanted.matches(container.config_hash, container.components, container.config):
+        if container.spec is not None:  # made by another tool: compare what it runs (adoption.py)
+            spec = self._spec(container.service, service, container.number, wanted)
+            out.extend(adopted_changes(container.spec, spec))
+        elif not wanted.matches(container.config_hash, container.components, container.config):
             found = diff_components(container.components, wanted.components, container.config, wanted.config)
             out.extend(found or [Change("config", note="changed (no recorded components to compare)")])
         local = self.observed.images.get(container.image or service.image or "")
