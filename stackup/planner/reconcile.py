@@ -29,6 +29,7 @@ from stackup.planner.specs import container_spec, image_ref, service_networks, s
 from stackup.planner.targets import is_job
 from stackup.runtime import labels as lbl
 from stackup.runtime.base import ContainerSpec
+from stackup.spec.implicit import NAMESPACE_KEYS, implicit_refs_of
 
 if TYPE_CHECKING:
     from stackup.spec.models import DependsCondition, Project, Service
@@ -238,6 +239,17 @@ class _Reconciler:
             name for name, ops in self.service_ops.items() if any(o.kind is OpKind.RECREATE for o in ops)
         }
         for name in self.order:
+            joined = {
+                ref.service for ref in implicit_refs_of(self.project.services[name])
+                if ref.key in NAMESPACE_KEYS and ref.service in updated
+            }
+            if joined:  # a restart would try to join a namespace that went with the old container
+                self._plan_service(name, containers.get(name, []), Recreate.FORCE, None)
+                cause = f"joins the namespace of {', '.join(sorted(joined))}, which is recreated"
+                replanned = self.service_ops[name]
+                replanned[:] = [replace(o, cause=cause) if o.kind is OpKind.RECREATE else o for o in replanned]
+                updated.add(name)
+                continue
             reasons = [
                 dep
                 for dep in sorted(self.deps[name])
