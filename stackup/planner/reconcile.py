@@ -247,7 +247,9 @@ class _Reconciler:
                 self._plan_service(name, containers.get(name, []), Recreate.FORCE, None)
                 cause = f"joins the namespace of {', '.join(sorted(joined))}, which is recreated"
                 replanned = self.service_ops[name]
-                replanned[:] = [replace(o, cause=cause) if o.kind is OpKind.RECREATE else o for o in replanned]
+                for i, o in enumerate(replanned):
+                    if o.kind is OpKind.RECREATE:
+                        replanned[i] = replace(o, cause=cause)
                 updated.add(name)
                 continue
             reasons = [
