@@ -338,8 +338,14 @@ class ContainerManager:
             # conmon gone with its exit file written: that file is the whole answer (no runtime
             # call); otherwise the runtime says whether the container still runs.
             conmon_alive = self._conmon_alive(record)
-            current: conmon.ContainerState | None = conmon.exited(container_id, paths=self.paths)
-            if conmon_alive or current is None or current.exit_code is None:
+            known = conmon.exited(container_id, paths=self.paths)
+            if conmon_alive and known.exit_code is None:
+                # Running, or conmon is still writing the exit file: either way not exited yet,
+                # and no runtime process is needed to know it (the monitor's liveness sweep asks
+                # this of every running container every few seconds).
+                return None
+            current: conmon.ContainerState | None = known
+            if conmon_alive or known.exit_code is None:
                 try:
                     current = conmon.state(container_id, paths=self.paths)
                 except NotFound:
