@@ -116,6 +116,7 @@ def parse_text(text: str, path: Path, display: str) -> list[Document]:
     except RecursionError:
         raise _too_deep(text, display) from None
     docs: list[Document] = []
+    problems: list[Problem] = []
     constructor = _composer(pure=True).constructor  # for int/float/bool scalars only
     for node in nodes:
         if node is None:
@@ -127,9 +128,10 @@ def parse_text(text: str, path: Path, display: str) -> list[Document]:
         smap.add((), Location(display, 1, 1))
         builder = _Builder(display, smap, constructor)
         tree = builder.mapping(node, ())
-        if builder.problems:
-            raise SpecError(builder.problems)
+        problems.extend(builder.problems)  # a later `---` document is still checked
         docs.append(Document(file=path, display=display, tree=tree, source_map=smap))
+    if problems:
+        raise SpecError(problems)
     if not docs:
         raise file_error(display, "empty file: a stack file needs at least a `services:` mapping")
     return docs
