@@ -148,6 +148,10 @@ class ContainerSpec:
     cap_drop: tuple[str, ...] = ()
     stop_signal: str | None = None
     stop_grace_period_s: float = 10.0
+    devices: tuple[tuple[str, str, str], ...] = ()
+    """(host path, container path, cgroup permissions such as `rwm`) per `devices:` entry."""
+    security_opt: tuple[str, ...] = ()
+    """As written: `no-new-privileges[:true]`, `seccomp=unconfined`, `seccomp=PROFILE.json`, ..."""
     extra_hosts: tuple[tuple[str, str], ...] = ()
     """(hostname, address) pairs for /etc/hosts; an IPv6 address stays whole."""
     dns: tuple[str, ...] = ()

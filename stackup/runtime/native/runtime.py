@@ -7,12 +7,14 @@ the planner, mechanisms stay in the engine.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stackup.errors import NotFound
+from stackup.errors import NotFound, UsageError
 from stackup.runtime.base import (
     BuildProgress,
     BuildSpec,
@@ -155,6 +157,28 @@ def network_mode(spec: ContainerSpec) -> str:
     return mode
 
 
+def security_options(opts: tuple[str, ...]) -> dict[str, Any]:
+    """`security_opt` as the engine's options. A seccomp profile file is read here, on the client,
+    as Docker's CLI does; `apparmor=` and `label=` have nothing to apply to on this engine."""
+    out: dict[str, Any] = {}
+    for opt in opts:
+        key, sep, value = opt.partition("=") if "=" in opt else opt.partition(":")
+        if key == "no-new-privileges":
+            out["no_new_privileges"] = not sep or value.lower() == "true"
+        elif key == "seccomp" and value == "unconfined":
+            out["seccomp"] = "unconfined"
+        elif key == "seccomp" and value:
+            try:
+                text = Path(value).read_text()
+                json.loads(text)
+            except (OSError, ValueError) as exc:
+                raise UsageError(f"security_opt {opt}: cannot read the seccomp profile: {exc}") from None
+            out["seccomp"] = text
+        elif key not in ("apparmor", "label"):
+            raise UsageError(f"security_opt {opt}: not supported (no-new-privileges, seccomp=...)")
+    return out
+
+
 def create_request(spec: ContainerSpec) -> dict[str, Any]:
     """The engine's `ContainerCreate` body for a planner spec (a plain dict: the API validates)."""
     mounts: list[dict[str, Any]] = []
@@ -175,6 +199,8 @@ def create_request(spec: ContainerSpec) -> dict[str, Any]:
         "stop_grace_period": spec.stop_grace_period_s,
         "dns": list(spec.dns),
         "extra_hosts": [{"hostname": host, "address": address} for host, address in spec.extra_hosts],
+        "devices": [{"source": s, "target": d, "permissions": p} for s, d, p in spec.devices],
+        **security_options(spec.security_opt),
     }
     if spec.stop_signal:
         options["stop_signal"] = spec.stop_signal

@@ -143,6 +143,14 @@ class HostEntry(_Frozen):
     address: Annotated[str, Field(min_length=1)]
 
 
+class DeviceRequest(_Frozen):
+    """A host device made available in the container (`devices: [HOST:CONTAINER:PERMS]`)."""
+
+    source: Annotated[str, Field(min_length=1)]
+    target: Annotated[str, Field(min_length=1)]
+    permissions: Annotated[str, Field(pattern=r"^[rwm]{1,3}$")] = "rwm"
+
+
 class ContainerOptions(_Frozen):
     """Everything about a container beyond its process, image, mounts and network: the
     user-settable fields of the engine's `ContainerConfig`, typed on the wire. Unset fields keep
@@ -167,6 +175,10 @@ class ContainerOptions(_Frozen):
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
+    devices: tuple[DeviceRequest, ...] = ()
+    no_new_privileges: bool = False
+    seccomp: str | None = None
+    """`unconfined`, or a profile in Docker's JSON format (the client read the file); None = default."""
 
 
 class ContainerCreate(_Frozen):

@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stackup.errors import RuntimeFailure
-from stackup.runtime.wire.models import HostEntry, MountKind, Ulimit
+from stackup.runtime.wire.models import DeviceRequest, HostEntry, MountKind, Ulimit
 from stackup.runtime.wire.paths import EnginePaths
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -135,6 +135,10 @@ class ContainerConfig(BaseModel):
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
+    devices: tuple[DeviceRequest, ...] = ()
+    no_new_privileges: bool = False
+    seccomp: str | None = None
+    """`unconfined`, or a profile in Docker's JSON format; None: Docker's default profile."""
     #: The cgroup directory (relative to each hierarchy's root) that holds this engine's containers.
     cgroup_parent: str = Field(default_factory=lambda: default_cgroup_parent(EnginePaths.from_env().root))
 
