@@ -29,7 +29,7 @@ from stackup.errors import StackupError
 if TYPE_CHECKING:
     from stackup.runtime.native.unixhttp import UnixHTTP
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _VALUE_OPTIONS = {
     "-f",
     "--file",
@@ -40,6 +40,7 @@ _VALUE_OPTIONS = {
     "--project-directory",
     "--progress",
     "--parallel",
+    "--runtime",
 }
 _DETACH = {"-d", "--detach"}
 
@@ -82,6 +83,23 @@ def _get(http: UnixHTTP, path: str, params: dict[str, str] | None = None) -> Any
     if answer.status != 200:
         raise OSError(f"engine answered {answer.status}")
     return json.loads(answer.content)
+
+
+def runtime_of(global_args: list[str]) -> str:
+    """The runtime this invocation talks to (`--runtime`, else STACKUP_RUNTIME, else native)."""
+    chosen = [global_args[i + 1] for i in range(0, len(global_args), 2) if global_args[i] == "--runtime"]
+    return chosen[-1] if chosen else os.environ.get("STACKUP_RUNTIME") or "native"
+
+
+def snapshot(project: str, runtime: str) -> dict[str, Any]:
+    """The chosen runtime's view of `project`, in the same shape for both runtimes."""
+    if runtime == "docker":
+        from stackup.runtime.docker.snapshot import docker_snapshot
+
+        return docker_snapshot(project)
+    if runtime != "native":
+        raise OSError(f"no shortcut for runtime {runtime}")
+    return engine_snapshot(project)
 
 
 def engine_snapshot(project: str) -> dict[str, Any]:
@@ -144,8 +162,8 @@ def _inputs_unchanged(cached: dict[str, Any]) -> bool:
 def try_noop_up(argv: list[str]) -> int | None:
     """Exit code 0 when `argv` is a no-op `up -d` that can be proven so; None to take the full path."""
     global_args = split_up_argv(argv)
-    if global_args is None or os.environ.get("STACKUP_RUNTIME", "native") not in ("", "native"):
-        return None  # the recorded snapshot is the native engine's
+    if global_args is None:
+        return None
     cwd = Path.cwd()
     try:
         cached = json.loads(cache_path(global_args, cwd).read_text())
@@ -155,7 +173,7 @@ def try_noop_up(argv: list[str]) -> int | None:
             return None
         if not _inputs_unchanged(cached["inputs"]):
             return None
-        if engine_snapshot(cached["project"]) != cached["engine"]:
+        if snapshot(cached["project"], runtime_of(global_args)) != cached["engine"]:
             return None
     except (OSError, ValueError, KeyError, TypeError, StackupError):  # engine gone, cache stale
         return None
@@ -186,7 +204,7 @@ def remember(
         "stack_files": stack_files,
         "env_files": env_files,
         "inputs": inputs,
-        "engine": engine_snapshot(project),
+        "engine": snapshot(project, runtime_of(global_args)),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -91,7 +91,7 @@ def up(
         if not result.changed:
             count = len(stack.ps())
             sys.stderr.write(f" \u2714 {stack.name}: {count} containers up to date\n")
-        if stack.loaded is not None and stack.backend.name == "native":
+        if stack.loaded is not None:
             _remember_noop(stack.loaded)
         return
     if watch:
@@ -123,8 +123,11 @@ def _remember_noop(loaded: LoadedProject) -> None:
     if stack_files != [str(f) for f in loaded.files]:
         return  # discovery depends on something the shortcut cannot see: never cache
     inputs = {"files": dict(loaded.inputs.files), "variables": dict(loaded.inputs.variables)}
-    remember(global_args, project=loaded.project.name, stack_files=stack_files, env_files=env_files,
-             inputs=inputs)
+    try:
+        remember(global_args, project=loaded.project.name, stack_files=stack_files, env_files=env_files,
+                 inputs=inputs)
+    except OSError:
+        return  # no snapshot to be had (e.g. a TCP Docker endpoint): the next `up` takes the full path
 
 
 def down(

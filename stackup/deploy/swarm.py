@@ -212,7 +212,8 @@ def remove_stack(client: docker.DockerClient, project: str, volumes: bool = Fals
         removed.append(f"service {svc.name}")
 
     def containers_left() -> str | None:
-        left = client.containers.list(all=True, filters=_label_filter(project))
+        # sparse: no per-container inspect, which races with the task containers going away
+        left = client.containers.list(all=True, sparse=True, filters=_label_filter(project))
         return f"{len(left)} task containers still present" if left else None
 
     _poll(containers_left, timeout, f"stack {project}")

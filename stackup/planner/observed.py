@@ -21,6 +21,7 @@ from typing import Any
 from stackup.runtime import labels as lbl
 from stackup.runtime.base import (
     ContainerInfo,
+    ContainerSpec,
     ContainerState,
     Health,
     ImageInfo,
@@ -48,6 +49,8 @@ class ObservedContainer:
     image_id: str | None = None
     oneoff: bool = False
     depends_on: tuple[str, ...] = ()
+    spec: ContainerSpec | None = None
+    """Read back by the runtime for a container another tool made (see `planner/adoption.py`)."""
 
     @property
     def running(self) -> bool:
@@ -83,6 +86,7 @@ class ObservedContainer:
                 for d in (_label(lab, lbl.DEPENDS_ON, lbl.COMPOSE_DEPENDS_ON) or "").split(",")
                 if d
             ),
+            spec=info.spec,
         )
 
 

@@ -17,6 +17,7 @@ import networkx as nx
 
 from stackup import __version__
 from stackup.errors import PlanError
+from stackup.planner.adoption import adopted_changes
 from stackup.planner.changes import Change, diff_components
 from stackup.planner.graph import Dependencies, dependencies, dependency_order, with_dependencies
 from stackup.planner.hashing import ServiceHash, service_hash
@@ -28,6 +29,7 @@ from stackup.planner.specs import container_spec, image_ref, service_networks, s
 from stackup.planner.targets import is_job
 from stackup.runtime import labels as lbl
 from stackup.runtime.base import ContainerSpec
+from stackup.spec.implicit import NAMESPACE_KEYS, implicit_refs_of
 
 if TYPE_CHECKING:
     from stackup.spec.models import DependsCondition, Project, Service
@@ -195,7 +197,10 @@ class _Reconciler:
     ) -> tuple[Change, ...]:
         """Why `container` differs from `wanted`: field changes, then a changed image ID."""
         out: list[Change] = []
-        if not wanted.matches(container.config_hash, container.components, container.config):
+        if container.spec is not None:  # made by another tool: compare what it runs (adoption.py)
+            spec = self._spec(container.service, service, container.number, wanted)
+            out.extend(adopted_changes(container.spec, spec))
+        elif not wanted.matches(container.config_hash, container.components, container.config):
             found = diff_components(container.components, wanted.components, container.config, wanted.config)
             out.extend(found or [Change("config", note="changed (no recorded components to compare)")])
         local = self.observed.images.get(container.image or service.image or "")
@@ -234,6 +239,19 @@ class _Reconciler:
             name for name, ops in self.service_ops.items() if any(o.kind is OpKind.RECREATE for o in ops)
         }
         for name in self.order:
+            joined = {
+                ref.service for ref in implicit_refs_of(self.project.services[name])
+                if ref.key in NAMESPACE_KEYS and ref.service in updated
+            }
+            if joined:  # a restart would try to join a namespace that went with the old container
+                self._plan_service(name, containers.get(name, []), Recreate.FORCE, None)
+                cause = f"joins the namespace of {', '.join(sorted(joined))}, which is recreated"
+                replanned = self.service_ops[name]
+                for i, o in enumerate(replanned):
+                    if o.kind is OpKind.RECREATE:
+                        replanned[i] = replace(o, cause=cause)
+                updated.add(name)
+                continue
             reasons = [
                 dep
                 for dep in sorted(self.deps[name])

@@ -252,6 +252,10 @@ class ContainerInfo:
     restart_count: int = 0
     details: Mapping[str, object] = field(default_factory=dict, compare=False)
     """The backend's own full description (what `stackup inspect` prints), JSON-ready."""
+    spec: ContainerSpec | None = None
+    """For a container without stackup's config label (made by another tool, e.g. Docker Compose):
+    the spec that would make it again, read back by the runtime, so `reconcile` can tell whether
+    the stack file still describes it. None for stackup's own containers (their labels say it)."""
 
 
 @dataclass(frozen=True, slots=True)

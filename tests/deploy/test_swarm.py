@@ -160,5 +160,5 @@ def test_deploy_reach_scale_update_remove(swarm: docker.DockerClient, stack: str
     assert swarm.services.list(filters=label) == []
     assert swarm.networks.list(filters=label) == []
     assert swarm.secrets.list(filters=label) == [] and swarm.configs.list(filters=label) == []
-    assert swarm.containers.list(all=True, filters=label) == []
+    assert swarm.containers.list(all=True, sparse=True, filters=label) == []
     assert swarm.volumes.list(filters=label) == []

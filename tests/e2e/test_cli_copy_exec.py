@@ -81,3 +81,11 @@ def test_exec_with_a_tty_from_a_real_terminal(stackup: Stackup, tmp_path: Path) 
     assert b"/dev/pts/" in seen and b"got-hello" in seen, seen
     assert code == 3
     stackup.run("down", "-t", "1", cwd=cwd)
+
+
+def test_ls_lists_every_running_project(stackup: Stackup, tmp_path: Path) -> None:
+    cwd = stackup.project(tmp_path, STACK)
+    stackup.run("up", "-d", cwd=cwd)
+    listed = stackup.run("ls", "--format", "json", cwd=cwd).stdout
+    assert cwd.name in listed
+    stackup.run("down", "-t", "1", cwd=cwd)

@@ -144,6 +144,20 @@ def test_recreated_dependency_restarts_dependents_that_asked_for_it_transitively
     )
 
 
+def test_a_service_in_a_recreated_dependency_namespace_is_recreated_not_restarted() -> None:
+    """`network_mode: service:x`: the namespace went with x's old container, so a restart of the
+    dependent would join nothing; it is recreated (Docker refuses the restart outright)."""
+    fake = fake_with_images("postgres:16", "postgres:17", "nginx:1")
+    services = {"db": {"image": "postgres:16"}, "sidecar": {"image": "nginx:1", "network_mode": "service:db"}}
+    up(project(services), fake)
+    changed = {**services, "db": {"image": "postgres:17"}}
+    assert str(plan_for(project(changed), fake)) == (
+        "network demo_default  nothing   (exists)\n"
+        'service db-1          recreate  image: "postgres:16" -> "postgres:17"\n'
+        "service sidecar-1     recreate  (joins the namespace of db, which is recreated)\n"
+    )
+
+
 def test_scale_up_and_down() -> None:
     fake = fake_with_images("postgres:16", "api:1", "nginx:1")
     up(project(stack()), fake, ReconcileOptions(scale={"web": 3}))

@@ -145,10 +145,12 @@ class ContainerOpsMixin:
     def top(self, container_id: str) -> TopInfo:
         with self._call(f"top of {container_id[:12]}"):
             data = self.api.top(container_id)
-        return TopInfo(
-            titles=tuple(data.get("Titles") or ()),
-            processes=tuple(tuple(str(c) for c in row) for row in data.get("Processes") or ()),
-        )
+        titles = [str(t) for t in data.get("Titles") or ()]
+        rows = [[str(c) for c in row] for row in data.get("Processes") or ()]
+        if len(titles) == 1 and len(titles[0].split()) > 1:  # Podman: `ps` output, one column
+            titles = titles[0].split()
+            rows = [" ".join(row).split(None, len(titles) - 1) for row in rows]
+        return TopInfo(titles=tuple(titles), processes=tuple(tuple(row) for row in rows))
 
     # -- events -----------------------------------------------------------------------------------
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from typing import Any
 
 from stackup.errors import NotFound, RuntimeFailure
@@ -38,6 +39,7 @@ from stackup.runtime.docker.errors import daemon_errors, unavailable
 from stackup.runtime.docker.hooks import Hooks, hooks_label, hooks_of
 from stackup.runtime.docker.labels import container_labels, network_labels, volume_labels
 from stackup.runtime.docker.ops import ContainerOpsMixin
+from stackup.runtime.docker.readback import read_back
 
 
 class DockerRuntime(ContainerOpsMixin):
@@ -55,15 +57,18 @@ class DockerRuntime(ContainerOpsMixin):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> DockerRuntime:
-        """The daemon the docker CLI would talk to with `environ` (DOCKER_HOST, context, default)."""
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, stop_timeout_s: float | None = None
+    ) -> DockerRuntime:
+        """The daemon the docker CLI would talk to with `environ` (DOCKER_HOST, context, default).
+        `stop_timeout_s` overrides every container's grace period (`down -t`)."""
         env = os.environ if environ is None else environ
         where = ep.resolve(env)
         if where.url.startswith("unix://") and not os.path.exists(where.url.removeprefix("unix://")):
             # said before any request: the SDK's failed unix connect also leaks its socket
             raise unavailable(str(where), FileNotFoundError(2, "No such file or directory"))
         with daemon_errors(str(where), "docker client"):
-            return cls(ep.api_client(where, env), where)
+            return cls(ep.api_client(where, env), where, stop_timeout_s=stop_timeout_s)
 
     def _call(self, what: str) -> AbstractContextManager[None]:
         return daemon_errors(str(self.endpoint), what)
@@ -86,8 +91,37 @@ class DockerRuntime(ContainerOpsMixin):
         """One filtered list call: the Compose project label is on every container stackup makes
         here and on every container Compose made, so both are found."""
         with self._call(f"list containers of {project}"):
-            found = self.api.containers(all=True, filters={"label": f"{lbl.COMPOSE_PROJECT}={project}"})
-        return [self._remember(translate.from_list(entry)) for entry in found]
+            label = f"{lbl.COMPOSE_PROJECT}={project}" if project else lbl.COMPOSE_PROJECT
+            found = self.api.containers(all=True, filters={"label": label})
+        infos = [self._remember(translate.from_list(entry)) for entry in found]
+        if any(_adopted(i) for i in infos):
+            infos = self._read_back(infos)
+        return infos
+
+    def _read_back(self, infos: list[ContainerInfo]) -> list[ContainerInfo]:
+        """Attach `spec` to containers another tool made (one inspect each, one per image):
+        only these cost more than the list, and only until stackup recreates them."""
+        services = {i.id: i.labels.get(lbl.COMPOSE_SERVICE, "") for i in infos}
+        images: dict[str, Mapping[str, Any]] = {}
+        out = []
+        for info in infos:
+            if not _adopted(info):
+                out.append(info)
+                continue
+            try:
+                with self._call(f"container {info.name}"):
+                    data = self.api.inspect_container(info.id)
+            except NotFound:
+                continue  # removed since the list: it is not there to adopt
+            ref = str(data.get("Image") or "")
+            if ref not in images:
+                try:
+                    with self._call(f"image {ref}"):
+                        images[ref] = self.api.inspect_image(ref).get("Config") or {}
+                except NotFound:
+                    images[ref] = {}  # image gone: nothing of it to subtract
+            out.append(replace(info, spec=read_back(data, images[ref], services)))
+        return out
 
     def inspect_container(self, container_id: str) -> ContainerInfo:
         with self._call(f"container {container_id}"):
@@ -239,7 +273,7 @@ class DockerRuntime(ContainerOpsMixin):
     # -- images -----------------------------------------------------------------------------------
 
     def _image(self, data: Mapping[str, Any]) -> ImageInfo:
-        refs = tuple(r for r in data.get("RepoTags") or () if r and r != "<none>:<none>")
+        refs = _short_refs(r for r in data.get("RepoTags") or () if r and r != "<none>:<none>")
         with self._lock:
             self._image_ids.update(dict.fromkeys(refs, str(data["Id"])))
         return ImageInfo(id=str(data["Id"]), refs=refs)
@@ -312,6 +346,26 @@ class DockerRuntime(ContainerOpsMixin):
             chunks = self.api.export(container_id)
         with self._call(f"export {container_id[:12]}"):
             yield from chunks
+
+
+def _short_refs(refs: Iterable[str]) -> tuple[str, ...]:
+    """Every ref plus the short name a stack file uses for it: Podman lists `localhost/app:1`
+    and `docker.io/library/nginx:1.25` where Docker lists `app:1` and `nginx:1.25`, and resolves
+    the short names to them, so the planner must find an image under either spelling."""
+    out: dict[str, None] = {}
+    for ref in refs:
+        out[ref] = None
+        for prefix in ("localhost/", "docker.io/library/", "docker.io/"):
+            if ref.startswith(prefix):
+                out[ref.removeprefix(prefix)] = None
+                break
+    return tuple(out)
+
+
+def _adopted(info: ContainerInfo) -> bool:
+    """Made by Docker Compose, not by stackup: no stackup config label to compare with."""
+    labels = info.labels
+    return lbl.COMPOSE_SERVICE in labels and lbl.CONFIG not in labels and lbl.CONFIG_HASH not in labels
 
 
 def _conforms(runtime: DockerRuntime) -> Backend:

@@ -237,7 +237,7 @@ class NativeRuntime(NativeContainerOps):
     # -- containers -----------------------------------------------------------------------
 
     def list_containers(self, project: str) -> list[ContainerInfo]:
-        records = self.client.list_containers(labels={PROJECT: project})
+        records = self.client.list_containers(labels={PROJECT: project or None})  # '': every project's
         return [container_info(r) for r in records]
 
     def inspect_container(self, container_id: str) -> ContainerInfo:

@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import docker.errors
+
 from stackup.errors import NotFound
 from stackup.runtime.docker.runtime import DockerRuntime
 from stackup.runtime.labels import COMPOSE_PROJECT
@@ -74,8 +76,18 @@ def ensure_image(rt: DockerRuntime) -> None:
 def cleanup_project(rt: DockerRuntime, name: str) -> None:
     """Everything labelled with project `name` (either tool's label), containers first."""
     api = rt.api
-    for c in api.containers(all=True, filters={"label": f"{COMPOSE_PROJECT}={name}"}):
-        api.remove_container(c["Id"], force=True, v=True)
+    left = [c["Id"] for c in api.containers(all=True, filters={"label": f"{COMPOSE_PROJECT}={name}"})]
+    for _ in range(3):  # Podman refuses to remove a container another one joined: dependents first
+        failed = []
+        for cid in left:
+            try:
+                api.remove_container(cid, force=True, v=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError:
+                failed.append(cid)
+        left = failed
+    assert not left, f"could not remove containers {left}"
     for label in (f"{COMPOSE_PROJECT}={name}", f"io.stackup.project={name}"):
         for n in api.networks(filters={"label": label}):
             api.remove_network(n["Id"])

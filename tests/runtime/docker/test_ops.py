@@ -12,6 +12,7 @@ import pytest
 
 from stackup.runtime.base import ContainerState, ExecSpec, OutputStream, ProcessStream
 from stackup.runtime.docker.runtime import DockerRuntime
+from tests.runtime.docker._docker import PODMAN
 from tests.runtime.docker.test_runtime import spec
 
 pytestmark = pytest.mark.docker
@@ -145,7 +146,8 @@ def test_events_of_one_project(docker_rt: DockerRuntime, project_name: str) -> N
     docker_rt.stop_container(cid, timeout_s=1)
     events = [e for e in docker_rt.events(project=project_name, follow=False) if e.time >= since]
     actions = [e.action for e in events if e.id == cid]
-    assert {"create", "start", "die", "stop"} <= set(actions)
+    assert {"create", "start", "die"} <= set(actions), actions
+    assert PODMAN or "stop" in actions  # Podman's compatible events have no `stop`
     assert all(e.attributes.get("com.docker.compose.project") == project_name for e in events)
     assert events[0].name == f"{project_name}-web-1"
 
