@@ -1,6 +1,7 @@
 #!/bin/sh
 # First start: make the cluster in the (empty) volume, allow password logins over the network,
-# create the application's database. Every start: run the server as the postgres user.
+# create the application's database. Every start: exec the server as the postgres user (setpriv
+# execs in place, so the stop signal reaches postgres itself).
 set -eu
 mkdir -p "$PGDATA" /run/postgresql
 chown postgres:postgres "$PGDATA" /run/postgresql
@@ -17,4 +18,4 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     echo "CREATE DATABASE ${POSTGRES_DB:-app};" | runuser -u postgres -- postgres --single -D "$PGDATA" postgres >/dev/null
 fi
 echo "starting postgres"
-exec runuser -u postgres -- postgres -D "$PGDATA"
+exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -D "$PGDATA"
