@@ -9,7 +9,6 @@ copied to a temporary directory first: the watch test edits the application's co
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -41,10 +40,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def run(su: Stackup, argv: list[str], cwd: Path, timeout: float = 600, **env: str) -> subprocess.CompletedProcess[str]:
+def run(
+    su: Stackup, argv: list[str], cwd: Path, timeout: float = 600, **env: str
+) -> subprocess.CompletedProcess[str]:
     """A script or command with the test's engine root, this checkout's stackup and `env`."""
     full = {**su.env(), "PYTHONPATH": str(REPO), "STACKUP": PYTHON_STACKUP, **env}
-    return subprocess.run(argv, cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        argv, cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def stackup_cmd(*args: str) -> list[str]:
@@ -72,7 +75,9 @@ def poll(url: str, expected: str, timeout_s: float = GUARD_S) -> float:
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 0, f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+    assert proc.returncode == 0, (
+        f"exit {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+    )
     return proc.stdout
 
 
@@ -87,17 +92,30 @@ def copies(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """examples/webapp and examples/ci side by side in a temporary directory."""
     root = tmp_path_factory.mktemp("examples")
     for name in ("webapp", "ci"):
-        shutil.copytree(EXAMPLES / name, root / name, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+        shutil.copytree(
+            EXAMPLES / name, root / name, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
+        )
     return root
 
 
 def test_quickstart_brings_hello_up_and_down(stackup: Stackup) -> None:
     port, name = free_port(), unique(stackup, "hello")
-    out = ok(run(stackup, ["./examples/quickstart.sh"], REPO, QUICKSTART_SKIP_SETUP="1",
-                 HELLO_PORT=str(port), COMPOSE_PROJECT_NAME=name))
+    out = ok(
+        run(
+            stackup,
+            ["./examples/quickstart.sh"],
+            REPO,
+            QUICKSTART_SKIP_SETUP="1",
+            HELLO_PORT=str(port),
+            COMPOSE_PROJECT_NAME=name,
+        )
+    )
     assert "<h1>hello from stackup</h1>" in out
     assert f"127.0.0.1:{port}->8080/tcp" in out  # `stackup ps` showed the published port
-    assert ok(run(stackup, stackup_cmd("-p", name, "ps", "-a", "--format", "json"), REPO)).strip() in ("", "[]")
+    assert ok(run(stackup, stackup_cmd("-p", name, "ps", "-a", "--format", "json"), REPO)).strip() in (
+        "",
+        "[]",
+    )
 
 
 def test_webapp_runs_keeps_data_and_reloads_edits(stackup: Stackup, copies: Path) -> None:
@@ -121,9 +139,14 @@ def test_webapp_runs_keeps_data_and_reloads_edits(stackup: Stackup, copies: Path
     assert "- kept across down and up" in get(url)
 
     # develop.watch: routes.py is synced and reloaded in place; server.py restarts the process.
-    watch = subprocess.Popen(stackup_cmd("watch", "--no-up"), cwd=webapp, text=True,
-                             env={**stackup.env(), "PYTHONPATH": str(REPO), **env},
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    watch = subprocess.Popen(
+        stackup_cmd("watch", "--no-up"),
+        cwd=webapp,
+        text=True,
+        env={**stackup.env(), "PYTHONPATH": str(REPO), **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         assert watch.stdout is not None
         for line in watch.stdout:
@@ -131,7 +154,9 @@ def test_webapp_runs_keeps_data_and_reloads_edits(stackup: Stackup, copies: Path
                 break
         routes = webapp / "app" / "src" / "routes.py"
         for version in ("v2", "v3"):
-            routes.write_text(routes.read_text().replace('BANNER = "webapp v', f'BANNER = "webapp {version}"  # v', 1))
+            routes.write_text(
+                routes.read_text().replace('BANNER = "webapp v', f'BANNER = "webapp {version}"  # v', 1)
+            )
             seconds = poll(url, f"webapp {version}\n")
             print(f"routes.py edit -> visible in the app: {seconds * 1000:.0f} ms")
         server = webapp / "app" / "src" / "server.py"
@@ -151,27 +176,36 @@ def test_webapp_runs_keeps_data_and_reloads_edits(stackup: Stackup, copies: Path
     finally:
         watch.terminate()
         watch.wait(timeout=GUARD_S)
+        if watch.stdout is not None:
+            watch.stdout.close()
     ok(run(stackup, stackup_cmd("down", "-v"), webapp, **env))
 
 
-def test_ci_exit_code_from_tests_and_the_same_tests_through_the_plugin(stackup: Stackup, copies: Path) -> None:
+def test_ci_exit_code_from_tests_and_the_same_tests_through_the_plugin(
+    stackup: Stackup, copies: Path
+) -> None:
     ci = copies / "ci"
     name = unique(stackup, "webappci")
     env = {"WEBAPP_PORT": str(free_port()), "COMPOSE_PROJECT_NAME": name}
     passed = run(stackup, stackup_cmd("up", "--build", "--exit-code-from", "tests"), ci, **env)
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert "5 passed" in passed.stdout
-    failed = run(stackup, stackup_cmd("up", "--exit-code-from", "tests"), ci, EXPECTED_BANNER="webapp v9", **env)
+    failed = run(
+        stackup, stackup_cmd("up", "--exit-code-from", "tests"), ci, EXPECTED_BANNER="webapp v9", **env
+    )
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "1 failed, 4 passed" in failed.stdout
     ok(run(stackup, stackup_cmd("down", "-v"), ci, **env))
 
-    plugin = run(stackup, [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ci / "tests")], ci)
+    plugin = run(
+        stackup, [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ci / "tests")], ci
+    )
     assert plugin.returncode == 0, plugin.stdout + plugin.stderr
     assert "5 passed" in plugin.stdout
 
 
 # --- compose-compat: one stack file, two tools ---------------------------------------------------
+
 
 def _ports(entries: list[Any]) -> list[str]:
     """`127.0.0.1:8081:8080/tcp` from either tool's form."""
@@ -190,9 +224,13 @@ def _essentials(config: dict[str, Any]) -> dict[str, Any]:
     for name, s in config["services"].items():
         build = s.get("build") or {}
         out[name] = {
-            "environment": s.get("environment", {}), "labels": s.get("labels", {}),
-            "command": s.get("command"), "image": s.get("image"), "init": s.get("init"),
-            "profiles": s.get("profiles", []), "ports": _ports(s.get("ports", [])),
+            "environment": s.get("environment", {}),
+            "labels": s.get("labels", {}),
+            "command": s.get("command"),
+            "image": s.get("image"),
+            "init": s.get("init"),
+            "profiles": s.get("profiles", []),
+            "ports": _ports(s.get("ports", [])),
             "build": {"context": build.get("context"), "args": build.get("args", {})},
             "healthcheck": {k: (s.get("healthcheck") or {}).get(k) for k in ("test", "interval", "retries")},
             "depends_on": sorted(s.get("depends_on", {})),
@@ -207,8 +245,13 @@ def compat_base(stackup: Stackup) -> Iterator[str]:
     cwd = EXAMPLES / "compose-compat"
     ok(run(stackup, stackup_cmd("image", "bootstrap", "busybox", ref), cwd))
     try:
-        saved = subprocess.run(stackup_cmd("image", "save", ref), env={**stackup.env(), "PYTHONPATH": str(REPO)},
-                               capture_output=True, check=True, timeout=120)
+        saved = subprocess.run(
+            stackup_cmd("image", "save", ref),
+            env={**stackup.env(), "PYTHONPATH": str(REPO)},
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
         subprocess.run(["docker", "load"], input=saved.stdout, capture_output=True, check=True, timeout=120)
         yield ref
     finally:
@@ -227,17 +270,29 @@ def test_compose_compat_same_config_and_same_answers(stackup: Stackup, compat_ba
         # docker-compose v1 lists profile-disabled services in `config`; stackup leaves them out.
         assert mine == {k: v for k, v in compose.items() if profiles or "debug" not in v["profiles"]}
         assert mine["web"]["environment"]["GREETING"] == "hello from a Compose file"  # from .env
-        assert mine["web"]["environment"]["TZ"] == "UTC"                             # from extends
+        assert mine["web"]["environment"]["TZ"] == "UTC"  # from extends
 
     answers: dict[str, list[str]] = {}
     try:
         for tool, up, probe in (
-            ("stackup", stackup_cmd("up", "-d", "--wait"), stackup_cmd("--profile", "debug", "run", "--rm", "probe")),
-            ("docker-compose", ["docker-compose", "up", "-d", "--build"],
-             ["docker-compose", "--profile", "debug", "run", "--rm", "-T", "probe"]),
+            (
+                "stackup",
+                stackup_cmd("up", "-d", "--wait"),
+                stackup_cmd("--profile", "debug", "run", "--rm", "probe"),
+            ),
+            (
+                "docker-compose",
+                ["docker-compose", "up", "-d", "--build"],
+                ["docker-compose", "--profile", "debug", "run", "--rm", "-T", "probe"],
+            ),
         ):
             web, api = free_port(), free_port()
-            env = {"BASE_IMAGE": compat_base, "COMPOSE_PROJECT_NAME": name, "WEB_PORT": str(web), "API_PORT": str(api)}
+            env = {
+                "BASE_IMAGE": compat_base,
+                "COMPOSE_PROJECT_NAME": name,
+                "WEB_PORT": str(web),
+                "API_PORT": str(api),
+            }
             ok(run(stackup, up, cwd, **env))
             for port in (web, api):
                 poll(f"http://127.0.0.1:{port}/", "role=")
@@ -245,8 +300,14 @@ def test_compose_compat_same_config_and_same_answers(stackup: Stackup, compat_ba
             answers[tool] = [*pages, ok(run(stackup, probe, cwd, **env))]
     finally:
         env = {"BASE_IMAGE": compat_base, "COMPOSE_PROJECT_NAME": name}
-        subprocess.run(["docker-compose", "--profile", "debug", "down", "-v", "--rmi", "local", "-t", "1"],
-                       cwd=cwd, env={**stackup.env(), **env}, capture_output=True, check=False, timeout=120)
+        subprocess.run(
+            ["docker-compose", "--profile", "debug", "down", "-v", "--rmi", "local", "-t", "1"],
+            cwd=cwd,
+            env={**stackup.env(), **env},
+            capture_output=True,
+            check=False,
+            timeout=120,
+        )
         run(stackup, stackup_cmd("--profile", "debug", "down", "-v", "-t", "1"), cwd, **env)
     assert answers["stackup"] == answers["docker-compose"]
     assert answers["stackup"][0] == "hello from a Compose file\nrole=web env=demo tz=UTC\n"
