@@ -87,10 +87,11 @@ def unique(su: Stackup, prefix: str) -> str:
     return name
 
 
-@pytest.fixture(scope="module")
-def copies(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """examples/webapp and examples/ci side by side in a temporary directory."""
-    root = tmp_path_factory.mktemp("examples")
+@pytest.fixture
+def copies(tmp_path: Path) -> Path:
+    """examples/webapp and examples/ci side by side in a fresh temporary directory (the webapp
+    test edits the code; the images, built from the same files, come from the module's cache)."""
+    root = tmp_path / "examples"
     for name in ("webapp", "ci"):
         shutil.copytree(
             EXAMPLES / name, root / name, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
