@@ -140,8 +140,21 @@ class Observed:
             containers=tuple(found),
             networks={n.name: ObservedNetwork(n.name, n.id, project_of(n.labels)) for n in networks},
             volumes={v.name: ObservedVolume(v.name, project_of(v.labels)) for v in volumes},
-            images={ref: img.id for img in images for ref in img.refs},
+            images=_image_refs(images),
         )
+
+
+def _image_refs(images: Iterable[ImageInfo]) -> dict[str, str]:
+    """Every local reference -> image ID; `name:latest` also answers to `name`, the way a stack file
+    names it (`image: nginx`, or Compose's `<project>-<service>` tag of a build), so a built or
+    pulled image is found again instead of rebuilt (and its containers recreated) on every `up`."""
+    out: dict[str, str] = {}
+    for img in images:
+        for ref in img.refs:
+            out[ref] = img.id
+            if ref.endswith(":latest"):
+                out.setdefault(ref.removesuffix(":latest"), img.id)
+    return out
 
 
 def observe(runtime: Runtime, project: str) -> Observed:
