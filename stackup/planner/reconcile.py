@@ -77,7 +77,8 @@ class _Reconciler:
         order = [s for s in self.order if s in targets]
         networks = plan_networks(self.project, self.observed, order)
         volumes = plan_volumes(self.project, self.observed, order)
-        images = plan_images(self.project, self.observed, order, build=self.options.build)
+        images = plan_images(self.project, self.observed, order, build=self.options.build,
+                             pull=self.options.pull, refreshed=self.options.refreshed, now=self.options.now)
         containers = self.observed.by_service()
         for name in order:
             policy = self.options.recreate if name in selected else self.options.recreate_deps

@@ -109,13 +109,15 @@ class UnixHTTP:
         *,
         params: Mapping[str, Any] | None = None,
         timeout_s: float | bool | None = True,
+        body: bytes | None = None,
     ) -> Iterator[http.client.HTTPResponse]:
         """The open response, read as it arrives (`readline()` for NDJSON). The connection is
         not reused: a stream is often left before its end (`logs -f` interrupted)."""
         conn = _Connection(self.socket_path, self._timeout(timeout_s))
         try:
             with _mapped(self.socket_path):
-                conn.request(method, path + query(params))
+                headers = {"Content-Type": "application/json"} if body is not None else {}
+                conn.request(method, path + query(params), body=body, headers=headers)
                 response = conn.getresponse()
             yield response
         finally:

@@ -1,0 +1,228 @@
+"""Registry pulls and pushes for the engine's image store, over `stackup.registry`.
+
+A pull streams verified blobs straight into the store's blob directory (`StoreSink`: a private
+temporary file renamed to its digest only after the client verified size and digest), unpacks
+each layer as soon as its blob is committed, while the others still download (every DiffID is
+known from the config before any layer is fetched), and records the image only once every
+layer is unpacked and its DiffID checked. The store's GC lock is held shared for the whole pull,
+so garbage collection never deletes a committed blob no record references yet. A failed pull
+records nothing, and what it stored is collected at once (unless another import is running, in
+which case the next collection takes it): a container can never start from a partial image.
+
+Credentials arrive with the request (`RegistryAuth`, resolved by the client as the invoking
+user); the engine never reads root's Docker config. Registry settings (insecure registries,
+mirrors) come from `/etc/stackup/daemon.json`, else `/etc/docker/daemon.json`, as Docker reads them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import IO
+
+from stackup.errors import NotFound, RuntimeFailure
+from stackup.registry.auth import Credentials
+from stackup.registry.blobs import BlobProgress, BlobState
+from stackup.registry.client import RegistryClient
+from stackup.registry.config import RegistryConfig
+from stackup.registry.media import OCI_CONFIG, OCI_MANIFEST
+from stackup.registry.platform import Platform
+from stackup.registry.pull import Layer, pull
+from stackup.registry.push import push_image
+from stackup.registry.reference import Reference
+from stackup.runtime.engine.images.layers import chain_ids
+from stackup.runtime.engine.images.store import ImageStore
+from stackup.runtime.wire.images import Image, LayerRecord, RegistryAuth, TransferEvent, TransferState
+
+DAEMON_JSON = (Path("/etc/stackup/daemon.json"), Path("/etc/docker/daemon.json"))
+_NO_DOCKER_CONFIG = Path("/nonexistent/stackup-engine/config.json")
+_CHUNK = 1 << 20
+_UNPACKERS = 2
+
+Report = Callable[[TransferEvent], None]
+
+
+def registry_config(candidates: Sequence[Path] = DAEMON_JSON) -> RegistryConfig:
+    """The first daemon.json that exists decides; credentials never come from root's HOME."""
+    for path in candidates:
+        if path.is_file():
+            return RegistryConfig.from_daemon_json(path, docker_config=_NO_DOCKER_CONFIG)
+    return RegistryConfig(docker_config=_NO_DOCKER_CONFIG)
+
+
+def open_client(auth: Sequence[RegistryAuth], config: RegistryConfig | None = None) -> RegistryClient:
+    credentials = {a.host: Credentials(a.username, a.password, a.identity_token) for a in auth}
+    return RegistryClient(config or registry_config(), credentials=credentials)
+
+
+class _BlobFile:
+    """A blob being written: a private temporary file that becomes the blob only on `commit`."""
+
+    def __init__(self, target: Path) -> None:
+        self._target = target
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-pull-")
+        self._tmp = Path(name)
+        self._file: IO[bytes] | None = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> None:
+        assert self._file is not None
+        self._file.write(data)
+
+    def commit(self) -> None:
+        assert self._file is not None
+        self._file.close()
+        self._file = None
+        os.replace(self._tmp, self._target)
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._tmp.unlink(missing_ok=True)
+
+
+class StoreSink:
+    """`BlobSink` over the store's blob directory; remembers what this pull committed."""
+
+    def __init__(self, store: ImageStore) -> None:
+        self.store = store
+
+    def has(self, digest: str) -> bool:
+        return self.store.blob_path(digest).is_file()
+
+    def read(self, digest: str) -> bytes:
+        return self.store.blob_path(digest).read_bytes()
+
+    def open_writer(self, digest: str, size: int, media_type: str) -> _BlobFile:
+        return _BlobFile(self.store.blob_path(digest))
+
+
+class StoreSource:
+    """`BlobSource` for push: the store's blobs, as they were imported or pulled."""
+
+    def __init__(self, store: ImageStore) -> None:
+        self.store = store
+
+    @contextlib.contextmanager
+    def open(self, digest: str) -> Iterator[IO[bytes]]:
+        try:
+            with open(self.store.blob_path(digest), "rb") as blob:
+                yield blob
+        except FileNotFoundError as exc:
+            raise NotFound(f"blob {digest} is missing from the store; re-import or re-pull the "
+                           "image") from exc
+
+
+class _Unpacker:
+    """Unpacks layers as their blobs arrive, on a small pool, in any order."""
+
+    def __init__(self, store: ImageStore, layers: Sequence[Layer]) -> None:
+        self.store = store
+        digests = [layer.digest for layer in layers]
+        diff_ids = [layer.diff_id for layer in layers]
+        chains = chain_ids(diff_ids)
+        self.layers = [(digest, chains[i - 1] if i else None, diff_ids[i])
+                       for i, digest in enumerate(digests)]
+        self.futures: dict[int, Future[LayerRecord]] = {}
+        self.pool = ThreadPoolExecutor(_UNPACKERS, thread_name_prefix="stackupd-unpack")
+        self._lock = threading.Lock()
+
+    def blob_ready(self, digest: str) -> None:
+        with self._lock:
+            for index, (wanted, parent, diff_id) in enumerate(self.layers):
+                if wanted == digest and index not in self.futures:
+                    self.futures[index] = self.pool.submit(self.store.add_layer, wanted, parent, diff_id)
+
+    def finish(self) -> tuple[LayerRecord, ...]:
+        for digest, _parent, _diff_id in self.layers:
+            self.blob_ready(digest)
+        try:
+            return tuple(self.futures[i].result() for i in range(len(self.layers)))
+        finally:
+            self.pool.shutdown(wait=True)
+
+    def cancel(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def pull_image(store: ImageStore, ref_text: str, *, platform: str | None = None,
+               auth: Sequence[RegistryAuth] = (), report: Report | None = None,
+               config: RegistryConfig | None = None) -> Image:
+    """Pull `ref_text` into the store and record it under that reference."""
+    ref = Reference.parse(ref_text)
+    wanted = Platform.parse(platform) if platform else None
+    sink = StoreSink(store)
+    unpacker: _Unpacker | None = None
+
+    def on_layers(layers: tuple[Layer, ...]) -> None:
+        nonlocal unpacker
+        unpacker = _Unpacker(store, layers)
+
+    def progress(event: BlobProgress) -> None:
+        if unpacker is not None and event.state in (BlobState.DONE, BlobState.EXISTS):
+            unpacker.blob_ready(event.digest)
+        if report is not None:
+            state = TransferState(event.state.value)
+            report(TransferEvent(layer=event.digest, state=state, done=event.done, total=event.total))
+
+    ok = False
+    try:
+        with store.import_lock(), open_client(auth, config) as client:
+            try:
+                pulled = pull(client, ref, sink, platform=wanted, progress=progress, on_layers=on_layers)
+                assert unpacker is not None
+                layers = unpacker.finish()
+            except BaseException:
+                if unpacker is not None:
+                    unpacker.cancel()
+                raise
+            image = store.record_pull(pulled.config_raw, layers, ref, pulled.resolved.digest)
+        ok = True
+        return image
+    except RuntimeFailure as exc:
+        if "DiffID" in str(exc) and ref.familiar not in str(exc):
+            raise RuntimeFailure(f"{ref.familiar}: {exc}; the image in the registry is damaged: push it "
+                                 "again") from exc
+        raise
+    finally:
+        if not ok:
+            store.collect_garbage_if_idle()
+
+
+def manifest_for(store: ImageStore, image: Image) -> bytes:
+    """An OCI manifest for a stored image: its config blob and layer blobs as stored."""
+    layers = [{"mediaType": layer.media_type, "digest": layer.digest,
+               "size": store.blob_path(layer.digest).stat().st_size} for layer in image.layers]
+    config_size = store.blob_path(image.id).stat().st_size
+    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                "config": {"mediaType": OCI_CONFIG, "digest": image.id, "size": config_size},
+                "layers": layers}
+    return json.dumps(manifest, separators=(",", ":")).encode()
+
+
+def push_stored(store: ImageStore, ref_text: str, *, auth: Sequence[RegistryAuth] = (),
+                report: Report | None = None, config: RegistryConfig | None = None) -> str:
+    """Push the image `ref_text` names to its registry; returns the manifest digest."""
+    ref = Reference.parse(ref_text)
+    image = store.get(ref_text)
+    if ref.digest and not ref.tag:
+        raise RuntimeFailure(f"{ref.familiar}: push needs a tag, not only a digest")
+
+    def progress(event: BlobProgress) -> None:
+        if report is not None:
+            state = TransferState.UPLOADING if event.state is BlobState.DOWNLOADING else TransferState(
+                event.state.value)
+            report(TransferEvent(layer=event.digest, state=state, done=event.done, total=event.total))
+
+    mounts = [r for r in (Reference.parse(name) for name in image.refs)
+              if r.domain == ref.domain and r.path != ref.path]
+    with store.import_lock(), open_client(auth, config) as client:
+        raw = manifest_for(store, image)
+        return push_image(client, ref, raw, StoreSource(store), media_type=OCI_MANIFEST,
+                          mount_from=mounts, progress=progress)
