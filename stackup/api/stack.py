@@ -21,11 +21,11 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from stackup.api import readiness
+from stackup.api import pulling, readiness
 from stackup.api.backends import open_backend
 from stackup.errors import NotFound, RuntimeFailure, StackFailed, UsageError
 from stackup.runtime import labels as lbl
@@ -38,6 +38,7 @@ from stackup.runtime.base import (
     LogEntry,
     ProcessStream,
     RuntimeEvent,
+    TransferProgress,
 )
 
 if TYPE_CHECKING:
@@ -193,6 +194,8 @@ class Stack:
         no_deps: bool = False,
         remove_orphans: bool = False,
         scale: Mapping[str, int] | None = None,
+        pull: str | None = None,
+        refreshed: frozenset[str] = frozenset(),
     ) -> ReconcileOptions:
         """The planner's options for this load (file contents for the hash, disabled services)."""
         from stackup.planner.options import ReconcileOptions, recreate_policies
@@ -214,13 +217,19 @@ class Stack:
             disabled_services=frozenset(loaded.disabled_services),
             working_dir=str(loaded.files[0].parent) if loaded.files else "",
             config_files=tuple(str(f) for f in loaded.files),
+            pull=pull,
+            refreshed=refreshed,
+            now=datetime.now(UTC),
         )
 
-    def plan(self, services: Sequence[str] = (), **options: object) -> Plan:
-        """What `up` would do and why (`str(plan)` is `stackup plan`'s output). Options as `up`."""
+    def plan(self, services: Sequence[str] = (), *, observed: Observed | None = None,
+             **options: object) -> Plan:
+        """What `up` would do and why (`str(plan)` is `stackup plan`'s output). Options as `up`;
+        `observed` reuses a snapshot just taken."""
         from stackup.planner.reconcile import reconcile
 
-        return reconcile(self.project, self.observe(), self.reconcile_options(services, **options))  # type: ignore[arg-type]
+        reconcile_options = self.reconcile_options(services, **options)  # type: ignore[arg-type]
+        return reconcile(self.project, observed or self.observe(), reconcile_options)
 
     def up(
         self,
@@ -234,23 +243,32 @@ class Stack:
         no_deps: bool = False,
         remove_orphans: bool = False,
         scale: Mapping[str, int] | None = None,
+        pull: str | None = None,
         reporter: Reporter | None = None,
     ) -> UpResult:
         """Make the backend match the stack along the dependency graph, as parallel as it allows.
 
         With `wait`, return only once every service in scope reached its target (running,
         healthy, completed). Raises `StackFailed` with a `Diagnosis` per culprit otherwise.
+        `pull` (`always`, `missing`, `never`) overrides every service's `pull_policy`.
         """
         from stackup.planner.conditions import WaitPolicy
         from stackup.planner.execute import execute
 
         started = time.monotonic()
         names = tuple(services)
-        plan = self.plan(
-            names, force_recreate=force_recreate, no_recreate=no_recreate,
-            always_recreate_deps=always_recreate_deps, no_deps=no_deps, remove_orphans=remove_orphans,
-            scale=scale,
+        knobs: dict[str, object] = dict(
+            force_recreate=force_recreate, no_recreate=no_recreate, always_recreate_deps=always_recreate_deps,
+            no_deps=no_deps, remove_orphans=remove_orphans, scale=scale, pull=pull,
         )
+        observed = self.observe()
+        plan = self.plan(names, observed=observed, **knobs)
+        refresh = pulling.refresh_ops(plan, observed)
+        if refresh:  # pull what is due first: containers are then recreated only if the image changed
+            refreshed = pulling.run_refresh(refresh, self.name, self.backend, reporter, self.parallel)
+            if not refreshed.ok:
+                raise self._failure(refreshed)
+            plan = self.plan(names, refreshed=frozenset(op.name for op in refresh), **knobs)  # type: ignore[arg-type]
         outcome = execute(
             plan, self.backend, reporter, parallel=self.parallel,
             wait=WaitPolicy(interval_s=WAIT_POLL_S, timeout_s=wait_timeout),
@@ -411,6 +429,25 @@ class Stack:
 
     def wait_ready(self, services: Sequence[str] = (), *, timeout: float = 300.0) -> None:
         readiness.wait_ready(self.backend, self.project, tuple(services), timeout_s=timeout)
+
+    # -- registry: pull and push -----------------------------------------------------------
+
+    def pull(
+        self, services: Sequence[str] = (), *, include_deps: bool = False, ignore_failures: bool = False,
+        progress: TransferProgress | None = None,
+    ) -> list[pulling.Transfer]:
+        """Pull the services' images in parallel, as `docker compose pull` chooses them (see
+        `api.pulling`); raises on the first failure unless `ignore_failures`."""
+        return pulling.pull_services(self.backend, self.project, services, include_deps=include_deps,
+                                     ignore_failures=ignore_failures, progress=progress)
+
+    def push(
+        self, services: Sequence[str] = (), *, ignore_failures: bool = False,
+        progress: TransferProgress | None = None,
+    ) -> list[pulling.Transfer]:
+        """Push the images of services that are built here (`build:` and `image:`)."""
+        return pulling.push_services(self.backend, self.project, services, ignore_failures=ignore_failures,
+                                     progress=progress)
 
     # -- one-off containers ----------------------------------------------------------------
 

@@ -96,13 +96,14 @@ def _register() -> None:
         engine_cmd,
         login_cmd,
         network_cmd,
+        pull_cmd,
         run_cmd,
         stack_cmd,
     )
 
     modules = (
         config_cmd, stack_cmd, run_cmd, containers_cmd, cp_cmd, engine_cmd, network_cmd, dockerfile_cmd,
-        deploy_cmd, login_cmd,
+        deploy_cmd, login_cmd, pull_cmd,
     )
     for module in modules:
         module.register(app)

@@ -49,6 +49,9 @@ def up(
     abort_on_container_exit: Annotated[bool, typer.Option("--abort-on-container-exit")] = False,
     abort_on_container_failure: Annotated[bool, typer.Option("--abort-on-container-failure")] = False,
     exit_code_from: Annotated[str | None, typer.Option("--exit-code-from")] = None,
+    pull: Annotated[
+        str | None, typer.Option("--pull", help="Pull images first: always, missing or never.")
+    ] = None,
 ) -> None:
     """Create and start containers, as the plan says (`stackup plan` shows it first)."""
     from stackup.cli.progress import live, make_reporter
@@ -60,6 +63,8 @@ def up(
     if (detach or wait) and (abort_on_container_exit or abort_on_container_failure):
         flag = "--wait" if wait else "--detach"
         raise UsageError(f"--abort-on-container-exit/--exit-code-from cannot be combined with {flag}")
+    if pull is not None and pull not in ("always", "missing", "never"):
+        raise UsageError(f'--pull expects always, missing or never, got "{pull}"')
     scales = _scale(scale)  # flag mistakes are reported before anything is loaded or started
     recreate_policies(
         force_recreate=force_recreate, no_recreate=no_recreate, always_recreate_deps=always_recreate_deps
@@ -72,7 +77,7 @@ def up(
         result = stack.up(
             names, wait=wait, wait_timeout=wait_timeout, force_recreate=force_recreate,
             no_recreate=no_recreate, always_recreate_deps=always_recreate_deps, no_deps=no_deps,
-            remove_orphans=remove_orphans, scale=scales, reporter=reporter,
+            remove_orphans=remove_orphans, scale=scales, pull=pull, reporter=reporter,
         )
     for message in result.outcome.warnings:
         warn(message)
@@ -82,7 +87,7 @@ def up(
         if not result.changed:
             count = len(stack.ps())
             sys.stderr.write(f" \u2714 {stack.name}: {count} containers up to date\n")
-        if stack.loaded is not None and stack.backend.name == "native":
+        if stack.loaded is not None and stack.backend.name == "native" and not _pulls_again(stack.loaded):
             _remember_noop(stack.loaded)
         return
     from stackup.cli.attached import attach
@@ -96,6 +101,12 @@ def up(
         stop_timeout=timeout,
     )
     raise typer.Exit(code)
+
+
+def _pulls_again(loaded: LoadedProject) -> bool:
+    """A service whose image a later `up` may pull (`always`, `daily`, ...): never a no-op."""
+    policies = {s.pull_policy or "missing" for s in loaded.project.services.values()}
+    return bool(policies - {"missing", "if_not_present", "never", "build"})
 
 
 def _remember_noop(loaded: LoadedProject) -> None:
