@@ -64,6 +64,15 @@ def image_key(ref: str) -> str:
         return ref
 
 
+def local_image(images: Mapping[str, str], ref: str) -> str | None:
+    """The local image id `ref` names (`busybox` finds `busybox:latest`), None if absent."""
+    found = images.get(ref)
+    if found is not None:
+        return found
+    key = image_key(ref)
+    return next((image for name, image in images.items() if image_key(name) == key), None)
+
+
 def local_keys(refs: Iterable[str]) -> set[str]:
     return {image_key(r) for r in refs}
 
