@@ -213,6 +213,10 @@ class Tool:
 
 
 def _templated(template: str, refs: list[str]) -> list[Command]:
+    """One command per reference (`{ref}`), or one for all of them (`{refs}`: the way Compose and
+    `stackup image pull A B ...` pull several images, in one process)."""
+    if "{refs}" in template:
+        return [["sh", "-c", template.format(refs=" ".join(refs))]]
     return [["sh", "-c", template.format(ref=ref)] for ref in refs]
 
 
@@ -328,7 +332,8 @@ def main() -> None:
     parser.add_argument("--big-layers", type=int, default=5)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--tools", default="stackup,stackup-resident,skopeo,docker,podman")
-    parser.add_argument("--stackup-cmd", help="command template with {ref}, e.g. 'stackup image pull {ref}'")
+    parser.add_argument("--stackup-cmd", help="command template with {ref} (one command per image) or "
+                        "{refs} (one for all), e.g. 'stackup image pull -q {refs}'")
     parser.add_argument("--stackup-reset", help="command template with {ref} that forgets the image")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-pull-"))

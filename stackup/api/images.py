@@ -6,6 +6,8 @@ Registry credentials are those of the calling user (`stackup login`, Docker's co
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from stackup.api.backends import open_backend
@@ -20,6 +22,20 @@ def pull_image(ref: str, *, platform: str | None = None, runtime: str | None = N
     backend = open_backend(runtime)
     try:
         return backend.pull_image(ref, platform=platform, progress=progress)
+    finally:
+        backend.close()
+
+
+def pull_images(refs: Sequence[str], *, platform: str | None = None, runtime: str | None = None,
+                progress: TransferProgress | None = None) -> list[ImageInfo]:
+    """Pull several references at once (one backend, one thread each); the first error is raised
+    after every pull finished, so what could be pulled is."""
+    backend = open_backend(runtime)
+    try:
+        with ThreadPoolExecutor(max(1, len(refs)), thread_name_prefix="stackup-pull") as pool:
+            futures = [pool.submit(backend.pull_image, ref, platform=platform, progress=progress)
+                       for ref in refs]
+        return [future.result() for future in futures]
     finally:
         backend.close()
 

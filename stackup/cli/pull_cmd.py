@@ -100,16 +100,17 @@ def push(
 
 def image_pull(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="NAME[:TAG|@DIGEST]")],
+    names: Annotated[list[str], typer.Argument(metavar="NAME[:TAG|@DIGEST]...")],
     platform: Annotated[str | None, typer.Option("--platform", help="os/arch[/variant]")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the image id.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the image ids.")] = False,
 ) -> None:
-    """Pull an image from a registry."""
-    from stackup.api.images import pull_image
+    """Pull images from their registries (several at once, in parallel)."""
+    from stackup.api.images import pull_images
 
     opts: GlobalOptions = ctx.obj
-    image = pull_image(name, platform=platform, runtime=opts.runtime, progress=_progress(quiet, _WORDS))
-    write(image.id if quiet else f"Pulled {name} {image.id}")
+    images = pull_images(names, platform=platform, runtime=opts.runtime, progress=_progress(quiet, _WORDS))
+    for name, image in zip(names, images, strict=True):
+        write(image.id if quiet else f"Pulled {name} {image.id}")
 
 
 def image_push(

@@ -31,6 +31,7 @@ from stackup.registry.auth import Credentials
 from stackup.registry.blobs import BlobProgress, BlobState
 from stackup.registry.client import RegistryClient
 from stackup.registry.config import RegistryConfig
+from stackup.registry.errors import RegistryError
 from stackup.registry.media import OCI_CONFIG, OCI_MANIFEST
 from stackup.registry.platform import Platform
 from stackup.registry.pull import Layer, pull
@@ -56,9 +57,46 @@ def registry_config(candidates: Sequence[Path] = DAEMON_JSON) -> RegistryConfig:
     return RegistryConfig(docker_config=_NO_DOCKER_CONFIG)
 
 
-def open_client(auth: Sequence[RegistryAuth], config: RegistryConfig | None = None) -> RegistryClient:
-    credentials = {a.host: Credentials(a.username, a.password, a.identity_token) for a in auth}
-    return RegistryClient(config or registry_config(), credentials=credentials)
+class _Clients:
+    """Registry clients kept between requests, keyed by settings and credentials: a warm pull is
+    then one manifest request on a kept-alive connection with a cached token, not a new TLS
+    handshake, `/v2/` ping and token fetch. A few entries only; the oldest is closed first."""
+
+    def __init__(self, size: int = 8) -> None:
+        self.size = size
+        self._clients: dict[tuple[object, ...], RegistryClient] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def get(self, auth: Sequence[RegistryAuth], config: RegistryConfig | None) -> Iterator[RegistryClient]:
+        settings = config or registry_config()
+        key = (settings, tuple(sorted(auth, key=lambda a: a.host)))
+        with self._lock:
+            client = self._clients.pop(key, None)
+            if client is None:
+                credentials = {a.host: Credentials(a.username, a.password, a.identity_token) for a in auth}
+                client = RegistryClient(settings, credentials=credentials)
+            self._clients[key] = client  # most recently used last
+            evicted = list(self._clients)[:-self.size]
+            old = [self._clients.pop(k) for k in evicted]
+        for stale in old:
+            stale.close()
+        try:
+            yield client
+        except RegistryError:
+            # a client remembers unreachable endpoints and challenges: after a failure start afresh
+            with self._lock:
+                if self._clients.get(key) is client:
+                    del self._clients[key]
+            raise
+
+
+CLIENTS = _Clients()
+
+
+def open_client(auth: Sequence[RegistryAuth], config: RegistryConfig | None = None,
+                ) -> contextlib.AbstractContextManager[RegistryClient]:
+    return CLIENTS.get(auth, config)
 
 
 class _BlobFile:
