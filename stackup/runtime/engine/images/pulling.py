@@ -102,8 +102,9 @@ def open_client(auth: Sequence[RegistryAuth], config: RegistryConfig | None = No
 class _BlobFile:
     """A blob being written: a private temporary file that becomes the blob only on `commit`."""
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, done: Callable[[], None]) -> None:
         self._target = target
+        self._done = done
         fd, name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-pull-")
         self._tmp = Path(name)
         self._file: IO[bytes] | None = os.fdopen(fd, "wb")
@@ -117,28 +118,83 @@ class _BlobFile:
         self._file.close()
         self._file = None
         os.replace(self._tmp, self._target)
+        self._done()
 
     def abort(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
         self._tmp.unlink(missing_ok=True)
+        self._done()
+
+
+class _InFlight:
+    """Blobs some pull of this engine is fetching right now, so that ten images sharing a base
+    layer, pulled at once, download it once: a second pull waits for the first one's outcome."""
+
+    def __init__(self) -> None:
+        self._claims: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, digest: str, present: Callable[[], bool]) -> threading.Event | None:
+        """None if the caller must fetch `digest` (it holds the claim until `release`), else the
+        event another fetch sets when done; re-check presence after waiting on it."""
+        with self._lock:
+            ongoing = self._claims.get(digest)
+            if ongoing is not None:
+                return ongoing
+            if present():
+                return threading.Event()  # already there: an event that needs no waiting
+            self._claims[digest] = threading.Event()
+            return None
+
+    def release(self, digest: str) -> None:
+        with self._lock:
+            event = self._claims.pop(digest, None)
+        if event is not None:
+            event.set()
+
+
+IN_FLIGHT = _InFlight()
 
 
 class StoreSink:
-    """`BlobSink` over the store's blob directory; remembers what this pull committed."""
+    """`BlobSink` over the store's blob directory. `has` claims a missing blob for this pull
+    (others wait for it); `release_claims` must run when the pull ends, however it ends."""
 
     def __init__(self, store: ImageStore) -> None:
         self.store = store
+        self.claims: set[str] = set()
 
     def has(self, digest: str) -> bool:
-        return self.store.blob_path(digest).is_file()
+        path = self.store.blob_path(digest)
+        while True:
+            waiting = IN_FLIGHT.claim(digest, path.is_file)
+            if waiting is None:
+                self.claims.add(digest)
+                return False
+            if waiting.is_set() or path.is_file() or self.claims:
+                # a pull that holds claims never waits (two pulls waiting on each other's claims
+                # would deadlock): it fetches a copy instead, and both renames give the same file
+                return path.is_file()
+            waiting.wait()  # another pull fetches it; if that failed, claim it ourselves
+
+    def release_claims(self) -> None:
+        for digest in self.claims:
+            IN_FLIGHT.release(digest)
+        self.claims.clear()
 
     def read(self, digest: str) -> bytes:
         return self.store.blob_path(digest).read_bytes()
 
     def open_writer(self, digest: str, size: int, media_type: str) -> _BlobFile:
-        return _BlobFile(self.store.blob_path(digest))
+        return _BlobFile(self.store.blob_path(digest), lambda: self._done(digest))
+
+    def _done(self, digest: str) -> None:
+        """Committed or aborted: whoever waits for it may look again (and fetch it if aborted)."""
+        if digest in self.claims:
+            self.claims.discard(digest)
+            IN_FLIGHT.release(digest)
 
 
 class StoreSource:
@@ -175,7 +231,7 @@ class _Unpacker:
         with self._lock:
             for index, (wanted, parent, diff_id) in enumerate(self.layers):
                 if wanted == digest and index not in self.futures:
-                    self.futures[index] = self.pool.submit(self.store.add_layer, wanted, parent, diff_id)
+                    self.futures[index] = self.pool.submit(_add_layer, self.store, wanted, parent, diff_id)
 
     def finish(self) -> tuple[LayerRecord, ...]:
         for digest, _parent, _diff_id in self.layers:
@@ -187,6 +243,24 @@ class _Unpacker:
 
     def cancel(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+_LAYER_LOCKS: dict[str, threading.Lock] = {}
+_LAYER_LOCKS_GUARD = threading.Lock()
+
+
+def _add_layer(store: ImageStore, digest: str, parent: str | None, diff_id: str) -> LayerRecord:
+    """One unpack per layer at a time: concurrent pulls of images sharing it wait, then find it."""
+    key = f"{parent} {diff_id}"
+    with _LAYER_LOCKS_GUARD:
+        lock = _LAYER_LOCKS.setdefault(key, threading.Lock())
+    try:
+        with lock:
+            return store.add_layer(digest, parent, diff_id)
+    finally:
+        with _LAYER_LOCKS_GUARD:
+            if not lock.locked():
+                _LAYER_LOCKS.pop(key, None)
 
 
 def pull_image(store: ImageStore, ref_text: str, *, platform: str | None = None,
@@ -229,6 +303,7 @@ def pull_image(store: ImageStore, ref_text: str, *, platform: str | None = None,
                                  "again") from exc
         raise
     finally:
+        sink.release_claims()
         if not ok:
             store.collect_garbage_if_idle()
 

@@ -90,13 +90,14 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes, *, sync: bool = True) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
-            os.fsync(out.fileno())
+            if sync:
+                os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -255,8 +256,9 @@ class ImageStore:
                 record = _Record(id=image_id, layers=layers, loaded=datetime.now(UTC))
                 _atomic_write(record_path, record.model_dump_json().encode())
             index = self._read_index()
-            index.update({r.full: image_id for r in refs})
-            self._write_index(index)
+            if any(index.get(r.full) != image_id for r in refs):  # a warm pull changes nothing
+                index.update({r.full: image_id for r in refs})
+                self._write_index(index)
         return self._load(image_id, index)
 
     # -- seams for registry pulls (images/pulling.py) -----------------------------------------
@@ -276,7 +278,8 @@ class ImageStore:
         with _flock(self._index_lock):
             pulls = self._read_pulls()
             pulls[ref.full] = {"id": image.id, "digest": repo_digest, "pulled": _now()}
-            _atomic_write(self._pulls_file, json.dumps(pulls, sort_keys=True, indent=1).encode())
+            # advisory (when to pull again): no fsync, a crash at worst forgets one pull time
+            _atomic_write(self._pulls_file, json.dumps(pulls, sort_keys=True, indent=1).encode(), sync=False)
         return self.get(image.id)
 
     def collect_garbage_if_idle(self) -> bool:
