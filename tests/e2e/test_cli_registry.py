@@ -249,3 +249,21 @@ def test_login_then_pull_from_a_tls_registry_with_htpasswd(
     assert f"Pulled {ref} sha256:" in result.stdout
     log = stackup.root / "engine.log"
     assert PASSWORD not in (log.read_text(errors="replace") if log.exists() else "")
+
+
+@pytest.mark.parametrize("platform", [[], ["--platform", "linux/amd64"]], ids=["fast-path", "full-cli"])
+def test_images_pulled_together_download_a_shared_base_once(
+        platform: list[str], stackup: Stackup, registry: RegistryServer, tmp_path: Path,
+        docker_config: Path) -> None:
+    group = f"together{len(platform)}"
+    base = {"base/lib": payload(group, 400_000)}
+    refs = []
+    for i in range(3):
+        layout, digest = _seed(registry, tmp_path, f"{group}/app{i}", [base, {"own": payload(str(i))}])
+        refs.append(f"{registry.host}/{group}/app{i}:v1")
+    base_digest = json.loads(layout.blobs[digest])["layers"][0]["digest"]
+    mark = registry.log_mark()
+    result = stackup.run("image", "pull", *platform, *refs)
+    assert all(f"Pulled {ref} sha256:" in result.stdout for ref in refs)
+    assert len(registry.requests_since(mark, f"GET /v2/{group}/")) >= 3
+    assert len(registry.requests_since(mark, f"/blobs/{base_digest}")) == 1
