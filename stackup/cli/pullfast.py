@@ -2,20 +2,22 @@
 
 A pull of an image that is already here is one manifest request for the engine; the full CLI
 path spends over a second importing typer, pydantic models and every command module before it
-sends it. Like `fastpath` for `up -d`, this module uses only the standard library and
-`stackup.registry`'s stdlib-only modules (reference, auth, config): it resolves the caller's
-credentials, posts `/images/pull` (the same request `EngineClient.pull_image` sends, built as
-plain JSON) and prints what the full path prints. Anything it is not sure about (another
-runtime, a remote engine, an engine that is not running, options it does not know) returns None
-and the full path runs.
+sends it. Like `fastpath` for `up -d`, this module uses only the standard library (and
+`stackup.registry.auth` when Docker's config may hold credentials for the host): it resolves the
+caller's credentials, posts `/images/pull` (the request `EngineClient.pull_image` sends, built
+as plain JSON, the HTTP written by hand) and prints what the full path prints. Anything it is
+not sure about (another runtime, a remote engine, an engine that is not running, options it
+does not know) returns None and the full path runs.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 _WORDS = {"exists": "Already exists", "done": "Pull complete"}
@@ -33,18 +35,43 @@ def _parse(args: list[str]) -> tuple[list[str], bool] | None:
     return names, quiet
 
 
+def _registry_host(ref: str) -> str:
+    """The registry a reference names, by Docker's rule (`reference.split_domain`): the first
+    component when it has a `.` or `:`, is `localhost` or has an uppercase letter, else Docker
+    Hub. Only for finding credentials: the engine parses and validates the reference itself."""
+    first, slash, _rest = ref.partition("@")[0].partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost" or first.lower() != first):
+        return "docker.io" if first == "index.docker.io" else first
+    return "docker.io"
+
+
 def _auth(ref: str) -> list[dict[str, str]] | None:
-    """The caller's credentials for the reference's registry; None when the reference is bad."""
+    """The caller's credentials for the reference's registry; None: let the full path decide.
+
+    Docker's config is read with `json` first; only when it may hold something for this host (or
+    names a credential store) is `stackup.registry.auth` loaded, which knows every form."""
+    host = _registry_host(ref)
+    base = os.environ.get("DOCKER_CONFIG")
+    path = (Path(base) if base else Path.home() / ".docker") / "config.json"
+    try:
+        data = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError):
+        return None
+    hub = host == "docker.io"
+    mentions = data.get("credsStore") or any(
+        host in key or (hub and "docker.io" in key)
+        for section in ("auths", "credHelpers") for key in (data.get(section) or {}))
+    if not mentions:
+        return []
     from stackup.registry.auth import load_credentials
-    from stackup.registry.config import default_docker_config
     from stackup.registry.errors import RegistryError
-    from stackup.registry.reference import Reference
 
     try:
-        host = Reference.parse(ref).domain
-        found = load_credentials(default_docker_config(), host)
+        found = load_credentials(path, host)
     except RegistryError:
-        return None  # the full path reports it, with the CLI's formatting
+        return None
     if found is None:
         return []
     return [{"host": host, "username": found.username, "password": found.password,
@@ -94,30 +121,56 @@ def try_image_pull(args: list[str]) -> int | None:
 
 def _pull(socket_path: Path, ref: str, body: bytes, quiet: bool, lock: threading.Lock,
           ) -> tuple[str, str] | None:
-    from stackup.errors import StackupError
-    from stackup.runtime.native.unixhttp import UnixHTTP
-
-    http = UnixHTTP(socket_path, timeout_s=None)
+    """POST /images/pull over the socket and follow the NDJSON answer; None if anything about the
+    exchange is unexpected (the full path then retries with its own client)."""
     seen: set[tuple[str, str]] = set()
     try:
-        with http.stream("POST", "/images/pull", body=body, timeout_s=None) as response:
-            if response.status != 200:
-                return None
-            while line := response.readline():
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                if event.get("error"):
-                    return "", str(event["error"])
-                if event.get("image"):
-                    return str(event["image"]["id"]), ""
-                word = _WORDS.get(str(event.get("state")))
-                if word and not quiet and (event["layer"], word) not in seen:
-                    seen.add((event["layer"], word))
-                    with lock:
-                        sys.stderr.write(f"{ref}: {event['layer'].removeprefix('sha256:')[:12]}: {word}\n")
-    except StackupError:
+        for line in _ndjson_post(socket_path, "/images/pull", body):
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            if event.get("error"):
+                return "", str(event["error"])
+            if event.get("image"):
+                return str(event["image"]["id"]), ""
+            word = _WORDS.get(str(event.get("state")))
+            if word and not quiet and (event["layer"], word) not in seen:
+                seen.add((event["layer"], word))
+                with lock:
+                    sys.stderr.write(f"{ref}: {event['layer'].removeprefix('sha256:')[:12]}: {word}\n")
+    except (OSError, ValueError, KeyError):
         return None
-    finally:
-        http.close()
     return None
+
+
+def _ndjson_post(socket_path: Path, path: str, body: bytes) -> Iterator[bytes]:
+    """HTTP/1.1 over the Unix socket, by hand: `http.client` (and the `email` package it loads)
+    would cost more than the whole warm pull. Yields the lines of a 200 chunked answer."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.connect(str(socket_path))
+        head = (f"POST {path} HTTP/1.1\r\nHost: stackupd\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+        sock.sendall(head + body)
+        stream = sock.makefile("rb")
+        status = stream.readline().split(b" ", 2)
+        if len(status) < 2 or status[1] != b"200":
+            raise ValueError(f"engine answered {status!r}")
+        chunked = False
+        while (header := stream.readline()) not in (b"\r\n", b"\n", b""):
+            name, _, value = header.partition(b":")
+            if name.strip().lower() == b"transfer-encoding" and b"chunked" in value.lower():
+                chunked = True
+        if not chunked:
+            yield from stream
+            return
+        pending = b""
+        while (size_line := stream.readline()) and (size := int(size_line.split(b";")[0], 16)):
+            pending += stream.read(size)
+            stream.readline()  # the CRLF after each chunk
+            *lines, pending = pending.split(b"\n")
+            yield from lines
+        if pending:
+            yield pending
+    finally:
+        sock.close()
