@@ -93,10 +93,11 @@ def chain_id(diff_ids: Sequence[str]) -> str:
 class _HashingReader(io.RawIOBase):
     """Counts and hashes every byte read through it, so hashing costs no second pass."""
 
-    def __init__(self, raw: IO[bytes] | io.BufferedIOBase) -> None:
+    def __init__(self, raw: IO[bytes] | io.BufferedIOBase, *, hashing: bool = True) -> None:
         super().__init__()
         self._raw = raw
         self.hash = hashlib.sha256()
+        self.hashing = hashing
         self.count = 0
 
     def readable(self) -> bool:
@@ -107,7 +108,8 @@ class _HashingReader(io.RawIOBase):
         data = self._raw.read(len(view))
         n = len(data)
         view[:n] = data
-        self.hash.update(data)
+        if self.hashing:
+            self.hash.update(data)
         self.count += n
         return n
 
@@ -117,7 +119,7 @@ class _HashingReader(io.RawIOBase):
 
     @property
     def digest(self) -> str:
-        return "sha256:" + self.hash.hexdigest()
+        return "sha256:" + self.hash.hexdigest() if self.hashing else ""
 
 
 def _inflate_module() -> Any:
@@ -183,21 +185,24 @@ def _decompressor(kind: Compression, source: io.BufferedIOBase) -> IO[bytes] | i
     return source
 
 
-def unpack_layer(blob: IO[bytes], dest: Path, *, privileged: bool | None = None) -> LayerInfo:
+def unpack_layer(blob: IO[bytes], dest: Path, *, privileged: bool | None = None,
+                 hash_blob: bool = True) -> LayerInfo:
     """Extract the layer read from `blob` (plain, gzip or zstd tar) into the empty dir `dest`.
 
     `privileged` (default: running as root) allows device nodes and ownership; whiteouts always
     need it because they are device nodes. Raises RuntimeFailure on unsafe or malformed entries.
+    `hash_blob=False` skips the blob's own digest (`LayerInfo.digest` is then empty) when the
+    caller verified it already, as the store does for every blob it holds.
     """
     if privileged is None:
         privileged = os.geteuid() == 0
-    raw = _HashingReader(blob)
+    raw = _HashingReader(blob, hashing=hash_blob)
     buffered = io.BufferedReader(raw, _CHUNK)
     kind = detect_compression(buffered.peek(4)[:4])
     plain = _HashingReader(_decompressor(kind, buffered))
     extractor = _Extractor(dest, privileged)
     try:
-        with tarfile.open(fileobj=plain, mode="r|", errors="surrogateescape") as tar:
+        with tarfile.open(fileobj=plain, mode="r|", errors="surrogateescape", bufsize=_CHUNK) as tar:
             for member in tar:
                 extractor.add(tar, member)
         extractor.finish()

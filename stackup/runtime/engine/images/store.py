@@ -228,7 +228,7 @@ class ImageStore:
         try:
             (staging / "diff").mkdir()
             with open(blob, "rb") as stream:
-                info = unpack_layer(stream, staging / "diff")
+                info = unpack_layer(stream, staging / "diff", hash_blob=False)  # verified when stored
             if diff_id is not None and info.diff_id != diff_id:
                 raise RuntimeFailure(f"layer {digest}: DiffID is {info.diff_id}, config says {diff_id}")
             chain = self._chain(parent, info.diff_id)
