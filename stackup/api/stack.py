@@ -21,11 +21,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from stackup.api import readiness
+from stackup.api import pulling, readiness
 from stackup.api.backends import open_backend
 from stackup.errors import NotFound, RuntimeFailure, StackFailed, UsageError
 from stackup.runtime import labels as lbl
@@ -41,6 +41,7 @@ from stackup.runtime.base import (
     LogEntry,
     ProcessStream,
     RuntimeEvent,
+    TransferProgress,
 )
 
 if TYPE_CHECKING:
@@ -203,6 +204,8 @@ class Stack:
         scale: Mapping[str, int] | None = None,
         build: bool = False,
         no_build: bool = False,
+        pull: str | None = None,
+        refreshed: frozenset[str] = frozenset(),
     ) -> ReconcileOptions:
         """The planner's options for this load (file contents for the hash, disabled services)."""
         from stackup.planner.options import ReconcileOptions, recreate_policies
@@ -226,13 +229,19 @@ class Stack:
             disabled_services=frozenset(loaded.disabled_services),
             working_dir=str(loaded.files[0].parent) if loaded.files else "",
             config_files=tuple(str(f) for f in loaded.files),
+            pull=pull,
+            refreshed=refreshed,
+            now=datetime.now(UTC),
         )
 
-    def plan(self, services: Sequence[str] = (), **options: object) -> Plan:
-        """What `up` would do and why (`str(plan)` is `stackup plan`'s output). Options as `up`."""
+    def plan(self, services: Sequence[str] = (), *, observed: Observed | None = None,
+             **options: object) -> Plan:
+        """What `up` would do and why (`str(plan)` is `stackup plan`'s output). Options as `up`;
+        `observed` reuses a snapshot just taken."""
         from stackup.planner.reconcile import reconcile
 
-        return reconcile(self.project, self.observe(), self.reconcile_options(services, **options))  # type: ignore[arg-type]
+        reconcile_options = self.reconcile_options(services, **options)  # type: ignore[arg-type]
+        return reconcile(self.project, observed or self.observe(), reconcile_options)
 
     def up(
         self,
@@ -246,6 +255,7 @@ class Stack:
         no_deps: bool = False,
         remove_orphans: bool = False,
         scale: Mapping[str, int] | None = None,
+        pull: str | None = None,
         reporter: Reporter | None = None,
         build: bool = False,
         no_build: bool = False,
@@ -256,6 +266,7 @@ class Stack:
         healthy, completed). Raises `StackFailed` with a `Diagnosis` per culprit otherwise.
         `build` (`up --build`) builds the services' images first, as Compose does, so only the
         containers whose image really changed are recreated; `no_build` never builds.
+        `pull` (`always`, `missing`, `never`) overrides every service's `pull_policy`.
         """
         from stackup.planner.conditions import WaitPolicy
         from stackup.planner.execute import execute
@@ -266,11 +277,18 @@ class Stack:
             raise UsageError("--build and --no-build cannot be combined")
         if build:
             self.build(self._in_scope(names, no_deps), progress=_progress_of(reporter))
-        plan = self.plan(
-            names, no_build=no_build, force_recreate=force_recreate, no_recreate=no_recreate,
-            always_recreate_deps=always_recreate_deps, no_deps=no_deps, remove_orphans=remove_orphans,
-            scale=scale,
+        knobs: dict[str, object] = dict(
+            force_recreate=force_recreate, no_recreate=no_recreate, always_recreate_deps=always_recreate_deps,
+            no_deps=no_deps, remove_orphans=remove_orphans, scale=scale, pull=pull, no_build=no_build,
         )
+        observed = self.observe()
+        plan = self.plan(names, observed=observed, **knobs)
+        refresh = pulling.refresh_ops(plan, observed)
+        if refresh:  # pull what is due first: containers are then recreated only if the image changed
+            refreshed = pulling.run_refresh(refresh, self.name, self.backend, reporter, self.parallel)
+            if not refreshed.ok:
+                raise self._failure(refreshed)
+            plan = self.plan(names, refreshed=frozenset(op.name for op in refresh), **knobs)  # type: ignore[arg-type]
         outcome = execute(
             plan, self.backend, reporter, parallel=self.parallel,
             wait=WaitPolicy(interval_s=WAIT_POLL_S, timeout_s=wait_timeout),
@@ -499,6 +517,25 @@ class Stack:
     def export(self, service: str, *, index: int = 1) -> Iterator[bytes]:
         """Replica `index`'s root filesystem (volumes excluded) as a tar stream (as `docker export`)."""
         return self._container_images().export_container(self.container(service, index).id)
+
+    # -- registry: pull and push -----------------------------------------------------------
+
+    def pull(
+        self, services: Sequence[str] = (), *, include_deps: bool = False, ignore_failures: bool = False,
+        progress: TransferProgress | None = None,
+    ) -> list[pulling.Transfer]:
+        """Pull the services' images in parallel, as `docker compose pull` chooses them (see
+        `api.pulling`); raises on the first failure unless `ignore_failures`."""
+        return pulling.pull_services(self.backend, self.project, services, include_deps=include_deps,
+                                     ignore_failures=ignore_failures, progress=progress)
+
+    def push(
+        self, services: Sequence[str] = (), *, ignore_failures: bool = False,
+        progress: TransferProgress | None = None,
+    ) -> list[pulling.Transfer]:
+        """Push the images of services that are built here (`build:` and `image:`)."""
+        return pulling.push_services(self.backend, self.project, services, ignore_failures=ignore_failures,
+                                     progress=progress)
 
     # -- one-off containers ----------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from stackup.runtime import labels as lbl
@@ -114,6 +115,8 @@ class Observed:
     networks: Mapping[str, ObservedNetwork] = field(default_factory=dict)
     volumes: Mapping[str, ObservedVolume] = field(default_factory=dict)
     images: Mapping[str, str] = field(default_factory=dict)
+    pulled: Mapping[str, datetime] = field(default_factory=dict)
+    """When each reference's image was last pulled from a registry (absent: never)."""
 
     def by_service(self) -> dict[str, list[ObservedContainer]]:
         """Non-one-off containers grouped by service, each group in (number, name) order."""
@@ -141,6 +144,7 @@ class Observed:
             networks={n.name: ObservedNetwork(n.name, n.id, project_of(n.labels)) for n in networks},
             volumes={v.name: ObservedVolume(v.name, project_of(v.labels)) for v in volumes},
             images=_image_refs(images),
+            pulled={ref: img.last_pulled for img in images for ref in img.refs if img.last_pulled},
         )
 
 

@@ -277,10 +277,46 @@ class VolumeInfo:
 
 @dataclass(frozen=True, slots=True)
 class ImageInfo:
-    """A local image: its content ID and every reference (`name:tag`) that points at it."""
+    """A local image: its content ID and every reference (`name:tag`) that points at it.
+
+    `last_pulled` is when one of its references was last pulled from a registry (None: never,
+    or the runtime does not say), what `pull_policy: daily` compares against."""
 
     id: str
     refs: tuple[str, ...] = ()
+    last_pulled: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PullSpec:
+    """A registry pull the plan asks for: the reference and `platform:` (`linux/arm64`), if set."""
+
+    ref: str
+    platform: str | None = None
+
+
+class TransferState(StrEnum):
+    """Where one layer of a pull or push is (`exists`: nothing to transfer)."""
+
+    EXISTS = "exists"
+    DOWNLOADING = "downloading"
+    UPLOADING = "uploading"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class LayerProgress:
+    """One progress report of a pull or push: `done`/`total` bytes of layer `layer` of `image`."""
+
+    image: str
+    layer: str
+    state: TransferState
+    done: int = 0
+    total: int = 0
+
+
+TransferProgress = Callable[[LayerProgress], None]
+"""Called from transfer threads, several at once: keep it cheap and thread-safe."""
 
 
 class OutputStream(StrEnum):
@@ -417,7 +453,16 @@ class Runtime(Protocol):
 
     def list_images(self) -> list[ImageInfo]: ...
 
-    def pull_image(self, ref: str) -> ImageInfo: ...
+    def pull_image(self, ref: str, *, platform: str | None = None,
+                   progress: TransferProgress | None = None) -> ImageInfo:
+        """Fetch `ref` from its registry (credentials as the invoking user's Docker config has them)."""
+        ...
+
+    def push_image(self, ref: str, *, progress: TransferProgress | None = None) -> str:
+        """Upload the local image `ref` to the registry it names; returns the manifest digest."""
+        ...
+
+    def tag_image(self, ref: str, target: str) -> ImageInfo: ...
 
     def build_image(self, spec: BuildSpec, progress: BuildProgress | None = None) -> ImageInfo: ...
 

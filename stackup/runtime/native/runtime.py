@@ -8,7 +8,7 @@ the planner, mechanisms stay in the engine.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -26,10 +26,13 @@ from stackup.runtime.base import (
     HealthProbe,
     HookSpec,
     ImageInfo,
+    LayerProgress,
     MountType,
     NetworkInfo,
     NetworkSpec,
     PublishedPort,
+    TransferProgress,
+    TransferState,
     VolumeInfo,
     VolumeSpec,
 )
@@ -40,6 +43,7 @@ from stackup.runtime.wire.imageconfig import HealthConfig
 if TYPE_CHECKING:
     from stackup.runtime.base import Backend
     from stackup.runtime.native.client import EngineClient
+    from stackup.runtime.wire.images import ImageRecord, TransferEvent
     from stackup.runtime.wire.records import ContainerRecord
 
 _STATES = {
@@ -333,16 +337,24 @@ class NativeRuntime(NativeContainerOps):
     # -- images ---------------------------------------------------------------------------
 
     def list_images(self) -> list[ImageInfo]:
-        return [ImageInfo(id=i.id, refs=tuple(i.refs)) for i in self.client.list_images()]
+        return [_image_info(i) for i in self.client.list_images()]
 
-    def pull_image(self, ref: str) -> ImageInfo:
-        from stackup.errors import NotFound
+    def pull_image(self, ref: str, *, platform: str | None = None,
+                   progress: TransferProgress | None = None) -> ImageInfo:
+        """Pull through the engine, which streams layer progress back (see `wire.images`)."""
+        from stackup.runtime.native.credentials import credentials_for
 
-        raise NotFound(
-            f'image "{ref}" is not in the local store and registry pulls are not available yet; '
-            f"import it with `stackup image import ROOTFS|ARCHIVE {ref}` "
-            f"(or `stackup image bootstrap busybox {ref}`)"
-        )
+        record = self.client.pull_image(ref, platform=platform, auth=credentials_for(ref),
+                                        progress=_progress(ref, progress))
+        return _image_info(record)
+
+    def push_image(self, ref: str, *, progress: TransferProgress | None = None) -> str:
+        from stackup.runtime.native.credentials import credentials_for
+
+        return self.client.push_image(ref, auth=credentials_for(ref), progress=_progress(ref, progress))
+
+    def tag_image(self, ref: str, target: str) -> ImageInfo:
+        return _image_info(self.client.tag_image(ref, target))
 
     def build_image(self, spec: BuildSpec, progress: BuildProgress | None = None) -> ImageInfo:
         """Build on the engine (`POST /build`). A failure raises `BuildFailed` located at the step
@@ -363,6 +375,23 @@ class NativeRuntime(NativeContainerOps):
 
     def export_container(self, container_id: str) -> Iterator[bytes]:
         return self.client.export_container(container_id)
+
+
+def _image_info(record: ImageRecord) -> ImageInfo:
+    return ImageInfo(id=record.id, refs=tuple(record.refs), last_pulled=record.last_pulled)
+
+
+def _progress(ref: str, progress: TransferProgress | None) -> Callable[[TransferEvent], None] | None:
+    """Engine transfer events -> the runtime-neutral `LayerProgress`."""
+    if progress is None:
+        return None
+
+    def forward(event: TransferEvent) -> None:
+        if event.state is not None:
+            progress(LayerProgress(ref, event.layer, TransferState(event.state.value), event.done,
+                                   event.total))
+
+    return forward
 
 
 if TYPE_CHECKING:
