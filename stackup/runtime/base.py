@@ -8,11 +8,12 @@ beyond trivial accessors, so a runtime is free to store and serialise them howev
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import IO, Protocol
+from typing import IO, Protocol, runtime_checkable
 
 
 class ContainerState(StrEnum):
@@ -457,3 +458,18 @@ class Backend(Runtime, ContainerOps, Protocol):
     name: str
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ProjectLocking(Protocol):
+    """A backend that can serialise `up`/`down` of one project across clients (the native
+    engine: a lock held by the client's connection, released when it closes or dies)."""
+
+    def project_lock(
+        self,
+        project: str,
+        *,
+        holder: str = "",
+        timeout_s: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> AbstractContextManager[None]: ...

@@ -29,6 +29,7 @@ from stackup.runtime.engine.containers.execs import ExecSessions
 from stackup.runtime.engine.containers.manager import ContainerManager
 from stackup.runtime.engine.containers.networking import LazyNetworks
 from stackup.runtime.engine.images.store import ImageStore
+from stackup.runtime.engine.projectlocks import ProjectLocks
 from stackup.runtime.engine.state.events import EventBus
 from stackup.runtime.engine.state.store import StateStore
 from stackup.runtime.engine.supervision.manager import Supervision
@@ -91,6 +92,7 @@ class EngineService:
     started_at: datetime = field(default_factory=utcnow)
     version: str = field(default_factory=_stackup_version)
     request_shutdown: Callable[[], None] = lambda: None
+    project_locks: ProjectLocks = field(default_factory=ProjectLocks)
 
     @classmethod
     def open(cls, paths: EnginePaths) -> EngineService:

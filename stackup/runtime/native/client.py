@@ -8,14 +8,17 @@ one exception tree. The transport is the standard library's (`unixhttp.py` says 
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 
+from stackup.errors import EngineUnavailable, ProjectBusy
 from stackup.runtime.native.answers import raise_for_answer
 from stackup.runtime.native.streams import UpgradedStream, open_upgraded
 from stackup.runtime.native.unixhttp import Answer, UnixHTTP
@@ -27,9 +30,11 @@ from stackup.runtime.wire.models import (
     ExecResult,
     ImageImport,
     ImportFormat,
+    LockState,
     LogLine,
     NetworkCreate,
     NetworkLeftover,
+    ProjectLockStatus,
     PruneResult,
     TopResult,
     VersionInfo,
@@ -136,6 +141,45 @@ class EngineClient:
             k: v for k, v in (("since_id", since_id), ("type", type_), ("project", project)) if v is not None
         }
         return self._stream(Event, "/events", params)
+
+    @contextlib.contextmanager
+    def project_lock(
+        self,
+        project: str,
+        *,
+        holder: str = "",
+        timeout_s: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> Iterator[None]:
+        """Hold the project's lock in the engine for the duration of the `with` block: the
+        connection stays open, and closing it (or this process dying) releases the lock.
+        Waits at most `timeout_s` (None: forever) for another holder, telling `on_wait` who
+        it is; raises `ProjectBusy` after that."""
+        with self._http.stream("POST", f"/projects/{project}/lock", params={"holder": holder},
+                               timeout_s=timeout_s) as response:  # fmt: skip
+            if not 200 <= response.status < 300:
+                raise_for_answer(Answer(response.status, response.read()))
+            started, other = time.monotonic(), ""
+            while True:
+                try:
+                    line = response.readline()
+                except TimeoutError:
+                    raise ProjectBusy(
+                        f"project {project} is busy: {other or 'another client'} has held its lock for "
+                        f"over {time.monotonic() - started:.0f}s; try again when it is done",
+                        other,
+                    ) from None
+                if not line:
+                    raise EngineUnavailable(f"engine at {self.socket_path} closed the lock of {project}")
+                if not line.strip():
+                    continue
+                status = ProjectLockStatus.model_validate_json(line)
+                if status.state is LockState.HELD:
+                    break
+                other = status.holder
+                if on_wait is not None:
+                    on_wait(other)
+            yield  # keepalives are left unread: the socket's buffer absorbs a line every few seconds
 
     # -- images -----------------------------------------------------------------------------
 

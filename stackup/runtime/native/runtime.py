@@ -7,6 +7,8 @@ the planner, mechanisms stay in the engine.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -231,6 +233,17 @@ class NativeRuntime(NativeContainerOps):
 
     def close(self) -> None:
         self.client.close()
+
+    def project_lock(
+        self,
+        project: str,
+        *,
+        holder: str = "",
+        timeout_s: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> AbstractContextManager[None]:
+        """The engine's per-project lock, held by a connection of its own (see `projectlocks`)."""
+        return self.client.project_lock(project, holder=holder, timeout_s=timeout_s, on_wait=on_wait)
 
     # -- containers -----------------------------------------------------------------------
 

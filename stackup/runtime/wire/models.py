@@ -299,3 +299,17 @@ class LogLine(_Frozen):
 class PruneResult(_Frozen):
     removed: tuple[str, ...] = ()
     reclaimed_bytes: int = 0
+
+
+class LockState(StrEnum):
+    WAITING = "waiting"
+    HELD = "held"
+
+
+class ProjectLockStatus(_Frozen):
+    """One line of `/projects/{name}/lock`: someone else holds it (`waiting`), or it is ours
+    (`held`, repeated as a keepalive while the client keeps the connection open)."""
+
+    state: LockState
+    project: str
+    holder: str = ""

@@ -27,6 +27,7 @@ from stackup.runtime.engine.api import containers as api_containers
 from stackup.runtime.engine.api import execs as api_execs
 from stackup.runtime.engine.api import images as api_images
 from stackup.runtime.engine.api import networks as api_networks
+from stackup.runtime.engine.api import projects as api_projects
 from stackup.runtime.engine.api import system as api_system
 from stackup.runtime.engine.api import volumes as api_volumes
 from stackup.runtime.engine.api.routing import Endpoint
@@ -113,6 +114,7 @@ def all_endpoints() -> list[Endpoint]:
         *api_containers.ENDPOINTS,
         *api_execs.ENDPOINTS,
         *api_archive.ENDPOINTS,
+        *api_projects.ENDPOINTS,
     ]
 
 
