@@ -155,6 +155,9 @@ class ContainerSpec:
     sysctls: Mapping[str, str] = field(default_factory=dict)
     post_start: tuple[HookSpec, ...] = ()
     pre_stop: tuple[HookSpec, ...] = ()
+    log_driver: str | None = None
+    """Compose's `logging.driver` (None: the runtime's default); `log_options` its options."""
+    log_options: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

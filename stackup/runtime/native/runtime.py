@@ -178,6 +178,10 @@ def create_request(spec: ContainerSpec) -> dict[str, Any]:
     }
     if spec.stop_signal:
         options["stop_signal"] = spec.stop_signal
+    if spec.log_driver:
+        options["log_driver"] = spec.log_driver
+    if spec.log_options:
+        options["log_options"] = dict(spec.log_options)
     if spec.limits.memory_bytes:
         options["memory"] = spec.limits.memory_bytes
     if spec.limits.cpus:

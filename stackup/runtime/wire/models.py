@@ -167,6 +167,10 @@ class ContainerOptions(_Frozen):
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
+    log_driver: str | None = Field(default=None, description="json-file (default), local, k8s-file, none")
+    log_options: dict[str, str] = Field(
+        default_factory=dict, description="Docker's json-file options: max-size (10m), max-file (3)"
+    )
 
 
 class ContainerCreate(_Frozen):

@@ -1,0 +1,54 @@
+"""`logging:` options read as Docker's json-file and local drivers read them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from stackup.errors import RuntimeFailure
+from stackup.runtime.engine.containers.logpolicy import (
+    DEFAULT_MAX_FILE,
+    DEFAULT_MAX_SIZE,
+    LogDriver,
+    LogPolicy,
+    log_files,
+    parse_size,
+    policy,
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("10m", 10 << 20), ("512k", 512 << 10), ("1g", 1 << 30), ("5000", 5000), ("1.5m", 1572864)],
+)
+def test_sizes(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["ten", "10q", "", "100"])
+def test_bad_sizes_say_what_to_write(text: str) -> None:
+    with pytest.raises(RuntimeFailure, match="max-size"):
+        parse_size(text)
+
+
+def test_defaults_and_docker_rules() -> None:
+    assert policy(None, {}) == LogPolicy(LogDriver.JSON_FILE, DEFAULT_MAX_SIZE, DEFAULT_MAX_FILE)
+    assert policy("json-file", {"max-size": "1m"}) == LogPolicy(LogDriver.JSON_FILE, 1 << 20, 1)
+    assert policy("json-file", {"max-size": "1m", "max-file": "4"}).max_file == 4
+    assert policy("local", {}) == LogPolicy(LogDriver.LOCAL, 20 << 20, 5)
+    assert policy("none", {"max-size": "1m"}).keeps_log is False
+    assert policy("json-file", {"max-size": "1m"}).conmon_truncates
+    with pytest.raises(RuntimeFailure, match="max-file"):
+        policy("json-file", {"max-file": "0"})
+    with pytest.raises(RuntimeFailure, match="labels"):
+        policy("json-file", {"labels": "a"})
+    with pytest.raises(RuntimeFailure, match="'gelf' is not available"):
+        policy("gelf", {})
+
+
+def test_log_files_oldest_first(tmp_path: Path) -> None:
+    current = tmp_path / "ctr.log"
+    for name in ("ctr.log", "ctr.log.1", "ctr.log.2", "ctr.log.10", "ctr.log.tmp"):
+        (tmp_path / name).write_text("")
+    assert [p.name for p in log_files(current)] == ["ctr.log.10", "ctr.log.2", "ctr.log.1", "ctr.log"]
