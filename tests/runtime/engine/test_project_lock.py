@@ -3,6 +3,7 @@ says so, and a holder that dies (SIGKILL) releases it because its connection clo
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -14,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from stackup.errors import ProjectBusy
+from stackup.runtime.engine.projectlocks import ProjectLocks
 from stackup.runtime.native.client import EngineClient
+from stackup.runtime.wire.models import LockState
 from tests.e2e._engine import Engine, running_engine, wait_for
 
 pytestmark = pytest.mark.engine
@@ -91,3 +94,30 @@ def test_killed_holder_releases_the_lock(engine: Engine) -> None:
                 pass
         finally:
             proc.kill()
+
+
+def test_release_waits_for_the_dead_clients_requests() -> None:
+    """A request the holder began (a `stop`) still runs after it died: the next holder gets the
+    lock only once that request has finished."""
+
+    async def scenario() -> list[str]:
+        locks, order = ProjectLocks(), []
+        first = locks.hold("p", "up, pid 1")
+        assert (await anext(first)).state is LockState.HELD
+        request = locks.inflight.begin()  # e.g. DELETE /containers/web, still being served
+        await first.aclose()  # the client died
+
+        async def second() -> None:
+            async for status in locks.hold("p", "up, pid 2"):
+                if status.state is LockState.HELD:
+                    order.append("second holds")
+                    return
+
+        waiter = asyncio.create_task(second())
+        await asyncio.sleep(0.2)
+        order.append("request ends")
+        locks.inflight.end(request)
+        await asyncio.wait_for(waiter, 5)
+        return order
+
+    assert asyncio.run(scenario()) == ["request ends", "second holds"]

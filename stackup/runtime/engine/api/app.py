@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -124,6 +125,7 @@ def create_app(engine: EngineService) -> Starlette:
     routes = [Route(e.path, e.handler, methods=[e.method]) for e in endpoints]
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(api_projects.InflightMiddleware, inflight=engine.project_locks.inflight)],
         exception_handlers={
             StackupError: _on_stackup_error,
             ValidationError: _on_validation_error,

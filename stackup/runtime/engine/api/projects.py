@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from stackup.runtime.engine.api.routing import Endpoint, Param, engine_of, ndjson
+from stackup.runtime.engine.projectlocks import Inflight
 from stackup.runtime.wire.models import ProjectLockStatus
 
 
@@ -30,3 +32,29 @@ ENDPOINTS = [
         ),
     ),
 ]
+
+
+MUTATING = frozenset({"POST", "PUT", "DELETE"})
+
+
+class InflightMiddleware:
+    """Counts the mutating requests being served, so a released project lock can wait for a dead
+    client's last requests (`projectlocks`). The lock streams themselves are not counted."""
+
+    def __init__(self, app: ASGIApp, inflight: Inflight) -> None:
+        self.app = app
+        self.inflight = inflight
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in MUTATING
+            or scope["path"].startswith("/projects/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        ident = self.inflight.begin()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.inflight.end(ident)
