@@ -117,13 +117,17 @@ class EngineService:
         monitor = Monitor(containers, state)
         volumes.recover()
         before = state.list_containers()
+        supervision.hold_starts()  # restart policies wait for the networks (see `hold_starts`)
         supervision.adopt(before)
         monitor.adopt()
         records = state.list_containers()
-        networks.restore(
-            live_containers=[r.id for r in records],
-            owners=[r.id for r in records if r.network is not None and r.network.owns_netns],
-        )
+        try:
+            networks.restore(
+                live_containers=[r.id for r in records],
+                owners=[r.id for r in records if r.network is not None and r.network.owns_netns],
+            )
+        finally:
+            supervision.allow_starts()
         supervision.start_on_boot([r for r in before if r.status is ContainerStatus.EXITED])
         monitor.start()
         events.publish(EventType.ENGINE, "start", str(os.getpid()))
