@@ -38,7 +38,10 @@ services:
   always:
     image: $IMAGE
     restart: always
-    command: ["sh", "-c", "mkdir -p /www && echo served-by-always > /www/index.html && exec httpd -f -p 8080 -h /www"]
+    command:
+      - sh
+      - -c
+      - mkdir -p /www && echo served-by-always > /www/index.html && exec httpd -f -p 8080 -h /www
     ports: ["127.0.0.1:{port}:8080"]
     volumes: [data:/data]
   unless:
