@@ -151,16 +151,18 @@ class Chaos:
 
     # -- setup --------------------------------------------------------------------------------
 
-    def setup(self) -> None:
-        """Image, a warm cycle that measures each operation's usual duration, the empty table."""
+    def setup(self, *, measure: bool = True) -> None:
+        """Image, a warm cycle that measures each operation's usual duration (without `measure`:
+        assume 2 s each), the empty table."""
         self.cli("image", "bootstrap", "busybox", IMAGE)
         self.cli("up", "-d")
-        for name, op in OPERATIONS.items():
+        for name, op in OPERATIONS.items() if measure else ():
             op.prepare(self)
             started = time.monotonic()
             self.cli(*op.argv)
             self.durations[name] = time.monotonic() - started
             self.cli("up", "-d")
+        self.durations = self.durations or dict.fromkeys(OPERATIONS, 2.0)
         self.cli("down", "-v", "-t", "1")
         self.baseline_rules = _machine.firewall_rules(self.root)
         left = _machine.leftovers(self.paths, baseline_rules=self.baseline_rules)
