@@ -18,6 +18,7 @@ The e2e suite runs a short version (tests/e2e/test_chaos.py).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -98,6 +99,8 @@ class Trial:
     leaks: list[str] = field(default_factory=list)
     error: str = ""
     seconds: float = 0.0
+    events: list[str] = field(default_factory=list)
+    """The engine's last events when a trial failed to converge (for diagnosis)."""
 
     @property
     def ok(self) -> bool:
@@ -233,6 +236,8 @@ class Chaos:
             else:
                 trial.recovered = True
                 trial.duplicates = self.duplicates()
+                if trial.duplicates:
+                    trial.events = self.recent_events()
                 read = self.cli("exec", "-T", "db", "cat", "/data/marker", check=False)
                 trial.data_intact = read.stdout.strip() == token
                 if not trial.data_intact:
@@ -248,6 +253,15 @@ class Chaos:
             trial.leaks = _machine.leftovers(self.paths, baseline_rules=self.baseline_rules)
             trial.seconds = round(time.monotonic() - started, 2)
         return trial
+
+    def recent_events(self, count: int = 24) -> list[str]:
+        """The last events of the root, oldest first, read from the state database."""
+        import sqlite3
+
+        query = "SELECT id, time, action, attributes FROM events ORDER BY id DESC LIMIT ?"
+        with contextlib.closing(sqlite3.connect(f"file:{self.paths.state_db}?mode=ro", uri=True)) as db:
+            rows = db.execute(query, (count,)).fetchall()
+        return [f"{t[11:23]} {a} {json.loads(attrs).get('name', '')}" for _i, t, a, attrs in reversed(rows)]
 
     def duplicates(self) -> list[str]:
         """Services without exactly one running container."""
