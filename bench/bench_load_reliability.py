@@ -30,6 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import _machine
+from stackup.runtime.labels import PROJECT
 from stackup.runtime.native.client import EngineClient
 from stackup.runtime.wire.models import ContainerCreate
 from stackup.runtime.wire.paths import EnginePaths
@@ -141,12 +142,19 @@ class Bench:
             running = sum(r.status == "running" for r in client.list_containers())
         rss_after = self.rss()
         ps = [self.cli("ps", cwd=directory, project="many") for _ in range(5)]
+        api = []
+        with EngineClient(self.paths.socket) as client:
+            for _ in range(5):
+                started = time.perf_counter()
+                client.list_containers(labels={PROJECT: "many"})
+                api.append(time.perf_counter() - started)
         down_s = self.cli("down", "-v", "-t", "1", cwd=directory, project="many")
         return {
             "containers": count, "running": running, "up_s": round(up_s, 1),
             "engine_rss_mib_before": round(rss_before / 2**20, 1),
             "engine_rss_mib_with_200": round(rss_after / 2**20, 1),
             "ps_s_median": round(statistics.median(ps), 3), "ps_s_max": round(max(ps), 3),
+            "list_api_s_median": round(statistics.median(api), 4),
             "down_s": round(down_s, 1), "leftovers": _machine.leftovers(self.paths),
         }  # fmt: skip
 
@@ -154,11 +162,9 @@ class Bench:
         directory = self.project_dir("chatty", CHATTY)
         self.cli("up", "-d", cwd=directory, project="chatty")
         with EngineClient(self.paths.socket) as client:
-            talkers = [
-                r.id
-                for r in client.list_containers()
-                if r.labels.get("com.docker.compose.project") == "chatty"
-            ]
+            talkers = [r.id for r in client.list_containers(labels={PROJECT: "chatty"})]
+        if not talkers:
+            raise RuntimeError("the chatty project has no containers")
         stop = threading.Event()
         received: list[int] = [0] * clients
         errors: list[str] = []
