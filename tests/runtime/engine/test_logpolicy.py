@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from stackup.errors import RuntimeFailure
+from stackup.runtime.engine.containers.k8s_log import read_logs
 from stackup.runtime.engine.containers.logpolicy import (
     DEFAULT_MAX_FILE,
     DEFAULT_MAX_SIZE,
@@ -16,6 +17,7 @@ from stackup.runtime.engine.containers.logpolicy import (
     parse_size,
     policy,
 )
+from stackup.runtime.engine.containers.logstream import LogReader
 
 
 @pytest.mark.parametrize(
@@ -52,3 +54,21 @@ def test_log_files_oldest_first(tmp_path: Path) -> None:
     for name in ("ctr.log", "ctr.log.1", "ctr.log.2", "ctr.log.10", "ctr.log.tmp"):
         (tmp_path / name).write_text("")
     assert [p.name for p in log_files(current)] == ["ctr.log.10", "ctr.log.2", "ctr.log.1", "ctr.log"]
+
+
+def test_reader_follows_across_a_rotation_and_a_truncation(tmp_path: Path) -> None:
+    log = tmp_path / "ctr.log"
+    log.write_text("2026-01-01T00:00:00Z stdout F one\n")
+    with LogReader(log) as reader:
+        assert [line.text for line in reader.read_new()] == ["one"]
+        with log.open("a") as handle:  # conmon writes on until it reopens
+            handle.write("2026-01-01T00:00:01Z stdout P tw\n")
+        log.rename(tmp_path / "ctr.log.1")
+        with (tmp_path / "ctr.log.1").open("a") as handle:
+            handle.write("2026-01-01T00:00:01Z stdout F o\n")
+        log.write_text("2026-01-01T00:00:02Z stdout F three\n")  # the reopened file
+        assert [line.text for line in reader.read_new()] == ["two", "three"]
+        (tmp_path / "ctr.log.tmp").write_text("2026-01-01T00:00:03Z stdout F four\n")
+        (tmp_path / "ctr.log.tmp").rename(log)  # conmon's own truncation at --log-size-max
+        assert [line.text for line in reader.read_new()] == ["four"]
+    assert [line.text for line in read_logs(log)] == ["one", "two", "four"]  # .1, then the log

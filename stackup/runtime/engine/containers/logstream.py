@@ -47,6 +47,12 @@ class LogReader:
             handle.close()
         self._handles = []
 
+    def __enter__(self) -> LogReader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def _open(self) -> list[BinaryIO]:
         if self._handles is None:
             self._handles = []
