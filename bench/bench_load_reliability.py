@@ -137,6 +137,7 @@ class Bench:
     def many_containers(self, count: int = 200) -> dict[str, Any]:
         directory = self.project_dir("many", MANY)
         rss_before = self.rss()
+        ps_empty = [self.cli("ps", cwd=directory, project="many") for _ in range(3)]  # CLI start-up alone
         up_s = self.cli("up", "-d", "--scale", f"app={count}", cwd=directory, project="many")
         with EngineClient(self.paths.socket) as client:
             running = sum(r.status == "running" for r in client.list_containers())
@@ -154,6 +155,7 @@ class Bench:
             "engine_rss_mib_before": round(rss_before / 2**20, 1),
             "engine_rss_mib_with_200": round(rss_after / 2**20, 1),
             "ps_s_median": round(statistics.median(ps), 3), "ps_s_max": round(max(ps), 3),
+            "ps_s_median_empty_project": round(statistics.median(ps_empty), 3),
             "list_api_s_median": round(statistics.median(api), 4),
             "down_s": round(down_s, 1), "leftovers": _machine.leftovers(self.paths),
         }  # fmt: skip
@@ -252,7 +254,7 @@ def main() -> None:
             if _machine.leftovers(bench.paths):
                 _machine.scrub(bench.paths)
     result["command"] = "python bench/bench_load_reliability.py"
-    result["machine"] = {"cpus": os.cpu_count()}
+    result["machine"] = {"cpus": os.cpu_count(), "load_average_1m_at_end": os.getloadavg()[0]}
     args.output.parent.mkdir(exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
 
