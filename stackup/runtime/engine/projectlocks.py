@@ -33,6 +33,7 @@ log = logging.getLogger("stackupd.locks")
 SETTLE_TIMEOUT_S = 120.0
 """At most this long a released lock waits for the requests in flight at its release."""
 _SETTLE_POLL_S = 0.05
+RELEASE_GRACE_S = 0.3
 
 
 class Inflight:
@@ -109,15 +110,16 @@ class ProjectLocks:
                 yield ProjectLockStatus(state=LockState.HELD, project=project, holder=entry.holder)
         finally:
             # A task of its own: this generator is being cancelled, and must not await here.
-            task = asyncio.get_running_loop().create_task(
-                self._release(project, entry, self.inflight.snapshot() if acquired else None)
-            )
+            task = asyncio.get_running_loop().create_task(self._release(project, entry, acquired))
             self._releases.add(task)
             task.add_done_callback(self._releases.discard)
 
-    async def _release(self, project: str, entry: _Entry, snapshot: frozenset[int] | None) -> None:
-        if snapshot is not None:
-            await self.inflight.settle(snapshot)
+    async def _release(self, project: str, entry: _Entry, acquired: bool) -> None:
+        if acquired:
+            # A request the client sent just before it died may still sit unread in its socket
+            # when the lock's connection is seen closed: let it begin before taking the snapshot.
+            await asyncio.sleep(RELEASE_GRACE_S)
+            await self.inflight.settle(self.inflight.snapshot())
             entry.holder = ""
             entry.lock.release()
         entry.users -= 1
