@@ -223,6 +223,8 @@ class Chaos:
                         trial.delivered = True
                     except ProcessLookupError:
                         pass
+                if trial.delivered and target == "init":
+                    self.await_recorded_exit(pid)
                 try:
                     victim.communicate(timeout=OP_TIMEOUT_S)
                 except subprocess.TimeoutExpired:
@@ -253,6 +255,25 @@ class Chaos:
             trial.leaks = _machine.leftovers(self.paths, baseline_rules=self.baseline_rules)
             trial.seconds = round(time.monotonic() - started, 2)
         return trial
+
+    def await_recorded_exit(self, pid: int | None, timeout_s: float = 15.0) -> None:
+        """Wait until the engine has recorded the exit of the container whose init was `pid`.
+
+        The crash is complete only then: a recovery `up` that observes the container a moment
+        before the engine notices its death would rightly leave it "running", and the container
+        would be found exited afterwards (a race of the harness, not of the engine)."""
+        from stackup.errors import StackupError
+        from stackup.runtime.native.client import EngineClient
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                with EngineClient(self.paths.socket) as client:
+                    if not any(r.pid == pid and r.status == "running" for r in client.list_containers()):
+                        return
+            except StackupError:
+                return  # no engine answering: the next `up` starts one, which re-adopts
+            time.sleep(0.1)
 
     def recent_events(self, count: int = 24) -> list[str]:
         """The last events of the root, oldest first, read from the state database."""
