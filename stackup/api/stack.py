@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import secrets
 import threading
 import time
@@ -55,6 +56,8 @@ if TYPE_CHECKING:
     from stackup.spec.models import Project
     from stackup.spec.options import LoadOptions
 
+LOCK_TIMEOUT_ENV = "STACKUP_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT_S = 600.0
 WAIT_POLL_S = 0.05
 """How often `up` polls a dependency's health or exit while it waits on a condition."""
 
@@ -122,8 +125,6 @@ class Stack:
         parallel: int | None = None,
     ) -> Stack:
         """Load and validate the stack as Compose would (raises `SpecError`, located)."""
-        import os
-
         from stackup.spec.options import LoadOptions
 
         env = dict(os.environ if environ is None else environ)
@@ -281,18 +282,19 @@ class Stack:
             force_recreate=force_recreate, no_recreate=no_recreate, always_recreate_deps=always_recreate_deps,
             no_deps=no_deps, remove_orphans=remove_orphans, scale=scale, pull=pull, no_build=no_build,
         )
-        observed = self.observe()
-        plan = self.plan(names, observed=observed, **knobs)
-        refresh = pulling.refresh_ops(plan, observed)
-        if refresh:  # pull what is due first: containers are then recreated only if the image changed
-            refreshed = pulling.run_refresh(refresh, self.name, self.backend, reporter, self.parallel)
-            if not refreshed.ok:
-                raise self._failure(refreshed)
-            plan = self.plan(names, refreshed=frozenset(op.name for op in refresh), **knobs)  # type: ignore[arg-type]
-        outcome = execute(
-            plan, self.backend, reporter, parallel=self.parallel,
-            wait=WaitPolicy(interval_s=WAIT_POLL_S, timeout_s=wait_timeout),
-        )
+        with self.locked("up", reporter):  # observed and applied by one client at a time
+            observed = self.observe()
+            plan = self.plan(names, observed=observed, **knobs)
+            refresh = pulling.refresh_ops(plan, observed)
+            if refresh:  # pull what is due first: containers are then recreated only if the image changed
+                refreshed = pulling.run_refresh(refresh, self.name, self.backend, reporter, self.parallel)
+                if not refreshed.ok:
+                    raise self._failure(refreshed)
+                plan = self.plan(names, refreshed=frozenset(op.name for op in refresh), **knobs)  # type: ignore[arg-type]
+            outcome = execute(
+                plan, self.backend, reporter, parallel=self.parallel,
+                wait=WaitPolicy(interval_s=WAIT_POLL_S, timeout_s=wait_timeout),
+            )
         if not outcome.ok:
             raise self._failure(outcome)
         if wait:
@@ -377,10 +379,37 @@ class Stack:
         from stackup.planner.execute import execute
         from stackup.planner.teardown import DownOptions, plan_down
 
-        plan = plan_down(self.observe(), DownOptions(volumes=volumes, services=tuple(services)))
-        with self._stop_timeout(timeout):
+        with self.locked("down", reporter), self._stop_timeout(timeout):
+            plan = plan_down(self.observe(), DownOptions(volumes=volumes, services=tuple(services)))
             outcome = execute(plan, self.backend, reporter, parallel=self.parallel)
         outcome.raise_for_failures()
+
+    # -- the project lock (one `up`/`down` of a project at a time) ---------------------------
+
+    lock_timeout_s: float | None = None
+    """How long `up`/`down` wait for another client's `up`/`down` of the same project; None:
+    `STACKUP_LOCK_TIMEOUT` (seconds) or 600."""
+
+    def locked(
+        self, action: str, reporter: Reporter | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """Hold the project's lock (where the backend has one: the native engine's, released when
+        this process ends however it ends); tells `reporter` whom it waits for."""
+        from stackup.runtime.base import ProjectLocking
+
+        if not isinstance(self.backend, ProjectLocking):
+            return contextlib.nullcontext()
+        timeout = self.lock_timeout_s
+        if timeout is None:
+            timeout = float(os.environ.get(LOCK_TIMEOUT_ENV, "") or DEFAULT_LOCK_TIMEOUT_S)
+
+        def waiting(holder: str) -> None:
+            if reporter is not None:
+                reporter.warning(f"project {self.name} is busy ({holder}): waiting for it to finish")
+
+        return self.backend.project_lock(
+            self.name, holder=f"{action}, pid {os.getpid()}", timeout_s=timeout, on_wait=waiting
+        )
 
     def _stop_timeout(self, timeout: float | None) -> _StopTimeout:
         return _StopTimeout(self.backend, timeout)

@@ -110,7 +110,15 @@ def container_spec(
         sysctls=dict(service.sysctls),
         post_start=_hooks(service.post_start),
         pre_stop=_hooks(service.pre_stop),
+        log_driver=service.logging.driver if service.logging else None,
+        log_options=_log_options(service),
     )
+
+
+def _log_options(service: Service) -> dict[str, str]:
+    """`logging.options` as text (`max-file: 3` may be written as a number); unset ones dropped."""
+    options = service.logging.options if service.logging else {}
+    return {key: str(value) for key, value in options.items() if value is not None}
 
 
 def _hooks(hooks: list[ServiceHook]) -> tuple[HookSpec, ...]:

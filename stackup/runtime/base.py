@@ -9,6 +9,7 @@ beyond trivial accessors, so a runtime is free to store and serialise them howev
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -158,6 +159,9 @@ class ContainerSpec:
     sysctls: Mapping[str, str] = field(default_factory=dict)
     post_start: tuple[HookSpec, ...] = ()
     pre_stop: tuple[HookSpec, ...] = ()
+    log_driver: str | None = None
+    """Compose's `logging.driver` (None: the runtime's default); `log_options` its options."""
+    log_options: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -552,3 +556,18 @@ class Backend(Runtime, ContainerOps, Protocol):
     name: str
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ProjectLocking(Protocol):
+    """A backend that can serialise `up`/`down` of one project across clients (the native
+    engine: a lock held by the client's connection, released when it closes or dies)."""
+
+    def project_lock(
+        self,
+        project: str,
+        *,
+        holder: str = "",
+        timeout_s: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> AbstractContextManager[None]: ...

@@ -152,6 +152,8 @@ def create_body(spec: ContainerSpec, labels: Mapping[str, str], network_mode: st
         host["NanoCpus"] = round(spec.limits.cpus * _NS)
     if spec.limits.pids:
         host["PidsLimit"] = spec.limits.pids
+    if spec.log_driver or spec.log_options:  # the daemon's own default driver otherwise
+        host["LogConfig"] = {"Type": spec.log_driver or "json-file", "Config": dict(spec.log_options)}
     body: dict[str, Any] = {
         "Image": spec.image,
         "Labels": dict(labels),

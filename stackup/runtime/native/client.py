@@ -8,7 +8,9 @@ one exception tree. The transport is the standard library's (`unixhttp.py` says 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 
-from stackup.errors import NotFound, RuntimeFailure
+from stackup.errors import EngineUnavailable, NotFound, ProjectBusy, RuntimeFailure
 from stackup.runtime.native.answers import raise_for_answer
 from stackup.runtime.native.streams import UpgradedStream, open_upgraded
 from stackup.runtime.native.unixhttp import Answer, UnixHTTP
@@ -39,9 +41,11 @@ from stackup.runtime.wire.models import (
     ExecResult,
     ImageImport,
     ImportFormat,
+    LockState,
     LogLine,
     NetworkCreate,
     NetworkLeftover,
+    ProjectLockStatus,
     PruneResult,
     SyncResult,
     TopResult,
@@ -168,6 +172,44 @@ class EngineClient:
     def prune_build_cache(self, *, keep_bytes: int = 0) -> BuildCacheUsage:
         body = BuildCachePrune(all=keep_bytes == 0, keep_bytes=keep_bytes)
         return self._get(BuildCacheUsage, "POST", "/build/prune", body=body, timeout_s=None)
+    @contextlib.contextmanager
+    def project_lock(
+        self,
+        project: str,
+        *,
+        holder: str = "",
+        timeout_s: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> Iterator[None]:
+        """Hold the project's lock in the engine for the duration of the `with` block: the
+        connection stays open, and closing it (or this process dying) releases the lock.
+        Waits at most `timeout_s` (None: forever) for another holder, telling `on_wait` who
+        it is; raises `ProjectBusy` after that."""
+        with self._http.stream("POST", f"/projects/{project}/lock", params={"holder": holder},
+                               timeout_s=timeout_s) as response:  # fmt: skip
+            if not 200 <= response.status < 300:
+                raise_for_answer(Answer(response.status, response.read()))
+            started, other = time.monotonic(), ""
+            while True:
+                try:
+                    line = response.readline()
+                except TimeoutError:
+                    raise ProjectBusy(
+                        f"project {project} is busy: {other or 'another client'} has held its lock for "
+                        f"over {time.monotonic() - started:.0f}s; try again when it is done",
+                        other,
+                    ) from None
+                if not line:
+                    raise EngineUnavailable(f"engine at {self.socket_path} closed the lock of {project}")
+                if not line.strip():
+                    continue
+                status = ProjectLockStatus.model_validate_json(line)
+                if status.state is LockState.HELD:
+                    break
+                other = status.holder
+                if on_wait is not None:
+                    on_wait(other)
+            yield  # keepalives are left unread: the socket's buffer absorbs a line every few seconds
 
     # -- images -----------------------------------------------------------------------------
 

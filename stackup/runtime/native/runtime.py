@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -208,6 +209,10 @@ def create_request(spec: ContainerSpec) -> dict[str, Any]:
     }
     if spec.stop_signal:
         options["stop_signal"] = spec.stop_signal
+    if spec.log_driver:
+        options["log_driver"] = spec.log_driver
+    if spec.log_options:
+        options["log_options"] = dict(spec.log_options)
     if spec.limits.memory_bytes:
         options["memory"] = spec.limits.memory_bytes
     if spec.limits.cpus:
@@ -263,6 +268,17 @@ class NativeRuntime(NativeContainerOps):
 
     def close(self) -> None:
         self.client.close()
+
+    def project_lock(
+        self,
+        project: str,
+        *,
+        holder: str = "",
+        timeout_s: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> AbstractContextManager[None]:
+        """The engine's per-project lock, held by a connection of its own (see `projectlocks`)."""
+        return self.client.project_lock(project, holder=holder, timeout_s=timeout_s, on_wait=on_wait)
 
     # -- containers -----------------------------------------------------------------------
 

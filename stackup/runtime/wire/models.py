@@ -179,6 +179,10 @@ class ContainerOptions(_Frozen):
     no_new_privileges: bool = False
     seccomp: str | None = None
     """`unconfined`, or a profile in Docker's JSON format (the client read the file); None = default."""
+    log_driver: str | None = Field(default=None, description="json-file (default), local, k8s-file, none")
+    log_options: dict[str, str] = Field(
+        default_factory=dict, description="Docker's json-file options: max-size (10m), max-file (3)"
+    )
 
 
 class ContainerCreate(_Frozen):
@@ -318,3 +322,17 @@ class SyncResult(_Frozen):
 
     written: int
     deleted: int
+
+
+class LockState(StrEnum):
+    WAITING = "waiting"
+    HELD = "held"
+
+
+class ProjectLockStatus(_Frozen):
+    """One line of `/projects/{name}/lock`: someone else holds it (`waiting`), or it is ours
+    (`held`, repeated as a keepalive while the client keeps the connection open)."""
+
+    state: LockState
+    project: str
+    holder: str = ""
