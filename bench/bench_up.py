@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -36,6 +37,17 @@ def stack(n: int, shape: str) -> str:
             parent = i - 1 if shape == "chain" else (i - 1) // 3
             lines += ["    depends_on:", f"      - s{parent}"]
     return "\n".join(lines) + "\n"
+
+
+def own_subnet() -> str:
+    """A `networks:` section giving the default network a random 10.x/24 of its own.
+
+    On a machine shared with other engines, a network left half-removed by one of them (its
+    address gone, its DNS socket still bound) can make the next automatic subnet unusable for
+    everyone; an explicit one sidesteps that, for stackup and the peers alike.
+    """
+    second, third = random.randrange(150, 250), random.randrange(0, 256)
+    return f"networks:\n  default:\n    ipam:\n      config:\n        - subnet: 10.{second}.{third}.0/24\n"
 
 
 def command(tool: str) -> list[str]:

@@ -11,11 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from stackup.errors import RuntimeFailure, StackFailed
 from stackup.runtime import labels as lbl
 from stackup.runtime.base import Backend, ContainerInfo, ContainerState, Health, HealthProbe
-from stackup.spec.models import Project
+
+if TYPE_CHECKING:  # the models cost a third of a `down`'s start-up, and `down` never loads them
+    from stackup.spec.models import Project
 
 POLL_S = 0.05
 LOG_TAIL = 20

@@ -15,7 +15,7 @@ import typer
 
 from stackup.cli.context import GlobalOptions
 from stackup.cli.output import warn, write
-from stackup.deploy.kubernetes.context import VolumeWorkload
+from stackup.deploy.kubernetes.volume_workload import VolumeWorkload
 from stackup.errors import OperationFailed, UsageError
 
 if TYPE_CHECKING:

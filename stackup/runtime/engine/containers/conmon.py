@@ -41,7 +41,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ConfigDict
 
 from stackup.errors import NotFound, RuntimeFailure
-from stackup.runtime.engine.containers import cgroups, ociruntime
+from stackup.runtime.engine.containers import cgroups, ociruntime, pidwatch
 from stackup.runtime.engine.containers.config import ContainerConfig
 from stackup.runtime.engine.containers.oci import exec_process_spec, write_bundle
 from stackup.runtime.engine.containers.ociruntime import OciRuntime
@@ -314,6 +314,13 @@ def wait(
     Returns early, without an exit code, if the container is stopped and conmon is gone (killed),
     since then no exit file will ever come. Raises RuntimeFailure on timeout.
     """
+    paths = paths or EnginePaths.from_env()
+    watched = pidwatch.watch(container_id, paths.container(container_id).dir, None)
+    if watched is not None:  # conmon's pidfd turns readable when it exits, after the exit file
+        with watched:
+            if not watched.wait_conmon(timeout):
+                raise RuntimeFailure(f"container {container_id} did not exit within {timeout}s")
+        return exited(container_id, paths=paths)
     deadline = None if timeout is None else time.monotonic() + timeout
     dirs = RuntimeDirs.of(paths)
     next_probe = 0.0
@@ -342,12 +349,76 @@ def kill(container_id: str, sig: int | str = signal.SIGKILL, *, paths: EnginePat
 def stop(
     container_id: str, sig: int = signal.SIGTERM, grace: float = 10.0, *, paths: EnginePaths | None = None
 ) -> ContainerState:
-    """`sig`, then SIGKILL once `grace` seconds pass; returns the final (stopped) state."""
+    """`sig`, then SIGKILL once `grace` seconds pass; returns the final (stopped) state.
+
+    Through pidfds (`pidwatch`): no runtime process and no polling; the runtime is asked only
+    when the pids cannot be trusted (then `_stop_via_runtime`).
+    """
+    paths = paths or EnginePaths.from_env()
+    bundle = paths.container(container_id).dir
+    init_pid = _pid_in(bundle / "pidfile")
+    watched = pidwatch.watch(container_id, bundle, init_pid) if init_pid is not None else None
+    if watched is None:
+        return _stop_via_runtime(container_id, sig, grace, paths=paths)
+    with watched:
+        if watched.init is not None:
+            if _runtime_created(container_id, paths):
+                # init is still blocked in the runtime's exec fifo: only SIGKILL is delivered.
+                sig, grace = signal.SIGKILL, 0.0
+            for attempt_sig, timeout in ((sig, grace), (signal.SIGKILL, KILL_TIMEOUT)):
+                if not watched.signal(int(attempt_sig)) or watched.wait_init(timeout):
+                    break
+            else:
+                raise RuntimeFailure(f"container {container_id} outlived SIGKILL by {KILL_TIMEOUT:g}s")
+        if not watched.wait_conmon(KILL_TIMEOUT):
+            raise RuntimeFailure(f"conmon of container {container_id} did not exit within {KILL_TIMEOUT:g}s")
+    return exited(container_id, paths=paths)
+
+
+def exited(container_id: str, *, paths: EnginePaths | None = None) -> ContainerState:
+    """The state of a container whose conmon is gone, from conmon's files alone (no runtime call):
+    the exit code is None when conmon died without writing it."""
+    dirs = RuntimeDirs.of(paths)
+    record = _exit_record(dirs, container_id)
+    return ContainerState(
+        id=container_id,
+        status=Status.STOPPED,
+        exit_code=record[0] if record else None,
+        finished_at=record[1] if record else None,
+        oom_killed=(dirs.persist_dir(container_id) / "oom").exists(),
+    )
+
+
+def conmon_gone(container_id: str, *, paths: EnginePaths | None = None) -> bool:
+    """Whether the container's conmon (identity checked) has exited: its exit file is final."""
+    paths = paths or EnginePaths.from_env()
+    bundle = paths.container(container_id).dir
+    watched = pidwatch.watch(container_id, bundle, None) if (bundle / "conmon.pid").exists() else None
+    if watched is None:
+        return False
+    with watched:
+        return watched.conmon is None
+
+
+def _pid_in(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _runtime_created(container_id: str, paths: EnginePaths) -> bool:
+    """Whether the runtime holds the container `created` (its exec fifo still waits for `start`)."""
+    return (ociruntime.of_container(container_id, paths).root / container_id / "exec.fifo").exists()
+
+
+def _stop_via_runtime(container_id: str, sig: int, grace: float, *, paths: EnginePaths) -> ContainerState:
+    """`stop` by asking the runtime (state, kill, wait): for pids that cannot be trusted."""
     current = state(container_id, paths=paths)
     if current.status is Status.STOPPED:
         return wait(container_id, KILL_TIMEOUT, paths=paths)
     if current.status is Status.CREATED:
-        # init is still blocked in the runtime's exec fifo: only SIGKILL is delivered.
         sig, grace = signal.SIGKILL, 0.0
     for attempt_sig, timeout in ((sig, grace), (signal.SIGKILL, KILL_TIMEOUT)):
         try:
@@ -372,15 +443,19 @@ def delete(container_id: str, *, paths: EnginePaths | None = None) -> None:
     dirs = RuntimeDirs.of(paths)
     rt = ociruntime.of_container(container_id, paths)
     cgroup_path: str | None = None
-    try:
-        current = state(container_id, paths=paths)
-    except NotFound:
+    if rt.holds(container_id) and conmon_gone(container_id, paths=paths):
+        # The common case (a stop or an exit came first): conmon is gone, its exit file final,
+        # so the runtime's own record is all there is left; one runtime call.
         current = None
-    if current is not None and current.bundle is not None:
+        cgroup_path = _cgroup_path((paths or EnginePaths.from_env()).container(container_id).dir)
+        rt.run("delete", "--force", container_id, plain=True)
+    else:
         try:
-            cgroup_path = json.loads((current.bundle / "config.json").read_text())["linux"]["cgroupsPath"]
-        except (OSError, ValueError, KeyError):
-            cgroup_path = None
+            current = state(container_id, paths=paths)
+        except NotFound:
+            current = None
+    if current is not None and current.bundle is not None:
+        cgroup_path = _cgroup_path(current.bundle)
         if current.status is not Status.STOPPED:
             rt.run("kill", container_id, "KILL", check=False)
         # Also when already stopped: conmon may still be draining stdio before it writes the file.
@@ -397,6 +472,14 @@ def delete(container_id: str, *, paths: EnginePaths | None = None) -> None:
     if cgroup_path:
         cgroups.remove(cgroup_path)
         cgroups.remove_if_empty(cgroup_path.rsplit("/", 1)[0] or "/")
+
+
+def _cgroup_path(bundle: Path) -> str | None:
+    try:
+        path: str = json.loads((bundle / "config.json").read_text())["linux"]["cgroupsPath"]
+    except (OSError, ValueError, KeyError):
+        return None
+    return path
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ monitor, so "stop" and "the monitor noticed the exit" cannot both record the exi
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
 import os
 import secrets
-import shutil
 import subprocess
 import tempfile
 import threading
@@ -32,6 +32,7 @@ from stackup.runtime.engine.containers.blueprint import build_config, healthchec
 from stackup.runtime.engine.containers.config import ContainerConfig, parse_signal
 from stackup.runtime.engine.containers.networking import LazyNetworks
 from stackup.runtime.engine.containers.overlay import mount_rootfs, unmount_rootfs
+from stackup.runtime.engine.containers.trash import Trash
 from stackup.runtime.engine.images.store import ImageStore
 from stackup.runtime.engine.state.events import EventBus
 from stackup.runtime.engine.state.store import StateStore
@@ -87,6 +88,8 @@ class ContainerManager:
         self._locks: dict[str, threading.RLock] = {}
         self._locks_guard = threading.Lock()
         self.exit_observers: list[ExitObserver] = []
+        self._trash = Trash(paths.containers / ".trash")
+        self._releaser = cf.ThreadPoolExecutor(max_workers=4, thread_name_prefix="release")
 
     @contextlib.contextmanager
     def locked(self, container_id: str) -> Iterator[None]:
@@ -225,7 +228,7 @@ class ContainerManager:
         The network namespace goes last: the runtime must be done with it first."""
         conmon.delete(record.id, paths=self.paths)
         self._unmount(record)
-        shutil.rmtree(self.paths.container(record.id).dir, ignore_errors=True)
+        self._trash.discard(self.paths.container(record.id).dir)
         if containernet.needs_disconnect(self.networks, record):
             self.networks.get().disconnect(record.id)
 
@@ -238,6 +241,7 @@ class ContainerManager:
             if record.status is ContainerStatus.RUNNING:
                 return record
             if record.status is ContainerStatus.EXITED:
+                self._release(record)  # a stop defers it (see `stop`): the runtime must forget the id
                 pid = self._instantiate(record)
                 record = self._state.update_container(record.id, status=ContainerStatus.CREATED, pid=pid)
             if record.status is not ContainerStatus.CREATED:
@@ -268,7 +272,10 @@ class ContainerManager:
             config = self.config_of(record)
             grace = config.stop_grace_period if timeout_s is None else timeout_s
             conmon.stop(record.id, int(config.stop_signal), grace, paths=self.paths)
-            record = self.record_exit(record.id, requested=True) or record
+            # The exit is recorded now; deleting the runtime's record (a runtime process, tens of
+            # ms) happens after the answer: a `down` stops dependencies only once their
+            # dependents are stopped, so the stop's latency is on its critical path.
+            record = self.record_exit(record.id, requested=True, release_now=False) or record
         return record
 
     def kill(self, ref: str, sig: str = "SIGKILL") -> None:
@@ -310,7 +317,9 @@ class ContainerManager:
 
     # -- exits ------------------------------------------------------------------------------
 
-    def record_exit(self, container_id: str, *, requested: bool = False) -> ContainerRecord | None:
+    def record_exit(
+        self, container_id: str, *, requested: bool = False, release_now: bool = True
+    ) -> ContainerRecord | None:
         """If the container has exited, record it, release its runtime state and rootfs, tell observers.
 
         Returns the new record, or None if it is still alive (or no longer exists). Safe to call
@@ -326,11 +335,15 @@ class ContainerManager:
             # Asked before reading the state: conmon writes the exit file and then exits, so one
             # that was already gone has written it. Asked after, it races that write (a stopped
             # container read before the file appeared, conmon gone by the check: exit code -1).
+            # conmon gone with its exit file written: that file is the whole answer (no runtime
+            # call); otherwise the runtime says whether the container still runs.
             conmon_alive = self._conmon_alive(record)
-            try:
-                current: conmon.ContainerState | None = conmon.state(container_id, paths=self.paths)
-            except NotFound:
-                current = None  # neither the runtime nor conmon remembers it: gone without an exit code
+            current: conmon.ContainerState | None = conmon.exited(container_id, paths=self.paths)
+            if conmon_alive or current is None or current.exit_code is None:
+                try:
+                    current = conmon.state(container_id, paths=self.paths)
+                except NotFound:
+                    current = None  # neither the runtime nor conmon remembers it: gone without an exit code
             if current is not None:
                 if current.status is not conmon.Status.STOPPED:
                     return None
@@ -338,8 +351,11 @@ class ContainerManager:
                     return None  # stopped, and conmon is still writing the exit file
             exit_code = current.exit_code if current is not None else None
             finished = (current.finished_at if current is not None else None) or utcnow()
-            conmon.delete(container_id, paths=self.paths)
-            self._unmount(record)
+            if release_now:
+                self._release(record)
+            else:  # the mount goes now (an exited container pins none), the runtime's record later
+                self._unmount(record)
+                self._releaser.submit(self._release_exited, container_id)
             record = self._state.update_container(
                 container_id,
                 status=ContainerStatus.EXITED,
@@ -360,6 +376,23 @@ class ContainerManager:
             return False
         return True
 
+    def _release(self, record: ContainerRecord) -> None:
+        """Give back what an exited container holds: the runtime's record and the rootfs mount.
+        Idempotent, and cheap when there is nothing left (no runtime process is started)."""
+        conmon.delete(record.id, paths=self.paths)
+        self._unmount(record)
+
+    def _release_exited(self, container_id: str) -> None:
+        """`_release` after a stop answered: if the container is still exited (a start or a
+        remove in between already released it, under the same lock)."""
+        with self.locked(container_id):
+            try:
+                record = self._state.get_container(container_id)
+            except NotFound:
+                return
+            if record.status is ContainerStatus.EXITED:
+                self._release(record)
+
     def recover(self, record: ContainerRecord) -> None:
         """Finish what a crashed engine left: roll back a half-made container, finish a removal,
         release the rootfs of an exited one, record exits that happened while nobody watched."""
@@ -371,7 +404,7 @@ class ContainerManager:
             self.emit("destroy", record)
         elif record.status is ContainerStatus.EXITED:
             with self.locked(record.id):
-                self._unmount(record)
+                self._release(record)  # a stop's release may not have run before the engine died
         else:
             self.record_exit(record.id)
 

@@ -43,6 +43,8 @@ _T = TypeVar("_T")
 ENV = "STACKUP_OCI_RUNTIME"
 #: Mounts a long-lived copy must not hold: container rootfs overlays, pinned network namespaces.
 _PINNED_TYPES = ("overlay", "nsfs")
+#: Runtime commands that set up no cgroup: they run in the engine's own view (see `OciRuntime.run`).
+_PLAIN_COMMANDS = frozenset({"state", "start", "kill"})
 
 
 class RuntimeName(StrEnum):
@@ -123,11 +125,19 @@ class OciRuntime:
         """conmon's `-r` and the global options it must put before `create`."""
         return ["-r", self.binary, "--runtime-arg", "--root", "--runtime-arg", str(self.root)]
 
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run `<runtime> --root <root> ARGS`; on failure raise with the runtime's own message."""
-        proc = self.in_view(
-            lambda: subprocess.run(self.argv(*args), capture_output=True, text=True, check=False)
-        )
+    def run(self, *args: str, check: bool = True, plain: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run `<runtime> --root <root> ARGS`; on failure raise with the runtime's own message.
+
+        `plain`: in the engine's own mount namespace. For calls that set up no cgroup (`state`,
+        `start`, `kill`, `delete` of a stopped container) crun does not mind the hybrid layout,
+        and a private namespace per call costs a copy of the host's mount table plus a thread,
+        serialised on the kernel's namespace lock when many containers start or stop at once.
+        """
+        command = self.argv(*args)
+        if plain or args[0] in _PLAIN_COMMANDS:
+            proc = subprocess.run(command, capture_output=True, text=True, check=False)
+        else:
+            proc = self.in_view(lambda: subprocess.run(command, capture_output=True, text=True, check=False))
         if check and proc.returncode != 0:
             message = proc.stderr.strip() or proc.stdout.strip() or f"exit status {proc.returncode}"
             raise RuntimeFailure(f"{self.name} {args[0]} failed: {message}")
