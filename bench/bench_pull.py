@@ -6,11 +6,15 @@ sharing a base layer. All tools pull the same images from the same `docker-regis
 run. Several images are pulled the way Compose does it: all at once (one process per image for the peers,
 which take one reference per command; one process for stackup).
 
-Until the engine's pull is wired, "stackup" is the library (`stackup.registry.pull` into a
-`DirectorySink`, in its own process so start-up counts as it does for the peers: comparable to skopeo's
-`dir:`, which also stores blobs without unpacking them). Docker and Podman also unpack layers, so they
-do more work: compare with `--stackup-cmd 'stackup image pull {ref}'` (and `--stackup-reset`) once the
-CLI exists; that switches stackup to a command template like the peers'.
+By default "stackup" is the library (`stackup.registry.pull` into a `DirectorySink`, in its own
+process so start-up counts as it does for the peers: comparable to skopeo's `dir:`, which also stores
+blobs without unpacking them). The real thing, the engine's pull (blobs into the store, layers unpacked
+and DiffIDs checked, as Docker and Podman do) through the CLI, is measured with a command template:
+
+    STACKUP_ROOT=/tmp/bench-root stackup engine start
+    python3 bench/bench_pull.py --tools stackup,skopeo,docker,podman \
+        --stackup-cmd 'STACKUP_ROOT=/tmp/bench-root python3 -m stackup image pull -q {refs}' \
+        --stackup-reset 'STACKUP_ROOT=/tmp/bench-root python3 -m stackup image rm -f {refs}'
 
 A command that fails is reported as FAILED with its error, never with a time.
 
@@ -213,6 +217,10 @@ class Tool:
 
 
 def _templated(template: str, refs: list[str]) -> list[Command]:
+    """One command per reference (`{ref}`), or one for all of them (`{refs}`: the way Compose and
+    `stackup image pull A B ...` pull several images, in one process)."""
+    if "{refs}" in template:
+        return [["sh", "-c", template.format(refs=" ".join(refs))]]
     return [["sh", "-c", template.format(ref=ref)] for ref in refs]
 
 
@@ -328,7 +336,8 @@ def main() -> None:
     parser.add_argument("--big-layers", type=int, default=5)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--tools", default="stackup,stackup-resident,skopeo,docker,podman")
-    parser.add_argument("--stackup-cmd", help="command template with {ref}, e.g. 'stackup image pull {ref}'")
+    parser.add_argument("--stackup-cmd", help="command template with {ref} (one command per image) or "
+                        "{refs} (one for all), e.g. 'stackup image pull -q {refs}'")
     parser.add_argument("--stackup-reset", help="command template with {ref} that forgets the image")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-pull-"))

@@ -60,6 +60,15 @@ class NotFound(RuntimeFailure):
     """A named container, image, network or volume does not exist."""
 
 
+class ProjectBusy(RuntimeFailure):
+    """Another `up`/`down` of the same project held its lock for longer than we were willing to
+    wait; `holder` says who (as that client described itself)."""
+
+    def __init__(self, message: str, holder: str = "") -> None:
+        super().__init__(message)
+        self.holder = holder
+
+
 class OperationFailed(RuntimeFailure):
     """One operation of a plan failed; `resource` names what, `cause` says why."""
 

@@ -149,7 +149,7 @@ def atheris_target(name: str, runs: int) -> dict[str, Any]:
 
 
 _HOSTILE_PROBE = """
-import sys, time, resource
+import sys, time
 from pathlib import Path
 from stackup.errors import StackupError
 from stackup.spec import LoadOptions, load
@@ -159,8 +159,9 @@ try:
     outcome = "loaded"
 except StackupError as err:
     outcome = str(err).splitlines()[0][:200]
-print(repr((outcome, time.monotonic() - started,
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)))
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec from the parent
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(repr((outcome, time.monotonic() - started, peak)))
 """
 
 
@@ -181,6 +182,8 @@ def _hostile_files() -> dict[str, str | bytes]:
         "billion-laughs": "x-bomb:\n" + "\n".join(laughs) + "\n" + service + "    command: *a9\n",
         "nested-lists-10k": service + "x-deep: " + "[" * 10_000 + "]" * 10_000 + "\n",
         "nested-maps-10k": service + "x-deep: " + "{a: " * 10_000 + "1" + "}" * 10_000 + "\n",
+        "nested-lists-40k": service + "x-deep: " + "[" * 40_000 + "]" * 40_000 + "\n",
+        "nested-maps-500k": service + "x-deep: " + "{a: " * 500_000 + "1" + "}" * 500_000 + "\n",
         "over-size-limit": b"services: {}\n" + b"#" * (MAX_FILE_BYTES + 10),
         "just-under-size-limit": big,
         "substitutions-100k": service + "    command: '" + "${A:-x}" * 100_000 + "'\n",

@@ -1,29 +1,30 @@
-"""Image verbs that need no project: bootstrap a base, load, save, history, tag.
+"""Image verbs that need no project: pull, push, tag (any runtime); bootstrap, load, save,
+history (the native engine's store).
 
-    from stackup.api.images import Images
+    from stackup.api.images import Images, pull_image
+    pull_image("registry.example:5000/team/app:1")
     with Images.connect() as images:
         images.bootstrap("debian:bookworm", progress=print)
-        with open("app.tar", "wb") as out:
-            for chunk in images.save(["app:1"]):
-                out.write(chunk)
 
-They act on stackup's own engine store (the native runtime): a Docker or Podman daemon has its
-own `save`/`load`. Per-container verbs (`commit`, `export`) are `Stack` methods, since they name
-a service of a project.
+Registry verbs open the chosen backend (`--runtime`, `STACKUP_RUNTIME`), do one thing and close
+it; credentials are those of the calling user (`stackup login`, Docker's config.json). `Images`
+acts on stackup's own engine store: a Docker or Podman daemon has its own `save`/`load`.
+Per-container verbs (`commit`, `export`) are `Stack` methods, since they name a service.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, TYPE_CHECKING
 
+from stackup.api.backends import open_backend
 from stackup.errors import RuntimeFailure
 
 if TYPE_CHECKING:
+    from stackup.runtime.base import ImageInfo, TransferProgress
     from stackup.runtime.native.client import EngineClient
     from stackup.runtime.wire.images import HistoryEntry, Image
-
-
 class Images:
     """The engine's image store, through its client."""
 
@@ -76,6 +77,45 @@ class Images:
         """The steps that made the image, newest first."""
         return self.client.image_history(ref)
 
-    def tag(self, source: str, target: str) -> Image:
-        """Give the image `source` (reference or id) the reference `target` as well."""
-        return self.client.tag_image(source, target)
+
+
+def pull_image(ref: str, *, platform: str | None = None, runtime: str | None = None,
+               progress: TransferProgress | None = None) -> ImageInfo:
+    """Pull `ref` (`name[:tag][@digest]`) from its registry into the backend's store."""
+    backend = open_backend(runtime)
+    try:
+        return backend.pull_image(ref, platform=platform, progress=progress)
+    finally:
+        backend.close()
+
+
+def pull_images(refs: Sequence[str], *, platform: str | None = None, runtime: str | None = None,
+                progress: TransferProgress | None = None) -> list[ImageInfo]:
+    """Pull several references at once (one backend, one thread each); the first error is raised
+    after every pull finished, so what could be pulled is."""
+    backend = open_backend(runtime)
+    try:
+        with ThreadPoolExecutor(max(1, len(refs)), thread_name_prefix="stackup-pull") as pool:
+            futures = [pool.submit(backend.pull_image, ref, platform=platform, progress=progress)
+                       for ref in refs]
+        return [future.result() for future in futures]
+    finally:
+        backend.close()
+
+
+def push_image(ref: str, *, runtime: str | None = None, progress: TransferProgress | None = None) -> str:
+    """Push the local image `ref` to the registry its name points at; returns the manifest digest."""
+    backend = open_backend(runtime)
+    try:
+        return backend.push_image(ref, progress=progress)
+    finally:
+        backend.close()
+
+
+def tag_image(ref: str, target: str, *, runtime: str | None = None) -> ImageInfo:
+    """Give the local image `ref` the additional name `target` (`docker tag`)."""
+    backend = open_backend(runtime)
+    try:
+        return backend.tag_image(ref, target)
+    finally:
+        backend.close()

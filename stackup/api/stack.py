@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from stackup.api import readiness
+from stackup.api import pulling, readiness
 from stackup.api.backends import open_backend
 from stackup.errors import NotFound, RuntimeFailure, StackFailed, UsageError
 from stackup.runtime import labels as lbl
@@ -41,6 +42,7 @@ from stackup.runtime.base import (
     LogEntry,
     ProcessStream,
     RuntimeEvent,
+    TransferProgress,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +56,8 @@ if TYPE_CHECKING:
     from stackup.spec.models import Project
     from stackup.spec.options import LoadOptions
 
+LOCK_TIMEOUT_ENV = "STACKUP_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT_S = 600.0
 WAIT_POLL_S = 0.05
 """How often `up` polls a dependency's health or exit while it waits on a condition."""
 
@@ -121,8 +125,6 @@ class Stack:
         parallel: int | None = None,
     ) -> Stack:
         """Load and validate the stack as Compose would (raises `SpecError`, located)."""
-        import os
-
         from stackup.spec.options import LoadOptions
 
         env = dict(os.environ if environ is None else environ)
@@ -203,6 +205,8 @@ class Stack:
         scale: Mapping[str, int] | None = None,
         build: bool = False,
         no_build: bool = False,
+        pull: str | None = None,
+        refreshed: frozenset[str] = frozenset(),
     ) -> ReconcileOptions:
         """The planner's options for this load (file contents for the hash, disabled services)."""
         from stackup.planner.options import ReconcileOptions, recreate_policies
@@ -226,13 +230,19 @@ class Stack:
             disabled_services=frozenset(loaded.disabled_services),
             working_dir=str(loaded.files[0].parent) if loaded.files else "",
             config_files=tuple(str(f) for f in loaded.files),
+            pull=pull,
+            refreshed=refreshed,
+            now=datetime.now(UTC),
         )
 
-    def plan(self, services: Sequence[str] = (), **options: object) -> Plan:
-        """What `up` would do and why (`str(plan)` is `stackup plan`'s output). Options as `up`."""
+    def plan(self, services: Sequence[str] = (), *, observed: Observed | None = None,
+             **options: object) -> Plan:
+        """What `up` would do and why (`str(plan)` is `stackup plan`'s output). Options as `up`;
+        `observed` reuses a snapshot just taken."""
         from stackup.planner.reconcile import reconcile
 
-        return reconcile(self.project, self.observe(), self.reconcile_options(services, **options))  # type: ignore[arg-type]
+        reconcile_options = self.reconcile_options(services, **options)  # type: ignore[arg-type]
+        return reconcile(self.project, observed or self.observe(), reconcile_options)
 
     def up(
         self,
@@ -246,6 +256,7 @@ class Stack:
         no_deps: bool = False,
         remove_orphans: bool = False,
         scale: Mapping[str, int] | None = None,
+        pull: str | None = None,
         reporter: Reporter | None = None,
         build: bool = False,
         no_build: bool = False,
@@ -256,6 +267,7 @@ class Stack:
         healthy, completed). Raises `StackFailed` with a `Diagnosis` per culprit otherwise.
         `build` (`up --build`) builds the services' images first, as Compose does, so only the
         containers whose image really changed are recreated; `no_build` never builds.
+        `pull` (`always`, `missing`, `never`) overrides every service's `pull_policy`.
         """
         from stackup.planner.conditions import WaitPolicy
         from stackup.planner.execute import execute
@@ -266,15 +278,23 @@ class Stack:
             raise UsageError("--build and --no-build cannot be combined")
         if build:
             self.build(self._in_scope(names, no_deps), progress=_progress_of(reporter))
-        plan = self.plan(
-            names, no_build=no_build, force_recreate=force_recreate, no_recreate=no_recreate,
-            always_recreate_deps=always_recreate_deps, no_deps=no_deps, remove_orphans=remove_orphans,
-            scale=scale,
+        knobs: dict[str, object] = dict(
+            force_recreate=force_recreate, no_recreate=no_recreate, always_recreate_deps=always_recreate_deps,
+            no_deps=no_deps, remove_orphans=remove_orphans, scale=scale, pull=pull, no_build=no_build,
         )
-        outcome = execute(
-            plan, self.backend, reporter, parallel=self.parallel,
-            wait=WaitPolicy(interval_s=WAIT_POLL_S, timeout_s=wait_timeout),
-        )
+        with self.locked("up", reporter):  # observed and applied by one client at a time
+            observed = self.observe()
+            plan = self.plan(names, observed=observed, **knobs)
+            refresh = pulling.refresh_ops(plan, observed)
+            if refresh:  # pull what is due first: containers are then recreated only if the image changed
+                refreshed = pulling.run_refresh(refresh, self.name, self.backend, reporter, self.parallel)
+                if not refreshed.ok:
+                    raise self._failure(refreshed)
+                plan = self.plan(names, refreshed=frozenset(op.name for op in refresh), **knobs)  # type: ignore[arg-type]
+            outcome = execute(
+                plan, self.backend, reporter, parallel=self.parallel,
+                wait=WaitPolicy(interval_s=WAIT_POLL_S, timeout_s=wait_timeout),
+            )
         if not outcome.ok:
             raise self._failure(outcome)
         if wait:
@@ -359,10 +379,37 @@ class Stack:
         from stackup.planner.execute import execute
         from stackup.planner.teardown import DownOptions, plan_down
 
-        plan = plan_down(self.observe(), DownOptions(volumes=volumes, services=tuple(services)))
-        with self._stop_timeout(timeout):
+        with self.locked("down", reporter), self._stop_timeout(timeout):
+            plan = plan_down(self.observe(), DownOptions(volumes=volumes, services=tuple(services)))
             outcome = execute(plan, self.backend, reporter, parallel=self.parallel)
         outcome.raise_for_failures()
+
+    # -- the project lock (one `up`/`down` of a project at a time) ---------------------------
+
+    lock_timeout_s: float | None = None
+    """How long `up`/`down` wait for another client's `up`/`down` of the same project; None:
+    `STACKUP_LOCK_TIMEOUT` (seconds) or 600."""
+
+    def locked(
+        self, action: str, reporter: Reporter | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """Hold the project's lock (where the backend has one: the native engine's, released when
+        this process ends however it ends); tells `reporter` whom it waits for."""
+        from stackup.runtime.base import ProjectLocking
+
+        if not isinstance(self.backend, ProjectLocking):
+            return contextlib.nullcontext()
+        timeout = self.lock_timeout_s
+        if timeout is None:
+            timeout = float(os.environ.get(LOCK_TIMEOUT_ENV, "") or DEFAULT_LOCK_TIMEOUT_S)
+
+        def waiting(holder: str) -> None:
+            if reporter is not None:
+                reporter.warning(f"project {self.name} is busy ({holder}): waiting for it to finish")
+
+        return self.backend.project_lock(
+            self.name, holder=f"{action}, pid {os.getpid()}", timeout_s=timeout, on_wait=waiting
+        )
 
     def _stop_timeout(self, timeout: float | None) -> _StopTimeout:
         return _StopTimeout(self.backend, timeout)
@@ -499,6 +546,25 @@ class Stack:
     def export(self, service: str, *, index: int = 1) -> Iterator[bytes]:
         """Replica `index`'s root filesystem (volumes excluded) as a tar stream (as `docker export`)."""
         return self._container_images().export_container(self.container(service, index).id)
+
+    # -- registry: pull and push -----------------------------------------------------------
+
+    def pull(
+        self, services: Sequence[str] = (), *, include_deps: bool = False, ignore_failures: bool = False,
+        progress: TransferProgress | None = None,
+    ) -> list[pulling.Transfer]:
+        """Pull the services' images in parallel, as `docker compose pull` chooses them (see
+        `api.pulling`); raises on the first failure unless `ignore_failures`."""
+        return pulling.pull_services(self.backend, self.project, services, include_deps=include_deps,
+                                     ignore_failures=ignore_failures, progress=progress)
+
+    def push(
+        self, services: Sequence[str] = (), *, ignore_failures: bool = False,
+        progress: TransferProgress | None = None,
+    ) -> list[pulling.Transfer]:
+        """Push the images of services that are built here (`build:` and `image:`)."""
+        return pulling.push_services(self.backend, self.project, services, ignore_failures=ignore_failures,
+                                     progress=progress)
 
     # -- one-off containers ----------------------------------------------------------------
 

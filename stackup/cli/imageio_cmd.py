@@ -163,13 +163,6 @@ def image_history(
     out().print(table)
 
 
-def image_tag(source: Annotated[str, typer.Argument(metavar="SOURCE")],
-              target: Annotated[str, typer.Argument(metavar="TARGET")]) -> None:
-    """Give an image another name (NAME[:TAG])."""
-    with _images() as images:
-        images.tag(source, target)
-
-
 def register(app: typer.Typer) -> None:
     """`commit` and `export` at the top, the rest under `image` (made by `engine_cmd`)."""
     from stackup.cli.engine_cmd import image_app
@@ -179,5 +172,4 @@ def register(app: typer.Typer) -> None:
     image_app.command("save")(image_save)
     image_app.command("load")(image_load)
     image_app.command("history")(image_history)
-    image_app.command("tag")(image_tag)
     image_app.command("bootstrap")(image_bootstrap)

@@ -98,6 +98,7 @@ def _register() -> None:
         imageio_cmd,
         login_cmd,
         network_cmd,
+        pull_cmd,
         run_cmd,
         stack_cmd,
         watch_cmd,
@@ -105,7 +106,7 @@ def _register() -> None:
 
     modules = (
         config_cmd, stack_cmd, run_cmd, containers_cmd, cp_cmd, engine_cmd, imageio_cmd, network_cmd,
-        dockerfile_cmd, deploy_cmd, login_cmd, build_cmd, watch_cmd,
+        dockerfile_cmd, deploy_cmd, login_cmd, build_cmd, watch_cmd, pull_cmd,
     )
     for module in modules:
         module.register(app)

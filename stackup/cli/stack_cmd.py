@@ -56,6 +56,9 @@ def up(
     no_build: Annotated[
         bool, typer.Option("--no-build", help="Don't build an image, even if it's missing.")
     ] = False,
+    pull: Annotated[
+        str | None, typer.Option("--pull", help="Pull images first: always, missing or never.")
+    ] = None,
 ) -> None:
     """Create and start containers, as the plan says (`stackup plan` shows it first)."""
     from stackup.cli.progress import live, make_reporter
@@ -69,6 +72,8 @@ def up(
         raise UsageError(f"--abort-on-container-exit/--exit-code-from cannot be combined with {flag}")
     if watch and (detach or wait):
         raise UsageError("--watch follows the stack in the foreground: it cannot be combined with -d/--wait")
+    if pull is not None and pull not in ("always", "missing", "never"):
+        raise UsageError(f'--pull expects always, missing or never, got "{pull}"')
     scales = _scale(scale)  # flag mistakes are reported before anything is loaded or started
     recreate_policies(
         force_recreate=force_recreate, no_recreate=no_recreate, always_recreate_deps=always_recreate_deps
@@ -81,7 +86,8 @@ def up(
         result = stack.up(
             names, wait=wait, wait_timeout=wait_timeout, force_recreate=force_recreate,
             no_recreate=no_recreate, always_recreate_deps=always_recreate_deps, no_deps=no_deps,
-            remove_orphans=remove_orphans, scale=scales, reporter=reporter, build=build, no_build=no_build,
+            remove_orphans=remove_orphans, scale=scales, pull=pull, reporter=reporter, build=build,
+            no_build=no_build,
         )
     for message in result.outcome.warnings:
         warn(message)
@@ -91,7 +97,7 @@ def up(
         if not result.changed:
             count = len(stack.ps())
             sys.stderr.write(f" \u2714 {stack.name}: {count} containers up to date\n")
-        if stack.loaded is not None:
+        if stack.loaded is not None and not _pulls_again(stack.loaded):
             _remember_noop(stack.loaded)
         return
     if watch:
@@ -109,6 +115,12 @@ def up(
         stop_timeout=timeout,
     )
     raise typer.Exit(code)
+
+
+def _pulls_again(loaded: LoadedProject) -> bool:
+    """A service whose image a later `up` may pull (`always`, `daily`, ...): never a no-op."""
+    policies = {s.pull_policy or "missing" for s in loaded.project.services.values()}
+    return bool(policies - {"missing", "if_not_present", "never", "build"})
 
 
 def _remember_noop(loaded: LoadedProject) -> None:

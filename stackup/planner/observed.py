@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from stackup.runtime import labels as lbl
@@ -114,6 +115,8 @@ class Observed:
     networks: Mapping[str, ObservedNetwork] = field(default_factory=dict)
     volumes: Mapping[str, ObservedVolume] = field(default_factory=dict)
     images: Mapping[str, str] = field(default_factory=dict)
+    pulled: Mapping[str, datetime] = field(default_factory=dict)
+    """When each reference's image was last pulled from a registry (absent: never)."""
 
     def by_service(self) -> dict[str, list[ObservedContainer]]:
         """Non-one-off containers grouped by service, each group in (number, name) order."""
@@ -140,8 +143,22 @@ class Observed:
             containers=tuple(found),
             networks={n.name: ObservedNetwork(n.name, n.id, project_of(n.labels)) for n in networks},
             volumes={v.name: ObservedVolume(v.name, project_of(v.labels)) for v in volumes},
-            images={ref: img.id for img in images for ref in img.refs},
+            images=_image_refs(images),
+            pulled={ref: img.last_pulled for img in images for ref in img.refs if img.last_pulled},
         )
+
+
+def _image_refs(images: Iterable[ImageInfo]) -> dict[str, str]:
+    """Every local reference -> image ID; `name:latest` also answers to `name`, the way a stack file
+    names it (`image: nginx`, or Compose's `<project>-<service>` tag of a build), so a built or
+    pulled image is found again instead of rebuilt (and its containers recreated) on every `up`."""
+    out: dict[str, str] = {}
+    for img in images:
+        for ref in img.refs:
+            out[ref] = img.id
+            if ref.endswith(":latest"):
+                out.setdefault(ref.removesuffix(":latest"), img.id)
+    return out
 
 
 def observe(runtime: Runtime, project: str) -> Observed:

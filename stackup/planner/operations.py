@@ -9,7 +9,15 @@ from __future__ import annotations
 from typing import assert_never
 
 from stackup.planner.plan import Operation, OpKind, ResourceKind
-from stackup.runtime.base import BuildProgress, BuildSpec, ContainerSpec, NetworkSpec, Runtime, VolumeSpec
+from stackup.runtime.base import (
+    BuildProgress,
+    BuildSpec,
+    ContainerSpec,
+    NetworkSpec,
+    PullSpec,
+    Runtime,
+    VolumeSpec,
+)
 
 
 def run_operation(op: Operation, runtime: Runtime, progress: BuildProgress | None = None) -> str | None:
@@ -36,7 +44,8 @@ def run_operation(op: Operation, runtime: Runtime, progress: BuildProgress | Non
             _remove(op, runtime)
             return None
         case OpKind.PULL:
-            runtime.pull_image(op.name)
+            platform = op.spec.platform if isinstance(op.spec, PullSpec) else None
+            runtime.pull_image(op.name, platform=platform)
             return None
         case OpKind.BUILD:
             assert isinstance(op.spec, BuildSpec), op.id
@@ -58,7 +67,7 @@ def _create(op: Operation, runtime: Runtime) -> str | None:
             runtime.create_network(spec)
         case VolumeSpec() as spec:
             runtime.create_volume(spec)
-        case BuildSpec() | None:
+        case BuildSpec() | PullSpec() | None:
             raise AssertionError(f"{op.id}: create without a container, network or volume spec")
         case _:
             assert_never(op.spec)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 from stackup.errors import UsageError
@@ -44,6 +45,12 @@ class ReconcileOptions:
     referenced_files: Mapping[str, bytes] = field(default_factory=dict)
     working_dir: str = ""
     config_files: tuple[str, ...] = ()
+    pull: str | None = None
+    """`up --pull always|missing|never`: overrides every service's `pull_policy`."""
+    refreshed: frozenset[str] = frozenset()
+    """References this `up` pulled already (its refresh phase): no second pull is planned."""
+    now: datetime | None = None
+    """The clock, for periodic pull policies (`daily`): passed in, so reconcile stays pure."""
 
 
 def recreate_policies(

@@ -23,7 +23,7 @@ import networkx as nx
 
 from stackup.planner.changes import Change
 from stackup.planner.toposort import lexicographic_order
-from stackup.runtime.base import BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec
+from stackup.runtime.base import BuildSpec, ContainerSpec, NetworkSpec, PullSpec, VolumeSpec
 
 if TYPE_CHECKING:
     from stackup.spec.models import DependsCondition
@@ -54,7 +54,7 @@ class ResourceKind(StrEnum):
 
 _KIND_RANK = {kind: i for i, kind in enumerate(ResourceKind)}
 
-Spec = ContainerSpec | NetworkSpec | VolumeSpec | BuildSpec
+Spec = ContainerSpec | NetworkSpec | VolumeSpec | BuildSpec | PullSpec
 
 
 @dataclass(frozen=True, slots=True)

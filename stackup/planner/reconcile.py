@@ -24,6 +24,7 @@ from stackup.planner.hashing import ServiceHash, service_hash
 from stackup.planner.observed import Observed, ObservedContainer
 from stackup.planner.options import ReconcileOptions, Recreate
 from stackup.planner.plan import Operation, OpKind, Plan, ResourceKind, Wait
+from stackup.planner.pulls import local_image
 from stackup.planner.resources import plan_images, plan_networks, plan_volumes
 from stackup.planner.specs import container_spec, image_ref, service_networks, service_volume_keys
 from stackup.planner.targets import is_job
@@ -80,7 +81,8 @@ class _Reconciler:
         networks = plan_networks(self.project, self.observed, order)
         volumes = plan_volumes(self.project, self.observed, order)
         images = plan_images(
-            self.project, self.observed, order, build=self.options.build, no_build=self.options.no_build
+            self.project, self.observed, order, build=self.options.build, no_build=self.options.no_build,
+            pull=self.options.pull, refreshed=self.options.refreshed, now=self.options.now,
         )
         containers = self.observed.by_service()
         for name in order:
@@ -203,7 +205,7 @@ class _Reconciler:
         elif not wanted.matches(container.config_hash, container.components, container.config):
             found = diff_components(container.components, wanted.components, container.config, wanted.config)
             out.extend(found or [Change("config", note="changed (no recorded components to compare)")])
-        local = self.observed.images.get(container.image or service.image or "")
+        local = local_image(self.observed.images, container.image or service.image or "")
         if local is not None and container.image_id is not None and local != container.image_id:
             out.append(Change("image id", container.image_id[:_SHORT_ID], local[:_SHORT_ID]))
         return tuple(out)

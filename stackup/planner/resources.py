@@ -8,11 +8,13 @@ a `PlanError` up front, rather than a failure halfway through `execute`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from stackup.errors import PlanError
 from stackup.planner.observed import Observed
 from stackup.planner.plan import Operation, OpKind, ResourceKind
+from stackup.planner.pulls import PullPolicy, image_key, last_pulled, local_keys, parse_policy
 from stackup.planner.specs import (
     image_ref,
     network_name,
@@ -21,7 +23,7 @@ from stackup.planner.specs import (
     volume_name,
 )
 from stackup.runtime import labels as lbl
-from stackup.runtime.base import BuildSpec, NetworkSpec, VolumeSpec
+from stackup.runtime.base import BuildSpec, NetworkSpec, PullSpec, VolumeSpec
 
 if TYPE_CHECKING:
     from stackup.spec.models import Project, Service
@@ -84,46 +86,65 @@ def plan_volumes(project: Project, observed: Observed, services: Sequence[str]) 
 
 def plan_images(
     project: Project, observed: Observed, services: Sequence[str], *, build: bool = False,
-    no_build: bool = False,
+    no_build: bool = False, pull: str | None = None, refreshed: frozenset[str] = frozenset(),
+    now: datetime | None = None,
 ) -> dict[str, Operation]:
     """Pull or build operations keyed by image reference; images already present get none.
 
-    `pull_policy` decides (Compose semantics): `build` or `up --build` rebuilds, `always` pulls,
-    `never` requires the image locally, anything else fetches only when missing, by building when
-    the service has a `build` section and pulling otherwise. Services sharing a reference share one
-    operation; the first service by name decides how it is fetched. `no_build` (`up --no-build`)
-    never builds: a missing image of a service with a `build` section is an error.
+    `pull_policy` decides (Compose semantics, see `pulls.py`): `build` or `up --build` rebuilds,
+    `always` pulls, `never` requires the image locally, a period (`daily`) pulls a stale one,
+    anything else fetches only when missing, by building when the service has a `build` section
+    and pulling otherwise. `pull` (`up --pull`) overrides every service's policy; `refreshed`
+    holds references pulled moments ago by this same `up`, which satisfy any policy. Services
+    sharing a reference share one operation; the first service by name decides how it is fetched.
+    `no_build` (`up --no-build`) never builds: a missing image of a service with a `build`
+    section is an error.
     """
+    local = local_keys(observed.images)
     out: dict[str, Operation] = {}
     for name in sorted(services):
         service = project.services[name]
         ref = image_ref(project, name, service)
         if ref in out:
             continue
+        key = image_key(ref)
+        present = key in local
         if no_build and service.build is not None:
-            if ref not in observed.images:
+            if not present:
                 raise PlanError(f"image {ref} of service {name} is not present and --no-build was given; "
                                 f"build it with `stackup build {name}`")
             continue
-        op = _image_op(project, ref, service, ref in observed.images, build)
+        if key in {image_key(r) for r in refreshed}:
+            continue
+        pulled = last_pulled(ref, observed.pulled) if present else None
+        op = _image_op(project, ref, service, present, build, pull=pull, pulled=pulled, now=now)
         if op is not None:
             out[ref] = op
     return out
 
 
-def _image_op(project: Project, ref: str, service: Service, present: bool, build: bool) -> Operation | None:
-    policy = service.pull_policy or "missing"
-    if service.build is not None and (build or policy == "build"):
+def _image_op(project: Project, ref: str, service: Service, present: bool, build: bool, *,
+              pull: str | None, pulled: datetime | None, now: datetime | None) -> Operation | None:
+    policy, period = parse_policy(pull or service.pull_policy, service.pull_refresh_after)
+    if service.build is not None and (build or policy is PullPolicy.BUILD):
         return _build(project, ref, service, "--build" if build else "pull_policy: build")
-    if policy == "always":
-        return Operation(OpKind.PULL, ResourceKind.IMAGE, ref, cause="pull_policy: always")
+    spec = PullSpec(ref, service.platform)
+    source = "--pull" if pull else "pull_policy"
+    if policy is PullPolicy.ALWAYS:
+        return Operation(OpKind.PULL, ResourceKind.IMAGE, ref, cause=f"{source}: always", spec=spec)
     if present:
+        stale = period is not None and pulled is not None and now is not None and now - pulled >= period
+        if policy is PullPolicy.PERIODIC and stale:
+            assert pulled is not None
+            cause = f"{source}: {pull or service.pull_policy} (last pulled {pulled:%Y-%m-%d %H:%M})"
+            return Operation(OpKind.PULL, ResourceKind.IMAGE, ref, spec=spec, cause=cause)
         return None
     if service.build is not None:
         return _build(project, ref, service, "not found")
-    if policy == "never":
-        raise PlanError(f"image {ref} is not present and pull_policy is never")
-    return Operation(OpKind.PULL, ResourceKind.IMAGE, ref, cause="not found")
+    if policy is PullPolicy.NEVER:
+        raise PlanError(f"image {ref} is not present and {source} is never; pull it first "
+                        f"(`stackup pull`) or change {source}")
+    return Operation(OpKind.PULL, ResourceKind.IMAGE, ref, cause="not found", spec=spec)
 
 
 def _build(project: Project, ref: str, service: Service, cause: str) -> Operation:

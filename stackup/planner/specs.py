@@ -104,11 +104,21 @@ def container_spec(
         stop_signal=service.stop_signal,
         stop_grace_period_s=service.stop_grace_period.seconds if service.stop_grace_period else 10.0,
         extra_hosts=tuple((host, ip) for host, ips in sorted(service.extra_hosts.items()) for ip in ips),
+        devices=tuple((d.source, d.target or d.source, d.permissions or "rwm") for d in service.devices),
+        security_opt=tuple(service.security_opt),
         dns=tuple(service.dns),
         sysctls=dict(service.sysctls),
         post_start=_hooks(service.post_start),
         pre_stop=_hooks(service.pre_stop),
+        log_driver=service.logging.driver if service.logging else None,
+        log_options=_log_options(service),
     )
+
+
+def _log_options(service: Service) -> dict[str, str]:
+    """`logging.options` as text (`max-file: 3` may be written as a number); unset ones dropped."""
+    options = service.logging.options if service.logging else {}
+    return {key: str(value) for key, value in options.items() if value is not None}
 
 
 def _hooks(hooks: list[ServiceHook]) -> tuple[HookSpec, ...]:
@@ -158,7 +168,26 @@ def _mounts(project: Project, service: Service) -> tuple[Mount, ...]:
             case _:
                 assert_never(v.type)
     out.extend(Mount(MountType.TMPFS, t.split(":", 1)[0]) for t in service.tmpfs)
+    out.extend(_file_mounts(project, service))
     return tuple(out)
+
+
+def _file_mounts(project: Project, service: Service) -> list[Mount]:
+    """File-based `secrets` (at /run/secrets/NAME) and `configs` (at /NAME) bound read-only, as
+    Compose does outside Swarm. Secrets from the environment and inline configs have no file to
+    bind; the loader warns about them."""
+    out: list[Mount] = []
+    for ref in service.secrets:
+        secret = project.secrets.get(ref.source)
+        if secret is not None and secret.file:
+            target = ref.target or ref.source
+            out.append(Mount(MountType.BIND, target if target.startswith("/") else f"/run/secrets/{target}",
+                             secret.file, read_only=True))
+    for ref in service.configs:
+        config = project.configs.get(ref.source)
+        if config is not None and config.file:
+            out.append(Mount(MountType.BIND, ref.target or f"/{ref.source}", config.file, read_only=True))
+    return out
 
 
 def _ports(service: Service) -> list[PortBinding]:

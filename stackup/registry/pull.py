@@ -10,6 +10,7 @@ each reporting progress; the first failure cancels the layers not yet started.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from stackup.registry.blobs import (
@@ -138,8 +139,12 @@ def remote_digest(client: RegistryClient, ref: Reference) -> str | None:
 
 
 def pull(client: RegistryClient, ref: Reference, sink: BlobSink, *, platform: Platform | None = None,
-         progress: Progress | None = None) -> PulledImage:
+         progress: Progress | None = None,
+         on_layers: Callable[[tuple[Layer, ...]], None] | None = None) -> PulledImage:
     """Pull `ref` into `sink`; returns what the store needs to record the image.
+
+    `on_layers` is told every layer (with its DiffID) before any layer downloads, so a store can
+    unpack each one as soon as its `DONE` (or `EXISTS`) progress arrives.
 
     Raises the registry errors (all `RegistryError`); on failure the sink holds only complete,
     verified blobs, never a partial one.
@@ -151,6 +156,8 @@ def pull(client: RegistryClient, ref: Reference, sink: BlobSink, *, platform: Pl
     _check_platform(config_raw, platform, ref)
     layers = tuple(Layer(d.digest, d.size, d.media_type, _compression(d, ref), diff_id)
                    for d, diff_id in zip(manifest.layers, diff_ids, strict=True))
+    if on_layers is not None:
+        on_layers(layers)
     todo: dict[str, Descriptor] = {}
     for descriptor in manifest.layers:
         if descriptor.digest in todo:

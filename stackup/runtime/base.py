@@ -9,6 +9,7 @@ beyond trivial accessors, so a runtime is free to store and serialise them howev
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -148,12 +149,19 @@ class ContainerSpec:
     cap_drop: tuple[str, ...] = ()
     stop_signal: str | None = None
     stop_grace_period_s: float = 10.0
+    devices: tuple[tuple[str, str, str], ...] = ()
+    """(host path, container path, cgroup permissions such as `rwm`) per `devices:` entry."""
+    security_opt: tuple[str, ...] = ()
+    """As written: `no-new-privileges[:true]`, `seccomp=unconfined`, `seccomp=PROFILE.json`, ..."""
     extra_hosts: tuple[tuple[str, str], ...] = ()
     """(hostname, address) pairs for /etc/hosts; an IPv6 address stays whole."""
     dns: tuple[str, ...] = ()
     sysctls: Mapping[str, str] = field(default_factory=dict)
     post_start: tuple[HookSpec, ...] = ()
     pre_stop: tuple[HookSpec, ...] = ()
+    log_driver: str | None = None
+    """Compose's `logging.driver` (None: the runtime's default); `log_options` its options."""
+    log_options: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,10 +281,46 @@ class VolumeInfo:
 
 @dataclass(frozen=True, slots=True)
 class ImageInfo:
-    """A local image: its content ID and every reference (`name:tag`) that points at it."""
+    """A local image: its content ID and every reference (`name:tag`) that points at it.
+
+    `last_pulled` is when one of its references was last pulled from a registry (None: never,
+    or the runtime does not say), what `pull_policy: daily` compares against."""
 
     id: str
     refs: tuple[str, ...] = ()
+    last_pulled: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PullSpec:
+    """A registry pull the plan asks for: the reference and `platform:` (`linux/arm64`), if set."""
+
+    ref: str
+    platform: str | None = None
+
+
+class TransferState(StrEnum):
+    """Where one layer of a pull or push is (`exists`: nothing to transfer)."""
+
+    EXISTS = "exists"
+    DOWNLOADING = "downloading"
+    UPLOADING = "uploading"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class LayerProgress:
+    """One progress report of a pull or push: `done`/`total` bytes of layer `layer` of `image`."""
+
+    image: str
+    layer: str
+    state: TransferState
+    done: int = 0
+    total: int = 0
+
+
+TransferProgress = Callable[[LayerProgress], None]
+"""Called from transfer threads, several at once: keep it cheap and thread-safe."""
 
 
 class OutputStream(StrEnum):
@@ -413,7 +457,16 @@ class Runtime(Protocol):
 
     def list_images(self) -> list[ImageInfo]: ...
 
-    def pull_image(self, ref: str) -> ImageInfo: ...
+    def pull_image(self, ref: str, *, platform: str | None = None,
+                   progress: TransferProgress | None = None) -> ImageInfo:
+        """Fetch `ref` from its registry (credentials as the invoking user's Docker config has them)."""
+        ...
+
+    def push_image(self, ref: str, *, progress: TransferProgress | None = None) -> str:
+        """Upload the local image `ref` to the registry it names; returns the manifest digest."""
+        ...
+
+    def tag_image(self, ref: str, target: str) -> ImageInfo: ...
 
     def build_image(self, spec: BuildSpec, progress: BuildProgress | None = None) -> ImageInfo: ...
 
@@ -503,3 +556,18 @@ class Backend(Runtime, ContainerOps, Protocol):
     name: str
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ProjectLocking(Protocol):
+    """A backend that can serialise `up`/`down` of one project across clients (the native
+    engine: a lock held by the client's connection, released when it closes or dies)."""
+
+    def project_lock(
+        self,
+        project: str,
+        *,
+        holder: str = "",
+        timeout_s: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> AbstractContextManager[None]: ...

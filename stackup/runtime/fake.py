@@ -29,6 +29,7 @@ from stackup.runtime.base import (
     ImageInfo,
     NetworkInfo,
     NetworkSpec,
+    TransferProgress,
     VolumeInfo,
     VolumeSpec,
 )
@@ -255,13 +256,29 @@ class FakeRuntime:
         with self._lock:
             return list(self.images.values())
 
-    def pull_image(self, ref: str) -> ImageInfo:
+    def pull_image(self, ref: str, *, platform: str | None = None,
+                   progress: TransferProgress | None = None) -> ImageInfo:
         with self._call():
             image_id = self.registry.get(ref, _digest(f"pull {ref}"))
             self.add_image(ref, image_id)
             with self._lock:
                 self.timeline.append(("pull", ref))
                 return self.images[image_id]
+
+    def push_image(self, ref: str, *, progress: TransferProgress | None = None) -> str:
+        with self._call():
+            image = self._image(ref)
+            with self._lock:
+                self.timeline.append(("push", ref))
+            return image.id
+
+    def tag_image(self, ref: str, target: str) -> ImageInfo:
+        with self._call():
+            image = self._image(ref)
+            self.add_image(target, image.id)
+            with self._lock:
+                self.timeline.append(("tag", target))
+                return self.images[image.id]
 
     def build_image(self, spec: BuildSpec, progress: BuildProgress | None = None) -> ImageInfo:
         with self._call():

@@ -43,8 +43,8 @@ def parse_dotenv(text: str, *, filename: str = "<env>", lookup: Lookup = _no_loo
     """The variables `text` defines, in file order.
 
     `lookup` is the environment the file is read in: it answers bare `KEY` lines and takes
-    precedence over the file's own earlier keys inside `${...}`. Raises `SpecError` at the first
-    bad line, as Compose stops there too.
+    precedence over the file's own earlier keys inside `${...}`. Raises `SpecError` listing the
+    bad lines (Compose stops at the first; the variables of a good file are the same).
     """
     out: dict[str, str] = {}
     _Parser(text, filename, lookup, on_missing).parse_into(out)
@@ -70,8 +70,14 @@ def load_env_files(paths: Sequence[Path], base_env: Mapping[str, str], *,
     def lookup(name: str) -> str | None:
         return base_env[name] if name in base_env else env.get(name)
 
+    problems: list[Problem] = []
     for path in paths:
-        _Parser(_read_text(path), str(path), lookup, on_missing).parse_into(env)
+        try:
+            _Parser(_read_text(path), str(path), lookup, on_missing).parse_into(env)
+        except SpecError as err:
+            problems.extend(err.problems)
+    if problems:
+        raise SpecError(problems)
     return env
 
 
@@ -105,6 +111,10 @@ def _read_text(path: Path) -> str:
     return text
 
 
+class _Unterminated(SpecError):
+    """An unterminated quote: the rest of the file is its value, so parsing cannot go on."""
+
+
 class _Parser:
     """One pass over one file; `pos` only moves forward, so errors can be located by offset."""
 
@@ -115,17 +125,31 @@ class _Parser:
         self.on_missing = on_missing
 
     def parse_into(self, out: dict[str, str]) -> None:
+        """Every bad line is reported, not only the first (a user fixes them all in one round):
+        a bad key or a failed substitution ends its own line only; an unterminated quote takes
+        the rest of the file with it, so nothing after it can be judged."""
+        problems: list[Problem] = []
         pos = self._statement_start(0)
         while pos < len(self.text):
-            key, pos, inherited = self._key(pos)
-            if inherited:
-                found = self.lookup(key)
-                if found is not None:
-                    out[key] = found
-            else:
-                value, pos = self._value(pos, out)
-                out[key] = value
+            try:
+                key, pos, inherited = self._key(pos)
+                if inherited:
+                    found = self.lookup(key)
+                    if found is not None:
+                        out[key] = found
+                else:
+                    value, pos = self._value(pos, out, problems)
+                    out[key] = value
+            except _Unterminated as err:
+                problems.extend(err.problems)
+                break
+            except SpecError as err:
+                problems.extend(err.problems)
+                end = self.text.find("\n", pos)
+                pos = len(self.text) if end < 0 else end
             pos = self._statement_start(pos)
+        if problems:
+            raise SpecError(problems)
 
     def _statement_start(self, pos: int) -> int:
         """Skip blank space and `#` comment lines; `len(text)` at the end of the file."""
@@ -165,17 +189,17 @@ class _Parser:
                 pos += 1
         return key, pos, inherited
 
-    def _value(self, start: int, out: dict[str, str]) -> tuple[str, int]:
+    def _value(self, start: int, out: dict[str, str], problems: list[Problem]) -> tuple[str, int]:
         """(value, where the next statement may start) for the value beginning at `start`."""
         text = self.text
         if start < len(text) and text[start] in _QUOTES:
-            return self._quoted(start, out)
+            return self._quoted(start, out, problems)
         end = text.find("\n", start)
         end = len(text) if end < 0 else end
         raw = _rstrip_space(text[start:end].split(" #", 1)[0])
-        return self._expand(raw, start, out), min(end + 1, len(text))
+        return self._expand(raw, start, out, problems), min(end + 1, len(text))
 
-    def _quoted(self, start: int, out: dict[str, str]) -> tuple[str, int]:
+    def _quoted(self, start: int, out: dict[str, str], problems: list[Problem]) -> tuple[str, int]:
         """A quoted value: `\\<quote>` yields the quote, other backslashes are kept for later."""
         text = self.text
         quote = text[start]
@@ -186,7 +210,7 @@ class _Parser:
             if char == quote and not escaped:
                 value = "".join(chars)
                 if quote == '"':
-                    value = self._expand(_unescape(value), start, out)
+                    value = self._expand(_unescape(value), start, out, problems)
                 return value, pos + 1
             if char == "\\" and not escaped:
                 escaped = True
@@ -196,9 +220,9 @@ class _Parser:
             escaped = False
             chars.append(char)
         line = text[start:].split("\n", 1)[0]
-        raise self._error(start, f"unterminated quoted value {line}")
+        raise _Unterminated(self._error(start, f"unterminated quoted value {line}").problems)
 
-    def _expand(self, value: str, start: int, out: dict[str, str]) -> str:
+    def _expand(self, value: str, start: int, out: dict[str, str], problems: list[Problem]) -> str:
         def lookup(name: str) -> str | None:
             found = self.lookup(name)
             return found if found is not None else out.get(name)
@@ -206,7 +230,8 @@ class _Parser:
         try:
             return substitute(value, lookup, on_missing=self.on_missing)
         except InterpolationError as err:
-            raise self._error(start, err.message) from None
+            problems.extend(self._error(start, err.message).problems)
+            return ""
 
     def _error(self, pos: int, message: str) -> SpecError:
         line_start = self.text.rfind("\n", 0, pos) + 1

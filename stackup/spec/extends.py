@@ -173,6 +173,10 @@ class _Resolver:
         if file is not None:
             target = Path(str(file))
             target = target if target.is_absolute() else doc.file.parent / target
+            if not target.exists():  # said here, where it is named: the file itself has no line to point at
+                self.collector.add((*where, "file"), f"file {file} not found",
+                                   location=doc.source_map.locate((*where, "file")))
+                return None
             loaded = self.load_other(target.resolve(strict=False))
             if loaded is None:
                 return None

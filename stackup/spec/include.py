@@ -75,6 +75,14 @@ def parse_entry(entry: Any, base: Path, chain: tuple[Path, ...]) -> IncludeReque
                           chain=chain)
 
 
+def _shown(path: Path, base: Path) -> str:
+    """`path` as the including file would write it: relative to its directory when inside it."""
+    try:
+        return str(path.relative_to(base))
+    except ValueError:
+        return str(path)
+
+
 def apply_includes(doc: Document, project_dir: Path, chain: tuple[Path, ...],
                    load_included: IncludeLoader, collector: ProblemCollector) -> Document:
     """`doc` with its `include` entries loaded and their resources imported (and `include` gone)."""
@@ -96,6 +104,11 @@ def apply_includes(doc: Document, project_dir: Path, chain: tuple[Path, ...],
         if cycle:
             names = " -> ".join(str(p) for p in (*request.chain[request.chain.index(cycle[0]):], cycle[0]))
             collector.add(where, f"include cycle: {names}", location=doc.source_map.locate(where))
+            continue
+        missing = [p for p in request.paths if not p.exists()]
+        if missing:  # said here, where it is named: the file itself has no line to point at
+            collector.add(where, f"file {_shown(missing[0], doc.file.parent)} not found",
+                          location=doc.source_map.locate(where))
             continue
         included = load_included(request)
         if included is None:

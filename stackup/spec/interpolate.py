@@ -54,6 +54,8 @@ def substitute(template: str, lookup: Lookup, *, on_missing: OnMissing | None = 
     Like compose-go, the whole string is still walked after an error, so `on_missing` hears
     about every unset variable even in a string that fails.
     """
+    if "$" not in template:  # most values: nothing to do
+        return template
     if _depth > MAX_NESTING:
         raise InterpolationError(f"substitutions nested deeper than {MAX_NESTING} levels")
     first_error: InterpolationError | None = None

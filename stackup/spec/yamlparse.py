@@ -109,6 +109,9 @@ def parse_file(path: Path, display: str | None = None) -> list[Document]:
 
 def parse_text(text: str, path: Path, display: str) -> list[Document]:
     """Parse YAML text. Several `---` documents are allowed and later ones override earlier ones."""
+    deep = _flow_too_deep(text)
+    if deep is not None:
+        raise file_error(display, f"nested deeper than {MAX_DEPTH} levels", *deep)
     try:
         nodes = list(_composer(pure=False).compose_all(text))
     except YAMLError:
@@ -116,6 +119,7 @@ def parse_text(text: str, path: Path, display: str) -> list[Document]:
     except RecursionError:
         raise _too_deep(text, display) from None
     docs: list[Document] = []
+    problems: list[Problem] = []
     constructor = _composer(pure=True).constructor  # for int/float/bool scalars only
     for node in nodes:
         if node is None:
@@ -127,9 +131,10 @@ def parse_text(text: str, path: Path, display: str) -> list[Document]:
         smap.add((), Location(display, 1, 1))
         builder = _Builder(display, smap, constructor)
         tree = builder.mapping(node, ())
-        if builder.problems:
-            raise SpecError(builder.problems)
+        problems.extend(builder.problems)  # a later `---` document is still checked
         docs.append(Document(file=path, display=display, tree=tree, source_map=smap))
+    if problems:
+        raise SpecError(problems)
     if not docs:
         raise file_error(display, "empty file: a stack file needs at least a `services:` mapping")
     return docs
@@ -149,6 +154,32 @@ def _compose_for_message(text: str, display: str) -> list[Node | None]:
         raise _yaml_error(display, exc) from None
     except YAMLError as exc:
         raise file_error(display, f"invalid YAML: {exc}") from None
+
+
+_FLOW_TOKENS = re.compile(r"[\[\]{}]" r"|#[^\n]*" r"|'[^'\n]*'" r'|"(?:[^"\\\n]|\\.)*"')
+
+
+def _flow_too_deep(text: str) -> tuple[int, int] | None:
+    """Where flow brackets (`[`, `{`) first nest deeper than `MAX_DEPTH`, or None.
+
+    Checked on the text, before libyaml: its composer recurses in C once per level, and forty
+    thousand `[` (an 80 kB file) overflowed the C stack and killed the process; deep flow
+    mappings also parse in quadratic time. Quoted scalars and comments are skipped; a bracket
+    inside a plain or block scalar may be counted, which matters only past 64 unclosed ones.
+    """
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return None
+    depth = 0
+    for token in _FLOW_TOKENS.finditer(text):
+        char = token.group()[0]
+        if char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                at = token.start()
+                return text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return None
 
 
 def _too_deep(text: str, display: str) -> SpecError:

@@ -104,3 +104,23 @@ def test_a_valid_stack_with_port_ranges_still_loads(tmp_path: Path) -> None:
         'services:\n  web:\n    image: busybox\n    ports: ["8000-8001:80-81", "9000:80"]\n')
     loaded = load(LoadOptions(working_dir=tmp_path, environ={}))
     assert [p.published for p in loaded.project.services["web"].ports] == ["8000", "8001", "9000"]
+
+
+def test_every_bad_line_of_a_dotenv_file(tmp_path: Path) -> None:
+    """A bad key or a failed substitution ends its own line only; an unterminated quote ends
+    the file."""
+    (tmp_path / ".env").write_text('A B=1\nC=${D:?need D}\nOK=1\nE="${F:?need F}"\nG="open\nH=2\n')
+    assert problems(tmp_path, "services: {}\n") == [
+        f'{tmp_path}/.env:1:1: key "A B" cannot contain a space',
+        f"{tmp_path}/.env:2:3: required variable D is missing a value: need D",
+        f"{tmp_path}/.env:4:3: required variable F is missing a value: need F",
+        f'{tmp_path}/.env:5:3: unterminated quoted value "open',
+    ]
+
+
+def test_every_document_of_a_file(tmp_path: Path) -> None:
+    text = "services:\n  a: {image: x, image: y}\n---\nservices:\n  b: {image: x, image: y}\n"
+    assert problems(tmp_path, text) == [
+        'compose.yaml:2:17: services.a.image: duplicate key: "image" is already defined at line 2',
+        'compose.yaml:5:17: services.b.image: duplicate key: "image" is already defined at line 5',
+    ]

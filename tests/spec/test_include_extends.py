@@ -94,7 +94,7 @@ def test_include_cycle(tmp_path: Path) -> None:
     ("- {file: x.yaml}",
      "include[0]: unknown include option 'file' (expected path, env_file, project_directory)"),
     ("- {env_file: x.env}", "include[0]: include needs `path`: a file or a list of files"),
-    ("- missing.yaml", "missing.yaml: no such file"),
+    ("- missing.yaml", "compose.yaml:2:5: include[0]: file missing.yaml not found"),
 ])
 def test_include_entry_errors(tmp_path: Path, entry: str, message: str) -> None:
     root = write(tmp_path, {"compose.yaml": f"include:\n  {entry}\nservices: {{}}\n"})
@@ -132,7 +132,8 @@ def test_extends_source_map_points_into_the_base_file(tmp_path: Path) -> None:
      "compose.yaml:2:7: services.a.extends: extends unknown service 'bsae' (did you mean `base`?)"),
     ("  a: {extends: {file: other.yaml, service: nope}, image: x}\n",
      "compose.yaml:2:7: services.a.extends: extends unknown service 'nope' in other.yaml"),
-    ("  a: {extends: {file: gone.yaml, service: x}, image: x}\n", "gone.yaml: no such file"),
+    ("  a: {extends: {file: gone.yaml, service: x}, image: x}\n",
+     "compose.yaml:2:17: services.a.extends.file: file gone.yaml not found"),
 ])
 def test_extends_errors(tmp_path: Path, services: str, message: str) -> None:
     root = write(tmp_path, {"compose.yaml": "services:\n" + services,

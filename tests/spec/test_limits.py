@@ -43,11 +43,21 @@ def test_aliases_a_real_stack_uses_are_fine(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("value", ["[" * 10_000 + "]" * 10_000, "{a: " * 10_000 + "1" + "}" * 10_000,
+                                   "[" * 40_000 + "]" * 40_000, "{a: " * 500_000 + "1" + "}" * 500_000,
                                    "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5)],
-                         ids=["lists-10k", "maps-10k", "just-too-deep"])
+                         ids=["lists-10k", "maps-10k", "lists-40k-overflowed-the-c-stack",
+                              "maps-500k-parsed-in-quadratic-time", "just-too-deep"])
 def test_deep_nesting_is_refused_where_it_gets_too_deep(tmp_path: Path, value: str) -> None:
     message = load_error(tmp_path, f"services:\n  web:\n    image: busybox\nx-deep: {value}\n")
     assert message.startswith("compose.yaml:4:") and f"nested deeper than {MAX_DEPTH} levels" in message
+
+
+def test_brackets_in_quoted_scalars_and_comments_are_not_nesting(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_text(
+        "services:\n  web:\n    image: busybox\n    command: ['" + "[" * 100 + "', \"" + "{" * 100 + "\"]\n"
+        "    # " + "[" * 100 + "\n")
+    command = load(LoadOptions(working_dir=tmp_path, environ={})).project.services["web"].command
+    assert command == ["[" * 100, "{" * 100]
 
 
 def test_a_huge_file_is_refused_before_parsing(tmp_path: Path) -> None:

@@ -178,7 +178,13 @@ def read_back(
         cap_drop=tuple(sorted(host.get("CapDrop") or ())),
         stop_signal=_unless_image(config.get("StopSignal"), image.get("StopSignal")),
         stop_grace_period_s=float(config.get("StopTimeout") or 10),
-        extra_hosts=tuple(sorted(host.get("ExtraHosts") or ())),
+        extra_hosts=tuple(sorted(_host_entry(entry) for entry in host.get("ExtraHosts") or ())),
         dns=tuple(host.get("Dns") or ()),
         sysctls=dict(host.get("Sysctls") or {}),
     )
+
+
+def _host_entry(entry: str) -> tuple[str, str]:
+    """Docker's `host:address` (the address may hold colons: IPv6) as a (host, address) pair."""
+    name, _, address = str(entry).partition(":")
+    return name, address

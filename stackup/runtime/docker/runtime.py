@@ -28,8 +28,11 @@ from stackup.runtime.base import (
     ExecSpec,
     HookSpec,
     ImageInfo,
+    LayerProgress,
     NetworkInfo,
     NetworkSpec,
+    TransferProgress,
+    TransferState,
     VolumeInfo,
     VolumeSpec,
 )
@@ -287,15 +290,35 @@ class DockerRuntime(ContainerOpsMixin):
         with self._call(f"image {ref}"):
             return self._image(self.api.inspect_image(ref))
 
-    def pull_image(self, ref: str) -> ImageInfo:
+    def pull_image(self, ref: str, *, platform: str | None = None,
+                   progress: TransferProgress | None = None) -> ImageInfo:
         from docker.utils import parse_repository_tag  # type: ignore[import-untyped]
 
         repo, tag = parse_repository_tag(ref)
         with self._call(f"pull {ref}"):
-            for line in self.api.pull(repo, tag=tag or "latest", stream=True, decode=True):
-                if isinstance(line, dict) and line.get("error"):
-                    raise RuntimeFailure(f"pull {ref}: {line['error']}")
+            for line in self.api.pull(repo, tag=tag or "latest", stream=True, decode=True, platform=platform):
+                _follow(ref, "pull", line, progress)
         return self.inspect_image(ref)
+
+    def push_image(self, ref: str, *, progress: TransferProgress | None = None) -> str:
+        from docker.utils import parse_repository_tag
+
+        repo, tag = parse_repository_tag(ref)
+        digest = ""
+        with self._call(f"push {ref}"):
+            for line in self.api.push(repo, tag=tag or "latest", stream=True, decode=True):
+                _follow(ref, "push", line, progress)
+                if isinstance(line, dict):
+                    digest = str((line.get("aux") or {}).get("Digest") or digest)
+        return digest
+
+    def tag_image(self, ref: str, target: str) -> ImageInfo:
+        from docker.utils import parse_repository_tag
+
+        repo, tag = parse_repository_tag(target)
+        with self._call(f"tag {ref} {target}"):
+            self.api.tag(ref, repo, tag or "latest")
+        return self.inspect_image(target)
 
     def build_image(self, spec: BuildSpec, progress: BuildProgress | None = None) -> ImageInfo:
         """Build through the daemon's builder; its error line (and the step output before it) kept."""
@@ -366,6 +389,24 @@ def _adopted(info: ContainerInfo) -> bool:
     """Made by Docker Compose, not by stackup: no stackup config label to compare with."""
     labels = info.labels
     return lbl.COMPOSE_SERVICE in labels and lbl.CONFIG not in labels and lbl.CONFIG_HASH not in labels
+
+
+_STATES = {"Already exists": TransferState.EXISTS, "Layer already exists": TransferState.EXISTS,
+           "Downloading": TransferState.DOWNLOADING, "Pushing": TransferState.UPLOADING,
+           "Pull complete": TransferState.DONE, "Pushed": TransferState.DONE}
+
+
+def _follow(ref: str, verb: str, line: object, progress: TransferProgress | None) -> None:
+    """One line of the daemon's pull/push stream: raise its error, forward its layer progress."""
+    if not isinstance(line, dict):
+        return
+    if line.get("error"):
+        raise RuntimeFailure(f"{verb} {ref}: {line['error']}")
+    state = _STATES.get(str(line.get("status", "")))
+    if progress is not None and state is not None:
+        detail = line.get("progressDetail") or {}
+        progress(LayerProgress(ref, str(line.get("id", "")), state, int(detail.get("current") or 0),
+                               int(detail.get("total") or 0)))
 
 
 def _conforms(runtime: DockerRuntime) -> Backend:

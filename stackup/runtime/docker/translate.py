@@ -19,8 +19,10 @@ import re
 import shlex
 from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
+from stackup.errors import UsageError
 from stackup.runtime.base import (
     ContainerInfo,
     ContainerSpec,
@@ -134,6 +136,11 @@ def create_body(spec: ContainerSpec, labels: Mapping[str, str], network_mode: st
         "CapAdd": list(spec.cap_add) or None,
         "CapDrop": list(spec.cap_drop) or None,
         "ExtraHosts": [f"{host}:{address}" for host, address in spec.extra_hosts] or None,
+        "Devices": [
+            {"PathOnHost": src, "PathInContainer": dst, "CgroupPermissions": perms}
+            for src, dst, perms in spec.devices
+        ] or None,
+        "SecurityOpt": [_security_opt(o) for o in spec.security_opt] or None,
         "Dns": list(spec.dns) or None,
         "Sysctls": dict(spec.sysctls) or None,
     }
@@ -145,6 +152,8 @@ def create_body(spec: ContainerSpec, labels: Mapping[str, str], network_mode: st
         host["NanoCpus"] = round(spec.limits.cpus * _NS)
     if spec.limits.pids:
         host["PidsLimit"] = spec.limits.pids
+    if spec.log_driver or spec.log_options:  # the daemon's own default driver otherwise
+        host["LogConfig"] = {"Type": spec.log_driver or "json-file", "Config": dict(spec.log_options)}
     body: dict[str, Any] = {
         "Image": spec.image,
         "Labels": dict(labels),
@@ -309,3 +318,14 @@ def from_inspect(data: Mapping[str, Any]) -> ContainerInfo:
         addresses={k: v["IPAddress"] for k, v in (net.get("Networks") or {}).items() if v.get("IPAddress")},
         command=tuple(cmd),
     )
+
+
+def _security_opt(opt: str) -> str:
+    """Docker's API takes a seccomp profile's content, not its path (its CLI reads the file)."""
+    key, _, value = opt.partition("=")
+    if key == "seccomp" and value and value != "unconfined":
+        try:
+            return f"seccomp={Path(value).read_text()}"
+        except OSError as exc:
+            raise UsageError(f"security_opt {opt}: cannot read the seccomp profile: {exc}") from None
+    return opt

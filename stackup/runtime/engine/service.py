@@ -30,6 +30,7 @@ from stackup.runtime.engine.containers.manager import ContainerManager
 from stackup.runtime.engine.containers.networking import LazyNetworks
 from stackup.runtime.engine.containers.syncing import SyncCounts
 from stackup.runtime.engine.images.store import ImageStore
+from stackup.runtime.engine.projectlocks import ProjectLocks
 from stackup.runtime.engine.state.events import EventBus
 from stackup.runtime.engine.state.store import StateStore
 from stackup.runtime.engine.supervision.manager import Supervision
@@ -92,6 +93,7 @@ class EngineService:
     started_at: datetime = field(default_factory=utcnow)
     version: str = field(default_factory=_stackup_version)
     request_shutdown: Callable[[], None] = lambda: None
+    project_locks: ProjectLocks = field(default_factory=ProjectLocks)
 
     @classmethod
     def open(cls, paths: EnginePaths) -> EngineService:
@@ -116,13 +118,17 @@ class EngineService:
         monitor = Monitor(containers, state)
         volumes.recover()
         before = state.list_containers()
+        supervision.hold_starts()  # restart policies wait for the networks (see `hold_starts`)
         supervision.adopt(before)
         monitor.adopt()
         records = state.list_containers()
-        networks.restore(
-            live_containers=[r.id for r in records],
-            owners=[r.id for r in records if r.network is not None and r.network.owns_netns],
-        )
+        try:
+            networks.restore(
+                live_containers=[r.id for r in records],
+                owners=[r.id for r in records if r.network is not None and r.network.owns_netns],
+            )
+        finally:
+            supervision.allow_starts()
         supervision.start_on_boot([r for r in before if r.status is ContainerStatus.EXITED])
         monitor.start()
         events.publish(EventType.ENGINE, "start", str(os.getpid()))

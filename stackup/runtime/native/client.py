@@ -8,19 +8,32 @@ one exception tree. The transport is the standard library's (`unixhttp.py` says 
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 
+from stackup.errors import EngineUnavailable, NotFound, ProjectBusy, RuntimeFailure
 from stackup.runtime.native.answers import raise_for_answer
 from stackup.runtime.native.streams import UpgradedStream, open_upgraded
 from stackup.runtime.native.unixhttp import Answer, UnixHTTP
 from stackup.runtime.wire.build import BuildCachePrune, BuildCacheUsage, BuildEvent, BuildRequest
-from stackup.runtime.wire.images import BootstrapProgress, BootstrapRequest, HistoryEntry, ImageRecord
+from stackup.runtime.wire.images import (
+    BootstrapProgress,
+    BootstrapRequest,
+    HistoryEntry,
+    ImagePull,
+    ImagePush,
+    ImageRecord,
+    ImageTag,
+    RegistryAuth,
+    TransferEvent,
+)
 from stackup.runtime.wire.models import (
     ContainerCreate,
     EngineInfo,
@@ -28,9 +41,11 @@ from stackup.runtime.wire.models import (
     ExecResult,
     ImageImport,
     ImportFormat,
+    LockState,
     LogLine,
     NetworkCreate,
     NetworkLeftover,
+    ProjectLockStatus,
     PruneResult,
     SyncResult,
     TopResult,
@@ -157,6 +172,44 @@ class EngineClient:
     def prune_build_cache(self, *, keep_bytes: int = 0) -> BuildCacheUsage:
         body = BuildCachePrune(all=keep_bytes == 0, keep_bytes=keep_bytes)
         return self._get(BuildCacheUsage, "POST", "/build/prune", body=body, timeout_s=None)
+    @contextlib.contextmanager
+    def project_lock(
+        self,
+        project: str,
+        *,
+        holder: str = "",
+        timeout_s: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> Iterator[None]:
+        """Hold the project's lock in the engine for the duration of the `with` block: the
+        connection stays open, and closing it (or this process dying) releases the lock.
+        Waits at most `timeout_s` (None: forever) for another holder, telling `on_wait` who
+        it is; raises `ProjectBusy` after that."""
+        with self._http.stream("POST", f"/projects/{project}/lock", params={"holder": holder},
+                               timeout_s=timeout_s) as response:  # fmt: skip
+            if not 200 <= response.status < 300:
+                raise_for_answer(Answer(response.status, response.read()))
+            started, other = time.monotonic(), ""
+            while True:
+                try:
+                    line = response.readline()
+                except TimeoutError:
+                    raise ProjectBusy(
+                        f"project {project} is busy: {other or 'another client'} has held its lock for "
+                        f"over {time.monotonic() - started:.0f}s; try again when it is done",
+                        other,
+                    ) from None
+                if not line:
+                    raise EngineUnavailable(f"engine at {self.socket_path} closed the lock of {project}")
+                if not line.strip():
+                    continue
+                status = ProjectLockStatus.model_validate_json(line)
+                if status.state is LockState.HELD:
+                    break
+                other = status.holder
+                if on_wait is not None:
+                    on_wait(other)
+            yield  # keepalives are left unread: the socket's buffer absorbs a line every few seconds
 
     # -- images -----------------------------------------------------------------------------
 
@@ -183,6 +236,45 @@ class EngineClient:
 
     def prune_images(self) -> PruneResult:
         return self._get(PruneResult, "POST", "/images/prune")
+
+    def _transfer(self, path: str, body: BaseModel, progress: Callable[[TransferEvent], None] | None,
+                  ) -> TransferEvent:
+        """Follow a pull or push stream: layer events to `progress`, the last line is the outcome."""
+        content = body.model_dump_json().encode()
+        with self._http.stream("POST", path, body=content, timeout_s=None) as response:
+            if not 200 <= response.status < 300:
+                raise_for_answer(Answer(response.status, response.read()))
+            while line := response.readline():
+                if not line.strip():
+                    continue
+                event = TransferEvent.model_validate_json(line)
+                if event.error:
+                    raise (NotFound if event.not_found else RuntimeFailure)(event.error)
+                if event.image is not None or event.digest:
+                    return event
+                if progress is not None:
+                    progress(event)
+        raise RuntimeFailure(f"the engine ended {path} without an outcome; see its log")
+
+    def pull_image(
+        self, ref: str, *, platform: str | None = None, auth: Sequence[RegistryAuth] = (),
+        progress: Callable[[TransferEvent], None] | None = None,
+    ) -> ImageRecord:
+        """Pull from a registry; `auth` carries credentials this process resolved for the host."""
+        event = self._transfer("/images/pull", ImagePull(ref=ref, platform=platform, auth=tuple(auth)),
+                               progress)
+        assert event.image is not None
+        return event.image
+
+    def push_image(
+        self, ref: str, *, auth: Sequence[RegistryAuth] = (),
+        progress: Callable[[TransferEvent], None] | None = None,
+    ) -> str:
+        """Push to the registry `ref` names; returns the manifest digest."""
+        return self._transfer(f"/images/{ref}/push", ImagePush(auth=tuple(auth)), progress).digest
+
+    def tag_image(self, ref: str, target: str) -> ImageRecord:
+        return self._get(ImageRecord, "POST", f"/images/{ref}/tag", body=ImageTag(target=target))
 
     # -- volumes ----------------------------------------------------------------------------
 
@@ -398,8 +490,6 @@ class EngineClient:
     def image_history(self, ref: str) -> list[HistoryEntry]:
         return self._get_list(HistoryEntry, f"/images/{ref}/history")
 
-    def tag_image(self, ref: str, target: str) -> ImageRecord:
-        return self._get(ImageRecord, "POST", f"/images/{ref}/tag", params={"target": target})
 
     def commit_container(self, ref: str, target: str | None = None, *, comment: str = "") -> ImageRecord:
         params = {"target": target, "comment": comment or None}

@@ -7,12 +7,15 @@ the planner, mechanisms stay in the engine.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from stackup.errors import NotFound
+from stackup.errors import NotFound, UsageError
 from stackup.runtime.base import (
     BuildProgress,
     BuildSpec,
@@ -24,10 +27,13 @@ from stackup.runtime.base import (
     HealthProbe,
     HookSpec,
     ImageInfo,
+    LayerProgress,
     MountType,
     NetworkInfo,
     NetworkSpec,
     PublishedPort,
+    TransferProgress,
+    TransferState,
     VolumeInfo,
     VolumeSpec,
 )
@@ -38,6 +44,7 @@ from stackup.runtime.wire.imageconfig import HealthConfig
 if TYPE_CHECKING:
     from stackup.runtime.base import Backend
     from stackup.runtime.native.client import EngineClient
+    from stackup.runtime.wire.images import ImageRecord, TransferEvent
     from stackup.runtime.wire.records import ContainerRecord
 
 _STATES = {
@@ -155,6 +162,28 @@ def network_mode(spec: ContainerSpec) -> str:
     return mode
 
 
+def security_options(opts: tuple[str, ...]) -> dict[str, Any]:
+    """`security_opt` as the engine's options. A seccomp profile file is read here, on the client,
+    as Docker's CLI does; `apparmor=` and `label=` have nothing to apply to on this engine."""
+    out: dict[str, Any] = {}
+    for opt in opts:
+        key, sep, value = opt.partition("=") if "=" in opt else opt.partition(":")
+        if key == "no-new-privileges":
+            out["no_new_privileges"] = not sep or value.lower() == "true"
+        elif key == "seccomp" and value == "unconfined":
+            out["seccomp"] = "unconfined"
+        elif key == "seccomp" and value:
+            try:
+                text = Path(value).read_text()
+                json.loads(text)
+            except (OSError, ValueError) as exc:
+                raise UsageError(f"security_opt {opt}: cannot read the seccomp profile: {exc}") from None
+            out["seccomp"] = text
+        elif key not in ("apparmor", "label"):
+            raise UsageError(f"security_opt {opt}: not supported (no-new-privileges, seccomp=...)")
+    return out
+
+
 def create_request(spec: ContainerSpec) -> dict[str, Any]:
     """The engine's `ContainerCreate` body for a planner spec (a plain dict: the API validates)."""
     mounts: list[dict[str, Any]] = []
@@ -175,9 +204,15 @@ def create_request(spec: ContainerSpec) -> dict[str, Any]:
         "stop_grace_period": spec.stop_grace_period_s,
         "dns": list(spec.dns),
         "extra_hosts": [{"hostname": host, "address": address} for host, address in spec.extra_hosts],
+        "devices": [{"source": s, "target": d, "permissions": p} for s, d, p in spec.devices],
+        **security_options(spec.security_opt),
     }
     if spec.stop_signal:
         options["stop_signal"] = spec.stop_signal
+    if spec.log_driver:
+        options["log_driver"] = spec.log_driver
+    if spec.log_options:
+        options["log_options"] = dict(spec.log_options)
     if spec.limits.memory_bytes:
         options["memory"] = spec.limits.memory_bytes
     if spec.limits.cpus:
@@ -233,6 +268,17 @@ class NativeRuntime(NativeContainerOps):
 
     def close(self) -> None:
         self.client.close()
+
+    def project_lock(
+        self,
+        project: str,
+        *,
+        holder: str = "",
+        timeout_s: float | None = None,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> AbstractContextManager[None]:
+        """The engine's per-project lock, held by a connection of its own (see `projectlocks`)."""
+        return self.client.project_lock(project, holder=holder, timeout_s=timeout_s, on_wait=on_wait)
 
     # -- containers -----------------------------------------------------------------------
 
@@ -307,16 +353,24 @@ class NativeRuntime(NativeContainerOps):
     # -- images ---------------------------------------------------------------------------
 
     def list_images(self) -> list[ImageInfo]:
-        return [ImageInfo(id=i.id, refs=tuple(i.refs)) for i in self.client.list_images()]
+        return [_image_info(i) for i in self.client.list_images()]
 
-    def pull_image(self, ref: str) -> ImageInfo:
-        from stackup.errors import NotFound
+    def pull_image(self, ref: str, *, platform: str | None = None,
+                   progress: TransferProgress | None = None) -> ImageInfo:
+        """Pull through the engine, which streams layer progress back (see `wire.images`)."""
+        from stackup.runtime.native.credentials import credentials_for
 
-        raise NotFound(
-            f'image "{ref}" is not in the local store and registry pulls are not available yet; '
-            f"import it with `stackup image import ROOTFS|ARCHIVE {ref}` "
-            f"(or `stackup image bootstrap busybox {ref}`)"
-        )
+        record = self.client.pull_image(ref, platform=platform, auth=credentials_for(ref),
+                                        progress=_progress(ref, progress))
+        return _image_info(record)
+
+    def push_image(self, ref: str, *, progress: TransferProgress | None = None) -> str:
+        from stackup.runtime.native.credentials import credentials_for
+
+        return self.client.push_image(ref, auth=credentials_for(ref), progress=_progress(ref, progress))
+
+    def tag_image(self, ref: str, target: str) -> ImageInfo:
+        return _image_info(self.client.tag_image(ref, target))
 
     def build_image(self, spec: BuildSpec, progress: BuildProgress | None = None) -> ImageInfo:
         """Build on the engine (`POST /build`). A failure raises `BuildFailed` located at the step
@@ -337,6 +391,23 @@ class NativeRuntime(NativeContainerOps):
 
     def export_container(self, container_id: str) -> Iterator[bytes]:
         return self.client.export_container(container_id)
+
+
+def _image_info(record: ImageRecord) -> ImageInfo:
+    return ImageInfo(id=record.id, refs=tuple(record.refs), last_pulled=record.last_pulled)
+
+
+def _progress(ref: str, progress: TransferProgress | None) -> Callable[[TransferEvent], None] | None:
+    """Engine transfer events -> the runtime-neutral `LayerProgress`."""
+    if progress is None:
+        return None
+
+    def forward(event: TransferEvent) -> None:
+        if event.state is not None:
+            progress(LayerProgress(ref, event.layer, TransferState(event.state.value), event.done,
+                                   event.total))
+
+    return forward
 
 
 if TYPE_CHECKING:

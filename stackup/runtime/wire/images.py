@@ -7,6 +7,7 @@ they live on the wire side and neither party imports the other's internals.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
@@ -38,6 +39,9 @@ class Image(BaseModel):
     os: str = "linux"
     config: ImageConfig = ImageConfig()
     layers: tuple[LayerRecord, ...] = ()
+    repo_digests: tuple[str, ...] = ()
+    """`name@sha256:...` for each reference pulled from a registry (Docker's `RepoDigests`)."""
+    last_pulled: datetime | None = None
 
     @property
     def short_id(self) -> str:
@@ -49,6 +53,70 @@ class Image(BaseModel):
 
 
 ImageRecord = Image
+
+
+class RegistryAuth(BaseModel):
+    """Credentials the client resolved for one registry host (from the invoking user's Docker
+    config or credential helper): the engine runs as root with another HOME, so it never reads
+    them itself. Never logged; the engine keeps them only for the one request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str
+    username: str = ""
+    password: str = ""
+    identity_token: str = ""
+
+
+class ImagePull(BaseModel):
+    """`POST /images/pull`: fetch `ref` (`platform` like `linux/arm64`, default this machine)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ref: str
+    platform: str | None = None
+    auth: tuple[RegistryAuth, ...] = ()
+
+
+class ImagePush(BaseModel):
+    """`POST /images/{ref}/push`: upload the image to the registry its reference names."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    auth: tuple[RegistryAuth, ...] = ()
+
+
+class ImageTag(BaseModel):
+    """`POST /images/{ref}/tag`: make `target` point at the image `ref` names."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target: str
+
+
+class TransferState(StrEnum):
+    """A layer's progress (`exists`: already in the store, or already in the registry on push)."""
+
+    EXISTS = "exists"
+    DOWNLOADING = "downloading"
+    UPLOADING = "uploading"
+    DONE = "done"
+
+
+class TransferEvent(BaseModel):
+    """One NDJSON line of a pull or push: a layer's progress, then one final line with either
+    the image (pull), the pushed digest (push), or the error (the status was sent before it)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    layer: str = ""
+    state: TransferState | None = None
+    done: int = 0
+    total: int = 0
+    image: Image | None = None
+    digest: str = ""
+    error: str = ""
+    not_found: bool = False
 """The name the engine's API client uses for the same model."""
 
 

@@ -143,6 +143,14 @@ class HostEntry(_Frozen):
     address: Annotated[str, Field(min_length=1)]
 
 
+class DeviceRequest(_Frozen):
+    """A host device made available in the container (`devices: [HOST:CONTAINER:PERMS]`)."""
+
+    source: Annotated[str, Field(min_length=1)]
+    target: Annotated[str, Field(min_length=1)]
+    permissions: Annotated[str, Field(pattern=r"^[rwm]{1,3}$")] = "rwm"
+
+
 class ContainerOptions(_Frozen):
     """Everything about a container beyond its process, image, mounts and network: the
     user-settable fields of the engine's `ContainerConfig`, typed on the wire. Unset fields keep
@@ -167,6 +175,14 @@ class ContainerOptions(_Frozen):
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
+    devices: tuple[DeviceRequest, ...] = ()
+    no_new_privileges: bool = False
+    seccomp: str | None = None
+    """`unconfined`, or a profile in Docker's JSON format (the client read the file); None = default."""
+    log_driver: str | None = Field(default=None, description="json-file (default), local, k8s-file, none")
+    log_options: dict[str, str] = Field(
+        default_factory=dict, description="Docker's json-file options: max-size (10m), max-file (3)"
+    )
 
 
 class ContainerCreate(_Frozen):
@@ -306,3 +322,17 @@ class SyncResult(_Frozen):
 
     written: int
     deleted: int
+
+
+class LockState(StrEnum):
+    WAITING = "waiting"
+    HELD = "held"
+
+
+class ProjectLockStatus(_Frozen):
+    """One line of `/projects/{name}/lock`: someone else holds it (`waiting`), or it is ours
+    (`held`, repeated as a keepalive while the client keeps the connection open)."""
+
+    state: LockState
+    project: str
+    holder: str = ""

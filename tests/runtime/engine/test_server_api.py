@@ -85,13 +85,13 @@ def test_options_cannot_set_engine_fields() -> None:
 def test_log_reader_joins_partials_and_never_repeats(tmp_path: Path) -> None:
     log = tmp_path / "ctr.log"
     log.write_text("2026-01-01T00:00:00.000000001Z stdout P hel\n")
-    reader = LogReader(log)
-    assert reader.read_new() == []
-    with log.open("a") as handle:
-        handle.write("2026-01-01T00:00:00.5Z stdout F lo\n2026-01-01T00:00:01Z stderr F oops\n")
-    lines = reader.read_new()
-    assert [(line.stream, line.text) for line in lines] == [("stdout", "hello"), ("stderr", "oops")]
-    assert reader.read_new() == []
+    with LogReader(log) as reader:  # it holds the files open, to read across a rotation
+        assert reader.read_new() == []
+        with log.open("a") as handle:
+            handle.write("2026-01-01T00:00:00.5Z stdout F lo\n2026-01-01T00:00:01Z stderr F oops\n")
+        lines = reader.read_new()
+        assert [(line.stream, line.text) for line in lines] == [("stdout", "hello"), ("stderr", "oops")]
+        assert reader.read_new() == []
 
 
 def test_follow_ends_when_the_container_is_done(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -29,6 +30,7 @@ from stackup.runtime.engine.api import execs as api_execs
 from stackup.runtime.engine.api import imageio as api_imageio
 from stackup.runtime.engine.api import images as api_images
 from stackup.runtime.engine.api import networks as api_networks
+from stackup.runtime.engine.api import projects as api_projects
 from stackup.runtime.engine.api import system as api_system
 from stackup.runtime.engine.api import volumes as api_volumes
 from stackup.runtime.engine.api.routing import Endpoint
@@ -117,6 +119,7 @@ def all_endpoints() -> list[Endpoint]:
         *api_execs.ENDPOINTS,
         *api_archive.ENDPOINTS,
         *api_build.ENDPOINTS,
+        *api_projects.ENDPOINTS,
     ]
 
 
@@ -126,6 +129,7 @@ def create_app(engine: EngineService) -> Starlette:
     routes = [Route(e.path, e.handler, methods=[e.method]) for e in endpoints]
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(api_projects.InflightMiddleware, inflight=engine.project_locks.inflight)],
         exception_handlers={
             StackupError: _on_stackup_error,
             ValidationError: _on_validation_error,

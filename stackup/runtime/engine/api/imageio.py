@@ -130,18 +130,6 @@ async def history_route(request: Request) -> Response:
     return answer(await blocking(image_history, engine.images, request.path_params["ref"]))
 
 
-def tag_image(engine: EngineService, ref: str, target: str) -> Image:
-    image = engine.images.tag(ref, target)
-    engine.events.publish(EventType.IMAGE, "tag", image.id, {"name": target})
-    return image
-
-
-async def tag_route(request: Request) -> Response:
-    target = _target(request) or ""
-    return answer(await blocking(tag_image, engine_of(request), request.path_params["ref"], target),
-                  status_code=201)
-
-
 def commit_container(engine: EngineService, ref: str, target: str | None, comment: str) -> Image:
     record = engine.containers.get(ref)
     with engine.containers.locked(record.id):
@@ -185,8 +173,6 @@ ENDPOINTS = [
              params=(Param("names", repeated=True, description="references or ids"),)),
     Endpoint("GET", "/images/{ref:path}/history", history_route, "The steps that made an image, newest first",
              answer=HistoryEntry, answer_is_list=True, params=(_REF,)),
-    Endpoint("POST", "/images/{ref:path}/tag", tag_route, "Give an image another reference", answer=Image,
-             params=(_REF, Param("target", description="the new NAME[:TAG]"))),
     Endpoint("POST", "/containers/{ref}/commit", commit_route,
              "A new image: the container's image plus its changes as one layer", answer=Image,
              params=(_CONTAINER, Param("target", description="NAME[:TAG] for the image"), Param("comment"))),

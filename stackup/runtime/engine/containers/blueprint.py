@@ -59,8 +59,9 @@ def _mount(spec: MountRequest, volume_dir: Callable[[str], Path]) -> dict[str, A
         mount["source"] = str(volume_dir(spec.source))
     elif spec.kind is MountKind.BIND:
         # Compose's `create_host_path` defaults to true: a missing bind source becomes a directory.
-        if spec.source and Path(spec.source).is_absolute():
-            Path(spec.source).mkdir(parents=True, exist_ok=True)
+        source = Path(spec.source) if spec.source else None
+        if source is not None and source.is_absolute() and not source.exists():  # a file stays a file
+            source.mkdir(parents=True, exist_ok=True)
         mount["source"] = spec.source
     return mount
 

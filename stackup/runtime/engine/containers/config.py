@@ -24,7 +24,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from stackup.errors import RuntimeFailure
-from stackup.runtime.wire.models import HostEntry, MountKind, Ulimit
+from stackup.runtime.engine.containers import logpolicy
+from stackup.runtime.engine.containers.logpolicy import LogPolicy
+from stackup.runtime.wire.models import DeviceRequest, HostEntry, MountKind, Ulimit
 from stackup.runtime.wire.paths import EnginePaths
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
@@ -135,6 +137,12 @@ class ContainerConfig(BaseModel):
     dns: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
+    devices: tuple[DeviceRequest, ...] = ()
+    no_new_privileges: bool = False
+    seccomp: str | None = None
+    """`unconfined`, or a profile in Docker's JSON format; None: Docker's default profile."""
+    log_driver: str | None = None
+    log_options: dict[str, str] = Field(default_factory=dict)
     #: The cgroup directory (relative to each hierarchy's root) that holds this engine's containers.
     cgroup_parent: str = Field(default_factory=lambda: default_cgroup_parent(EnginePaths.from_env().root))
 
@@ -164,11 +172,16 @@ class ContainerConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> ContainerConfig:
+        self.log_policy  # noqa: B018 - a bad `logging:` fails the create, not the first rotation
         if (self.network_mode is NetworkMode.PATH) != (self.netns_path is not None):
             raise ValueError("netns_path is required with network_mode 'path', and only then")
         if not self.cwd.is_absolute():
             raise ValueError(f"working directory {self.cwd} must be absolute")
         return self
+
+    @property
+    def log_policy(self) -> LogPolicy:
+        return logpolicy.policy(self.log_driver, self.log_options)
 
     @property
     def effective_hostname(self) -> str:

@@ -126,9 +126,12 @@ def conmon_command(
         "--runtime-arg", "--log", "--runtime-arg", str(bundle_dir / RUNTIME_LOG),
         "-b", str(bundle_dir), "-p", str(bundle_dir / "pidfile"), "-P", str(bundle_dir / "conmon.pid"),
         "-n", cfg.name, "--exit-dir", str(dirs.exits), "--persist-dir", str(dirs.persist_dir(cfg.id)),
-        "-l", f"k8s-file:{log_path}", "--socket-dir-path", str(dirs.sockets), "--full-attach",
-        "--log-level", "error",
+        "--socket-dir-path", str(dirs.sockets), "--full-attach", "--log-level", "error",
     ]  # fmt: skip
+    policy = cfg.log_policy  # bounded as Docker's json-file (`logpolicy.py`; N files: `logrotate.py`)
+    command += ["-l", f"k8s-file:{log_path}"] if policy.keeps_log else ["-l", "none"]
+    if policy.conmon_truncates:
+        command += ["--log-size-max", str(policy.max_size)]
     if cfg.tty:
         command.append("-t")
     if cfg.stdin_open:

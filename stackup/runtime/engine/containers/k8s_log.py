@@ -10,11 +10,13 @@ file size or watch it).
 from __future__ import annotations
 
 import collections
+import contextlib
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from stackup.runtime.engine.containers.logpolicy import log_files
 from stackup.runtime.wire.models import LogLine
 
 _FRACTION = re.compile(r"\.(\d+)")
@@ -28,41 +30,57 @@ def parse_timestamp(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _records(log_path: Path) -> Iterator[LogLine]:
-    """Complete lines, partial records joined per stream; a truncated record is skipped."""
+def _raw_lines(files: list[Path]) -> Iterator[str]:
+    """The records of the log's files in order. All are opened first, so a rotation while we
+    read (renames) cannot make us skip or repeat a file; one rotated away meanwhile is skipped."""
+    handles = []
+    for path in files:
+        with contextlib.suppress(FileNotFoundError):
+            handles.append(path.open(encoding="utf-8", errors="replace", newline="\n"))
+    with contextlib.ExitStack() as stack:
+        for handle in handles:
+            stack.enter_context(handle)
+        for handle in handles:
+            yield from handle
+
+
+def _records(files: list[Path]) -> Iterator[LogLine]:
+    """Complete lines, partial records joined per stream (also across a rotation); a truncated
+    record is skipped."""
     pending: dict[str, tuple[datetime, list[str]]] = {}
-    with log_path.open(encoding="utf-8", errors="replace", newline="\n") as handle:
-        for raw in handle:
-            fields = raw.rstrip("\n").split(" ", 3)
-            if len(fields) < 3:
-                continue
-            try:
-                ts = parse_timestamp(fields[0])
-            except ValueError:
-                continue
-            stream, tag = fields[1], fields[2]
-            text = fields[3] if len(fields) > 3 else ""
-            first_ts, parts = pending.pop(stream, (ts, []))
-            parts.append(text)
-            if tag == "P":
-                pending[stream] = (first_ts, parts)
-            else:
-                yield LogLine(time=first_ts, stream=stream, text="".join(parts))
+    for raw in _raw_lines(files):
+        fields = raw.rstrip("\n").split(" ", 3)
+        if len(fields) < 3:
+            continue
+        try:
+            ts = parse_timestamp(fields[0])
+        except ValueError:
+            continue
+        stream, tag = fields[1], fields[2]
+        text = fields[3] if len(fields) > 3 else ""
+        first_ts, parts = pending.pop(stream, (ts, []))
+        parts.append(text)
+        if tag == "P":
+            pending[stream] = (first_ts, parts)
+        else:
+            yield LogLine(time=first_ts, stream=stream, text="".join(parts))
     # The container may still be writing the rest of a partial line: report what we have.
     for stream, (first_ts, parts) in pending.items():
         yield LogLine(time=first_ts, stream=stream, text="".join(parts))
 
 
 def read_logs(log_path: Path, since: datetime | None = None, tail: int | None = None) -> Iterator[LogLine]:
-    """The log's lines in order, optionally only those at or after `since` and only the last `tail`.
+    """The log's lines in order (its rotated files first, see `logpolicy.log_files`), optionally
+    only those at or after `since` and only the last `tail`.
 
     A naive `since` is taken as UTC. A missing log (the container never wrote) yields nothing.
     """
-    if not log_path.exists():
+    files = log_files(log_path)
+    if not files:
         return iter(())
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    lines: Iterator[LogLine] = _records(log_path)
+    lines: Iterator[LogLine] = _records(files)
     if since is not None:
         lines = (line for line in lines if line.time >= since)
     if tail is not None:

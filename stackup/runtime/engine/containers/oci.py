@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -212,9 +213,61 @@ def _namespaces(cfg: ContainerConfig) -> list[dict[str, str]]:
     return namespaces
 
 
-def _resources(cfg: ContainerConfig) -> dict[str, Any]:
+_HOST_DEV = Path("/dev")
+#: Not device nodes a container should get from the host: its own pts, shm and mqueue.
+_SKIP_DEV = ("pts", "shm", "mqueue", "console")
+
+
+def _device(path: Path, target: str, permissions: str = "rwm") -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `linux.devices` entry and the device-cgroup rule that make host node `path` usable."""
+    st = path.stat()  # follows symlinks, as Docker does for `devices:`
+    if stat.S_ISCHR(st.st_mode):
+        kind = "c"
+    elif stat.S_ISBLK(st.st_mode):
+        kind = "b"
+    else:
+        raise RuntimeFailure(f"devices: {path} is not a character or block device")
+    major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    node = {"path": target, "type": kind, "major": major, "minor": minor,
+            "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}
+    rule = {"allow": True, "type": kind, "major": major, "minor": minor, "access": permissions}
+    return node, rule
+
+
+def host_devices(root: Path = _HOST_DEV) -> list[dict[str, Any]]:
+    """Every character and block device under /dev, for a privileged container (as Docker's
+    `HostDevices`); unreadable or vanishing nodes are skipped."""
+    nodes: list[dict[str, Any]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        if Path(dirpath) == root:
+            dirnames[:] = [d for d in dirnames if d not in _SKIP_DEV]
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.is_symlink() or (Path(dirpath) == root and name in _SKIP_DEV):
+                continue
+            try:
+                node, _ = _device(path, str(path))
+            except (OSError, RuntimeFailure):
+                continue
+            nodes.append(node)
+    return nodes
+
+
+def _devices(cfg: ContainerConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """`linux.devices` and the extra cgroup rules: `devices:` entries, all host nodes if privileged."""
+    nodes: list[dict[str, Any]] = host_devices() if cfg.privileged else []
+    rules: list[dict[str, Any]] = []
+    for request in cfg.devices:
+        node, rule = _device(Path(request.source), request.target, request.permissions)
+        nodes = [n for n in nodes if n["path"] != node["path"]] + [node]
+        rules.append(rule)
+    return nodes, rules
+
+
+def _resources(cfg: ContainerConfig, device_rules: list[dict[str, Any]]) -> dict[str, Any]:
     devices: list[dict[str, Any]] = (
-        [{"allow": True, "access": "rwm"}] if cfg.privileged else [dict(rule) for rule in _DEVICE_RULES]
+        [{"allow": True, "access": "rwm"}] if cfg.privileged
+        else [dict(rule) for rule in _DEVICE_RULES] + device_rules
     )
     resources: dict[str, Any] = {"devices": devices}
     if cfg.memory:
@@ -248,20 +301,25 @@ def oci_config(cfg: ContainerConfig, *, seccomp_bpf: BpfCache | None = None) -> 
         "cwd": str(cfg.cwd),
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "rlimits": _rlimits(cfg),
-        "noNewPrivileges": False,
+        "noNewPrivileges": cfg.no_new_privileges,
     }
     sysctls = dict(DEFAULT_SYSCTLS) if cfg.network_mode is not NetworkMode.HOST else {}
     sysctls.update(cfg.sysctls)
+    nodes, device_rules = _devices(cfg)
     linux: dict[str, Any] = {
         "namespaces": _namespaces(cfg),
         "cgroupsPath": cfg.cgroup_path,
-        "resources": _resources(cfg),
+        "resources": _resources(cfg, device_rules),
         "sysctl": sysctls,
     }
+    if nodes:
+        linux["devices"] = nodes
     if not cfg.privileged:
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)
-        linux["seccomp"] = default_seccomp(caps)
+        if cfg.seccomp != "unconfined":
+            profile = json.loads(cfg.seccomp) if cfg.seccomp else None
+            linux["seccomp"] = default_seccomp(caps, profile=profile)
     config: dict[str, Any] = {
         "ociVersion": "1.0.2",
         "root": {"path": str(cfg.rootfs), "readonly": cfg.read_only},

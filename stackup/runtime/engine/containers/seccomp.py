@@ -73,14 +73,16 @@ def _matches(
 
 
 def default_seccomp(
-    bounding_caps: Collection[str], *, machine: str | None = None, kernel_release: str | None = None
+    bounding_caps: Collection[str], *, machine: str | None = None, kernel_release: str | None = None,
+    profile: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The OCI `linux.seccomp` object for a container holding `bounding_caps`.
 
     A rule is kept when every `includes` condition holds and no `excludes` condition does
-    (an excluded cap list drops the rule if *any* listed cap is held, as in moby).
+    (an excluded cap list drops the rule if *any* listed cap is held, as in moby). `profile` is a
+    profile in Docker's format (`security_opt: [seccomp=FILE]`); Docker's default when None.
     """
-    profile = _profile()
+    profile = _profile() if profile is None else profile
     arch = _MACHINE_TO_ARCH.get(machine or platform.machine(), machine or platform.machine())
     kernel = _kernel_version(kernel_release or os.uname().release)
     architectures: list[str] = []

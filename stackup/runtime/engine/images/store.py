@@ -4,7 +4,8 @@ Layout under `$STACKUP_ROOT/images` (see `EnginePaths`): `blobs/sha256/<hex>` ho
 layer tars exactly as imported; `layers/<chain-hex>/diff` holds each layer unpacked once, keyed by
 ChainID so two images with the same base share the directories overlayfs stacks; `records/<hex>.json`
 holds one record per image id (the sha256 of its config, as Docker computes it); `repositories.json`
-maps normalised references to ids.
+maps normalised references to ids; `pulls.json` maps the references pulled from a registry to
+their repo digest and the time of the last pull (for `pull_policy: daily` and `RepoDigests`).
 
 Every write is tmp + rename, so a crash leaves either the old or the new file. Layers are unpacked
 into a private staging dir and renamed into place; a concurrent import of the same layer loses the
@@ -89,13 +90,14 @@ def _now() -> str:
     return datetime.now(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes, *, sync: bool = True) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
-            os.fsync(out.fileno())
+            if sync:
+                os.fsync(out.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -123,6 +125,7 @@ class ImageStore:
             directory.mkdir(parents=True, exist_ok=True)
         paths.images.chmod(0o700)  # layers hold images' device nodes and set-id files: root only
         self._index_file = paths.images / "repositories.json"
+        self._pulls_file = paths.images / "pulls.json"
         self._gc_lock = paths.images / "gc.lock"
         self._index_lock = paths.images / "index.lock"
 
@@ -250,7 +253,7 @@ class ImageStore:
         try:
             (staging / "diff").mkdir()
             with open(blob, "rb") as stream:
-                info = unpack_layer(stream, staging / "diff")
+                info = unpack_layer(stream, staging / "diff", hash_blob=False)  # verified when stored
             if diff_id is not None and info.diff_id != diff_id:
                 raise RuntimeFailure(f"layer {digest}: DiffID is {info.diff_id}, config says {diff_id}")
             chain = self._chain(parent, info.diff_id)
@@ -278,9 +281,45 @@ class ImageStore:
                 record = _Record(id=image_id, layers=layers, loaded=datetime.now(UTC))
                 _atomic_write(record_path, record.model_dump_json().encode())
             index = self._read_index()
-            index.update({r.full: image_id for r in refs})
-            self._write_index(index)
+            if any(index.get(r.full) != image_id for r in refs):  # a warm pull changes nothing
+                index.update({r.full: image_id for r in refs})
+                self._write_index(index)
         return self._load(image_id, index)
+
+    # -- seams for registry pulls (images/pulling.py) -----------------------------------------
+
+    def import_lock(self) -> contextlib.AbstractContextManager[None]:
+        """Held (shared) for a whole import or pull: GC never deletes what it is about to record."""
+        return _flock(self._gc_lock, shared=True)
+
+    def unpack_layer(self, digest: str, parent: str | None, diff_id: str) -> LayerRecord:
+        """Unpack a stored blob as the layer above ChainID `parent`, checking its DiffID."""
+        return self._ensure_layer(digest, parent, diff_id)
+
+    def record_pull(self, config: bytes, layers: tuple[LayerRecord, ...], ref: ImageRef,
+                    repo_digest: str) -> Image:
+        """Record a pulled image under `ref`, with the digest the registry gave it and the time."""
+        image = self._commit(config, layers, (ref,))
+        with _flock(self._index_lock):
+            pulls = self._read_pulls()
+            pulls[ref.full] = {"id": image.id, "digest": repo_digest, "pulled": _now()}
+            # advisory (when to pull again): no fsync, a crash at worst forgets one pull time
+            _atomic_write(self._pulls_file, json.dumps(pulls, sort_keys=True, indent=1).encode(), sync=False)
+        return self.get(image.id)
+
+    def collect_garbage_if_idle(self) -> bool:
+        """GC now unless an import or pull is running (it would wait for them); True if it ran."""
+        fd = os.open(self._gc_lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            with _flock(self._index_lock):
+                self._collect_garbage()
+            return True
+        finally:
+            os.close(fd)
 
     # -- lookup ---------------------------------------------------------------------------------
 
@@ -357,12 +396,18 @@ class ImageStore:
             config = json.loads(self.blob_path(image_id).read_bytes())
         except FileNotFoundError as exc:
             raise NotFound(f"image {image_id} not found") from exc
-        refs = sorted(ImageRef.parse(name).familiar for name, i in index.items() if i == image_id)
+        names = [name for name, i in index.items() if i == image_id]
+        refs = sorted(ImageRef.parse(name).familiar for name in names)
+        pulls = self._read_pulls()
+        pulled = [pulls[n] for n in names if n in pulls and pulls[n].get("id") == image_id]
         return Image(
             id=image_id, refs=tuple(refs), created=config.get("created"),
             size=sum(layer.size for layer in record.layers),
             architecture=config.get("architecture", ""), os=config.get("os", "linux"),
-            config=ImageConfig.model_validate(config.get("config") or {}), layers=record.layers)
+            config=ImageConfig.model_validate(config.get("config") or {}), layers=record.layers,
+            repo_digests=tuple(sorted({f"{ImageRef.parse(n).familiar_name}@{pulls[n]['digest']}"
+                                       for n in names if n in pulls and pulls[n].get("id") == image_id})),
+            last_pulled=max((p["pulled"] for p in pulled), default=None))
 
     # -- removal --------------------------------------------------------------------------------
 
@@ -495,6 +540,13 @@ class ImageStore:
     def _read_index(self) -> dict[str, str]:
         try:
             data: dict[str, str] = json.loads(self._index_file.read_bytes())
+        except FileNotFoundError:
+            return {}
+        return data
+
+    def _read_pulls(self) -> dict[str, dict[str, str]]:
+        try:
+            data: dict[str, dict[str, str]] = json.loads(self._pulls_file.read_bytes())
         except FileNotFoundError:
             return {}
         return data

@@ -13,6 +13,7 @@ whose failures are published rather than raised: nobody is waiting for that star
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable, Mapping
 
 from stackup.errors import NotFound, StackupError
@@ -26,6 +27,9 @@ from stackup.runtime.wire.records import ContainerRecord, ContainerStatus, Event
 from stackup.runtime.wire.restart import RestartMode, RestartPolicy, start_on_engine_start
 
 log = logging.getLogger("stackupd.supervision")
+
+HOLD_STARTS_MAX_S = 300.0
+"""A bound on `hold_starts`, so a bug in the engine's start sequence cannot park restarts forever."""
 
 
 def policy_of(record: ContainerRecord) -> RestartPolicy:
@@ -46,6 +50,8 @@ class Supervision:
         self._events = events
         self.hooks = HookRunner(containers.paths, self._publish)
         self.supervisor = Supervisor(self._start, runtime_exec_probe(containers.paths), self._on_event)
+        self._starts_allowed = threading.Event()
+        self._starts_allowed.set()
         # The supervisor decides first; then `container_exited` below records its health view.
         containers.exit_observers += [self.supervisor, self]
 
@@ -84,8 +90,19 @@ class Supervision:
     def close(self) -> None:
         self.supervisor.close()
 
+    def hold_starts(self) -> None:
+        """Until `allow_starts`, the starts the engine makes on its own wait. At engine start the
+        exits re-adoption records trigger restart policies at once, before the networks are
+        restored: a restart then would join a namespace a reboot emptied (found by the simulated
+        reboot, tests/e2e/test_reboot.py)."""
+        self._starts_allowed.clear()
+
+    def allow_starts(self) -> None:
+        self._starts_allowed.set()
+
     def _start(self, container_id: str) -> ContainerRecord:
         """A start the engine makes on its own: the container, then its `post_start` hooks."""
+        self._starts_allowed.wait(HOLD_STARTS_MAX_S)
         record = self._containers.start(container_id)
         self.hooks.post_start(record)
         return record

@@ -21,6 +21,8 @@ import threading
 
 from stackup.errors import NotFound, StackupError
 from stackup.runtime.engine.containers.conmon import RuntimeDirs
+from stackup.runtime.engine.containers.logpolicy import LogPolicy
+from stackup.runtime.engine.containers.logrotate import CHECK_EVERY_S, LogRotator, Watched
 from stackup.runtime.engine.containers.manager import ContainerManager
 from stackup.runtime.engine.state.store import StateStore
 from stackup.runtime.wire.records import ContainerStatus
@@ -30,6 +32,8 @@ log = logging.getLogger("stackupd.monitor")
 POLL_INTERVAL_S = 0.15
 LIVENESS_EVERY = 20
 """Check conmon liveness every this many polls (3 s): it only matters after a conmon crash."""
+ROTATE_EVERY = max(1, round(CHECK_EVERY_S / POLL_INTERVAL_S))
+"""Check log sizes every this many polls; the running set is refreshed at each liveness check."""
 
 
 class Monitor:
@@ -44,6 +48,8 @@ class Monitor:
         self._interval = interval_s
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self.rotator = LogRotator()
+        self._policies: dict[str, LogPolicy] = {}
 
     def adopt(self) -> None:
         """Reconcile every recorded container with the machine; errors are logged, not fatal,
@@ -85,8 +91,30 @@ class Monitor:
             except (StackupError, OSError) as exc:
                 log.error("recording the exit of %s failed: %s", container_id[:12], exc)
 
+    def refresh_logs(self) -> None:
+        """Tell the log rotator which containers run now, with their logging policies."""
+        running: dict[str, Watched] = {}
+        for record in self._state.list_containers():
+            if record.status is not ContainerStatus.RUNNING:
+                continue
+            policy = self._policies.get(record.id)
+            if policy is None:
+                try:
+                    policy = self._policies[record.id] = self._containers.config_of(record).log_policy
+                except (StackupError, ValueError) as exc:
+                    log.error("container %s: no log policy: %s", record.id[:12], exc)
+                    continue
+            running[record.id] = Watched(self._containers.log_path(record), policy)
+        self._policies = {cid: p for cid, p in self._policies.items() if cid in running}
+        self.rotator.set_running(running)
+
     def _run(self) -> None:
         polls = 0
         while not self._stopping.wait(self._interval):
             polls += 1
-            self.poll_once(check_liveness=polls % LIVENESS_EVERY == 0)
+            liveness = polls % LIVENESS_EVERY == 0
+            self.poll_once(check_liveness=liveness)
+            if polls % ROTATE_EVERY == 0:
+                if liveness or polls == ROTATE_EVERY or polls % (ROTATE_EVERY * 4) == 0:
+                    self.refresh_logs()
+                self.rotator.check()
