@@ -12,6 +12,7 @@ import contextlib
 import json
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 from stackup.net import netns
@@ -94,6 +95,10 @@ def leftovers(paths: EnginePaths, *, baseline_rules: int = 0) -> list[str]:
     found += [f"netns {p.name}" for p in directory.iterdir()] if directory.exists() else []
     found += [f"state rows {table}: {n}" for table, n in state_rows(paths).items()]
     if paths.containers.is_dir():
+        trash = paths.containers / ".trash"
+        deadline = time.monotonic() + 10
+        while trash.exists() and time.monotonic() < deadline:  # removed dirs are deleted in the background
+            time.sleep(0.1)
         found += [f"container dir {p.name}" for p in paths.containers.iterdir()]
     return found
 

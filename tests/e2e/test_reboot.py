@@ -108,7 +108,10 @@ def _get(port: int) -> str:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
                 sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
-                return sock.recv(4096).decode(errors="replace")
+                chunks = []  # HTTP/1.0: the server closes after the body; one recv may stop at the headers
+                while chunk := sock.recv(4096):
+                    chunks.append(chunk)
+                return b"".join(chunks).decode(errors="replace")
         except OSError:
             if time.monotonic() > deadline:
                 raise

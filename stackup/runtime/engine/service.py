@@ -141,6 +141,7 @@ class EngineService:
         self.supervision.close()
         self.monitor.stop()
         self.networks.close()
+        self.containers.close()
         self.events.publish(EventType.ENGINE, "stop", str(os.getpid()))
         self.state.close()
 

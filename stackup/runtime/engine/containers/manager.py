@@ -257,6 +257,10 @@ class ContainerManager:
         self.emit("start", record)
         return record
 
+    def close(self) -> None:
+        """On engine shutdown: finish deleting removed containers' directories now."""
+        self._trash.drain()
+
     def stop(self, ref: str, timeout_s: float | None = None) -> ContainerRecord:
         """Stop signal, SIGKILL after the grace period, and record the exit before returning.
 

@@ -29,17 +29,33 @@ class Trash:
 
     def discard(self, path: Path) -> None:
         """Make `path` disappear now and delete it soon; a missing path is fine."""
-        self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"{path.name}-{secrets.token_hex(4)}"
-        try:
-            os.rename(path, target)
-        except FileNotFoundError:
-            return
-        except OSError:  # another filesystem, or anything odd: delete in place, as before
-            shutil.rmtree(path, ignore_errors=True)
-            return
-        self._queue.put(target)
+        with self._lock:  # the deleting thread removes the empty trash directory under it
+            self.directory.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(path, target)
+            except FileNotFoundError:
+                return
+            except OSError:  # another filesystem, or anything odd: delete in place, as before
+                shutil.rmtree(path, ignore_errors=True)
+                return
+            self._queue.put(target)
         self.start()
+
+    def drain(self) -> None:
+        """Delete what is left now (engine shutdown), and the trash directory with it: a stopped
+        engine leaves no container directory behind."""
+        with self._lock:
+            while True:
+                try:
+                    shutil.rmtree(self._queue.get_nowait(), ignore_errors=True)
+                except queue.Empty:
+                    break
+            with contextlib.suppress(FileNotFoundError):
+                for entry in os.scandir(self.directory):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.directory.rmdir()
 
     def start(self) -> None:
         """Start the deleting thread (once), which first empties what a previous engine left."""
@@ -55,3 +71,7 @@ class Trash:
     def _run(self) -> None:
         while True:
             shutil.rmtree(self._queue.get(), ignore_errors=True)
+            with self._lock:
+                if self._queue.empty():  # nothing pending: no `.trash` left lying around
+                    with contextlib.suppress(OSError):
+                        self.directory.rmdir()
