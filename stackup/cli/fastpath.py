@@ -108,11 +108,25 @@ def engine_snapshot(project: str) -> dict[str, Any]:
 
     label = {"label": f"io.stackup.project={project}"}
     http = UnixHTTP(_root() / "stackupd.sock", timeout_s=5.0)
+    holder = {"holder": f"up (no-op check), pid {os.getpid()}"}
     try:
-        containers = _get(http, "/containers", label)
-        images = {ref: image["id"] for image in _get(http, "/images") for ref in image.get("refs", [])}
-        networks = sorted(n["name"] for n in _get(http, "/networks", label))
-        volumes = sorted(v["name"] for v in _get(http, "/volumes", label))
+        # Read under the project's lock, as a full `up` observes: another `up`/`down` (or the
+        # last requests of one that died) may be changing what we read. Found by bench/chaos.py:
+        # a CLI killed during `down` left a stop running, and this check saw the container still
+        # running and answered "up to date". Held for longer than 5 s: the full path waits.
+        with http.stream("POST", f"/projects/{project}/lock", params=holder) as lock:
+            if lock.status != 200:
+                raise OSError(f"engine answered {lock.status} to the project lock")
+            state = ""
+            while state != "held":  # "waiting": read on; the socket's timeout (5 s) ends it
+                line = lock.readline()
+                if not line:
+                    raise OSError("the engine closed the project lock")
+                state = json.loads(line).get("state", "")
+            containers = _get(http, "/containers", label)
+            images = {ref: image["id"] for image in _get(http, "/images") for ref in image.get("refs", [])}
+            networks = sorted(n["name"] for n in _get(http, "/networks", label))
+            volumes = sorted(v["name"] for v in _get(http, "/volumes", label))
     finally:
         http.close()
     return {
@@ -198,13 +212,17 @@ def remember(
 ) -> None:
     """After a successful `up -d`: record what the shortcut must find next time."""
     path = cache_path(global_args, Path.cwd())
+    try:
+        current = snapshot(project, runtime_of(global_args))
+    except (OSError, StackupError):  # busy or gone: no shortcut next time, the `up` still succeeded
+        return
     data = {
         "version": CACHE_VERSION,
         "project": project,
         "stack_files": stack_files,
         "env_files": env_files,
         "inputs": inputs,
-        "engine": snapshot(project, runtime_of(global_args)),
+        "engine": current,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

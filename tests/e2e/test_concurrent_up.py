@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from stackup.runtime.native.client import EngineClient
 from tests.e2e.conftest import Stackup
 
 pytestmark = pytest.mark.engine
@@ -52,3 +53,23 @@ def test_parallel_ups_of_one_project_make_each_container_once(stackup: Stackup, 
         if "service" in line and "Created" in line
     ]
     assert len(created) == 3, created  # one `up` made them; the others waited and found them up to date
+
+
+def test_noop_up_waits_for_a_holder_too(stackup: Stackup, tmp_path: Path) -> None:
+    """The no-op shortcut of `up -d` (cli/fastpath.py) reads the engine under the lock as well: a
+    `down` in progress (or a dead client's last stop) must not be answered "up to date"."""
+    project = stackup.project(tmp_path, STACK, prefix="noop")
+    stackup.run("up", "-d", cwd=project)
+    assert "inputs unchanged" in stackup.run("up", "-d", cwd=project).stderr  # the shortcut is armed
+    argv = [sys.executable, "-m", "stackup", "up", "-d"]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    with subprocess.Popen(argv, cwd=project, env=stackup.env(), **pipes) as proc:  # type: ignore[call-overload]
+        with (
+            EngineClient(stackup.root / "stackupd.sock") as client,
+            client.project_lock(project.name, holder="a slow down"),
+            pytest.raises(subprocess.TimeoutExpired),
+        ):
+            proc.wait(timeout=3)
+        _out, err = proc.communicate(timeout=120)  # released on leaving the block: it goes on
+    assert proc.returncode == 0, err
+    assert "up to date" in err  # (by the shortcut if the lock came within its 5 s, else the full path)
