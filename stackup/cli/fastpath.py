@@ -17,6 +17,7 @@ The proof, all of which must hold (anything else falls through to the full path)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -91,7 +92,7 @@ def runtime_of(global_args: list[str]) -> str:
     return chosen[-1] if chosen else os.environ.get("STACKUP_RUNTIME") or "native"
 
 
-def snapshot(project: str, runtime: str) -> dict[str, Any]:
+def snapshot(project: str, runtime: str, *, locked: bool = True) -> dict[str, Any]:
     """The chosen runtime's view of `project`, in the same shape for both runtimes."""
     if runtime == "docker":
         from stackup.runtime.docker.snapshot import docker_snapshot
@@ -99,11 +100,15 @@ def snapshot(project: str, runtime: str) -> dict[str, Any]:
         return docker_snapshot(project)
     if runtime != "native":
         raise OSError(f"no shortcut for runtime {runtime}")
-    return engine_snapshot(project)
+    return engine_snapshot(project, locked=locked)
 
 
-def engine_snapshot(project: str) -> dict[str, Any]:
-    """What the engine holds for `project`: containers (state, hash), image IDs, networks, volumes."""
+def engine_snapshot(project: str, *, locked: bool = True) -> dict[str, Any]:
+    """What the engine holds for `project`: containers (state, hash), image IDs, networks, volumes.
+
+    `locked=False` is for `remember`, right after this process's own `up` released the lock:
+    waiting for it again costs the lock's release grace (0.3 s) on every `up -d`, and a record
+    taken while another client changes the project only makes the next check fail safe."""
     from stackup.runtime.native.unixhttp import UnixHTTP
 
     label = {"label": f"io.stackup.project={project}"}
@@ -114,15 +119,17 @@ def engine_snapshot(project: str) -> dict[str, Any]:
         # last requests of one that died) may be changing what we read. Found by bench/chaos.py:
         # a CLI killed during `down` left a stop running, and this check saw the container still
         # running and answered "up to date". Held for longer than 5 s: the full path waits.
-        with http.stream("POST", f"/projects/{project}/lock", params=holder) as lock:
-            if lock.status != 200:
-                raise OSError(f"engine answered {lock.status} to the project lock")
-            state = ""
-            while state != "held":  # "waiting": read on; the socket's timeout (5 s) ends it
-                line = lock.readline()
-                if not line:
-                    raise OSError("the engine closed the project lock")
-                state = json.loads(line).get("state", "")
+        with contextlib.ExitStack() as stack:
+            if locked:
+                lock = stack.enter_context(http.stream("POST", f"/projects/{project}/lock", params=holder))
+                if lock.status != 200:
+                    raise OSError(f"engine answered {lock.status} to the project lock")
+                state = ""
+                while state != "held":  # "waiting": read on; the socket's timeout (5 s) ends it
+                    line = lock.readline()
+                    if not line:
+                        raise OSError("the engine closed the project lock")
+                    state = json.loads(line).get("state", "")
             containers = _get(http, "/containers", label)
             images = {ref: image["id"] for image in _get(http, "/images") for ref in image.get("refs", [])}
             networks = sorted(n["name"] for n in _get(http, "/networks", label))
@@ -213,7 +220,7 @@ def remember(
     """After a successful `up -d`: record what the shortcut must find next time."""
     path = cache_path(global_args, Path.cwd())
     try:
-        current = snapshot(project, runtime_of(global_args))
+        current = snapshot(project, runtime_of(global_args), locked=False)
     except (OSError, StackupError):  # busy or gone: no shortcut next time, the `up` still succeeded
         return
     data = {
