@@ -223,6 +223,10 @@ def remember(
         current = snapshot(project, runtime_of(global_args), locked=False)
     except (OSError, StackupError):  # busy or gone: no shortcut next time, the `up` still succeeded
         return
+    if any(state[0] != "running" for state in snapshot["containers"].values()):
+        # A container that died since (chaos: its init killed right after the start) is one the
+        # next full `up` starts again; cached, the shortcut would call that state "up to date".
+        return
     data = {
         "version": CACHE_VERSION,
         "project": project,
