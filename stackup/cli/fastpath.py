@@ -223,9 +223,10 @@ def remember(
         current = snapshot(project, runtime_of(global_args), locked=False)
     except (OSError, StackupError):  # busy or gone: no shortcut next time, the `up` still succeeded
         return
-    if any(state[0] != "running" for state in snapshot["containers"].values()):
+    if any(state[0] != "running" and state[:2] != ["exited", 0] for state in current["containers"].values()):
         # A container that died since (chaos: its init killed right after the start) is one the
         # next full `up` starts again; cached, the shortcut would call that state "up to date".
+        # A finished job (exited 0) is at its target and may be cached.
         return
     data = {
         "version": CACHE_VERSION,
