@@ -60,6 +60,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
             ("bench_watch", ""),
             ("bench_testing", ""),
             ("bench_docker", ""),
+            ("bench_pull", ""),
+            ("bench_floor", ""),
+            ("bench_scaling", ""),
+            ("chaos", " --trials 200"),
+            ("bench_load_reliability", ""),
+            ("fuzz/run", " --examples 3000 --runs 50000"),
         )
     },
 }
