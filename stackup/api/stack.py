@@ -23,8 +23,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, assert_never
 
 from stackup.api import pulling, readiness
 from stackup.api.backends import open_backend
@@ -80,6 +81,16 @@ class RunResult:
 
     container: str
     exit_code: int | None = None
+
+
+class ContainerAction(StrEnum):
+    """What `Stack.act` does to each container."""
+
+    STOP = "stop"
+    START = "start"
+    RESTART = "restart"
+    KILL = "kill"
+    RM = "rm"
 
 
 class Stack:
@@ -476,41 +487,55 @@ class Stack:
     def events(self, *, follow: bool = True) -> Iterator[RuntimeEvent]:
         return self.backend.events(project=self.name, follow=follow)
 
-    def _each(self, services: Sequence[str], action: str, **kw: object) -> list[ContainerInfo]:
+    def act(
+        self,
+        containers: Sequence[ContainerInfo],
+        action: ContainerAction,
+        *,
+        timeout: float | None = None,
+        signal: str = "SIGKILL",
+        on_done: Callable[[ContainerInfo], None] | None = None,
+    ) -> list[ContainerInfo]:
+        """Apply one lifecycle action to chosen containers in parallel (the CLI's stop/start/...
+        choose them with their own filters); `on_done` hears about each as it finishes."""
         from concurrent.futures import ThreadPoolExecutor
 
-        targets = self.ps(services)
         backend = self.backend
 
         def one(info: ContainerInfo) -> None:
             match action:
-                case "stop":
-                    backend.stop_container(info.id, kw.get("timeout"))  # type: ignore[arg-type]
-                case "start":
+                case ContainerAction.STOP:
+                    backend.stop_container(info.id, timeout)
+                case ContainerAction.START:
                     backend.start_container(info.id)
-                case "restart":
-                    backend.restart_container(info.id, kw.get("timeout"))  # type: ignore[arg-type]
-                case "kill":
-                    backend.kill_container(info.id, str(kw.get("signal") or "SIGKILL"))
-                case "rm":
+                case ContainerAction.RESTART:
+                    backend.restart_container(info.id, timeout)
+                case ContainerAction.KILL:
+                    backend.kill_container(info.id, signal)
+                case ContainerAction.RM:
                     backend.remove_container(info.id)
+                case _:
+                    assert_never(action)
+            if on_done is not None:
+                on_done(info)
 
+        targets = list(containers)
         if targets:
             with ThreadPoolExecutor(max_workers=min(16, len(targets))) as pool:
                 list(pool.map(one, targets))
         return targets
 
     def stop(self, services: Sequence[str] = (), *, timeout: float | None = None) -> list[ContainerInfo]:
-        return self._each(services, "stop", timeout=timeout)
+        return self.act(self.ps(services), ContainerAction.STOP, timeout=timeout)
 
     def start(self, services: Sequence[str] = ()) -> list[ContainerInfo]:
-        return self._each(services, "start")
+        return self.act(self.ps(services), ContainerAction.START)
 
     def restart(self, services: Sequence[str] = (), *, timeout: float | None = None) -> list[ContainerInfo]:
-        return self._each(services, "restart", timeout=timeout)
+        return self.act(self.ps(services), ContainerAction.RESTART, timeout=timeout)
 
     def kill(self, services: Sequence[str] = (), *, signal: str = "SIGKILL") -> list[ContainerInfo]:
-        return self._each(services, "kill", signal=signal)
+        return self.act(self.ps(services), ContainerAction.KILL, signal=signal)
 
     def rm(self, services: Sequence[str] = (), *, stopped_only: bool = True) -> list[ContainerInfo]:
         """Remove stopped replicas (`stopped_only=False`: running ones too)."""

@@ -210,26 +210,18 @@ def exec_(
 
 
 def _each(stack: Stack, records: list[ContainerInfo], action: str, **kw: object) -> None:
+    """`Stack.act` on the chosen containers, a line per container as it is done."""
+    from stackup.api.stack import ContainerAction
     from stackup.cli.output import err
 
-    backend = stack.backend
-
-    def one(r: ContainerInfo) -> None:
-        match action:
-            case "stop":
-                backend.stop_container(r.id, kw.get("timeout"))  # type: ignore[arg-type]
-            case "start":
-                backend.start_container(r.id)
-            case "restart":
-                backend.restart_container(r.id, kw.get("timeout"))  # type: ignore[arg-type]
-            case "kill":
-                backend.kill_container(r.id, str(kw.get("signal", "SIGKILL")))
-            case "rm":
-                backend.remove_container(r.id)
+    def done(r: ContainerInfo) -> None:
         err().print(f" [green]\u2714[/] Container {r.name}  {action}")
 
-    with ThreadPoolExecutor(max_workers=max(1, min(16, len(records)))) as pool:
-        list(pool.map(one, records))
+    timeout = kw.get("timeout")
+    stack.act(
+        records, ContainerAction(action), timeout=timeout if isinstance(timeout, int | float) else None,
+        signal=str(kw.get("signal", "SIGKILL")), on_done=done,
+    )
 
 
 def stop(ctx: typer.Context, services: ServicesArg = None,
