@@ -2,39 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-IMAGE = "stackup-test/busybox:latest"
+from tests.engineroot import private_engine
 
 
 @pytest.fixture(scope="module")
 def engine_root() -> Iterator[Path]:
-    """A private engine with the test image; stopped and checked for leftover mounts afterwards."""
-    if os.geteuid() != 0:
-        pytest.fail("watch tests on the real engine need root")
-    root = Path(tempfile.mkdtemp(prefix="stackup-watch-"))
-    env = {**os.environ, "STACKUP_ROOT": str(root)}
-    subprocess.run([sys.executable, "-m", "stackup", "image", "bootstrap", "busybox", IMAGE],
-                   env=env, check=True, capture_output=True)
-    try:
-        yield root
-    finally:
-        subprocess.run([sys.executable, "-m", "stackup", "engine", "stop"], env=env, check=False,
-                       capture_output=True)
-        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()
-                  if str(root) in line.split()[1]]
-        if not mounts:
-            shutil.rmtree(root, ignore_errors=True)
-        assert not mounts, f"the engine left mounts behind: {mounts}"
+    yield from private_engine("stackup-watch-")
 
 
 @pytest.fixture
