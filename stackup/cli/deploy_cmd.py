@@ -16,7 +16,7 @@ import typer
 from stackup.cli.context import GlobalOptions
 from stackup.cli.output import warn, write
 from stackup.deploy.kubernetes.volume_workload import VolumeWorkload
-from stackup.errors import OperationFailed, UsageError
+from stackup.errors import UsageError
 
 if TYPE_CHECKING:
     from stackup.deploy.kubernetes.cluster import Cluster
@@ -107,9 +107,9 @@ def deploy(
     opts: GlobalOptions = ctx.obj
     if target is Target.SWARM and (namespace or context or dry_run):
         raise UsageError("--namespace, --context and --dry-run apply to --target kubernetes only")
-    loaded = opts.load()
     if push and not down:
-        _push(loaded)
+        _push(opts)
+    loaded = opts.load()
     if target is Target.KUBERNETES:
         _kubernetes(loaded, namespace, context, dry_run=dry_run, down=down, workload=volume_workload)
     else:
@@ -154,25 +154,24 @@ def _swarm(loaded: LoadedProject, *, down: bool, volumes: bool) -> None:
         client.close()
 
 
-def _push(loaded: LoadedProject) -> None:
-    """Push the images of services that have `build:` from the local Docker daemon."""
-    import docker
-
-    names = sorted({s.image for s in loaded.project.services.values() if s.build is not None and s.image})
-    if not names:
-        return
-    client = docker.from_env()
-    try:
-        for name in names:
-            repository, tag = name, "latest"
-            if ":" in name.rsplit("/", 1)[-1]:
-                repository, _, tag = name.rpartition(":")
-            for event in client.images.push(repository, tag=tag, stream=True, decode=True):
-                if "error" in event:
-                    raise OperationFailed(f"push {name}", str(event["error"]))
-            write(f"pushed {name}")
-    finally:
-        client.close()
+def _push(opts: GlobalOptions) -> None:
+    """Push the images of services built here (`build:` and `image:`) from stackup's own store
+    with its registry client (`Stack.push`), so the names the manifests use are in the registry.
+    A service built without `image:` gets a warning: the cluster could not pull its local name."""
+    with opts.stack() as stack:
+        results = stack.push()
+        services = stack.project.services
+    for item in results:
+        if item.error:
+            warn(item.error)
+        elif item.skipped:
+            for name in item.services:
+                if services[name].build is not None:
+                    warn(f"services.{name}: built here without `image:`, so nothing is pushed and the "
+                         f"cluster cannot pull {item.ref!r}; name it in a registry the cluster reaches "
+                         "(`image: REGISTRY/NAME:TAG`)")
+        else:
+            write(f"pushed {item.ref} {item.image}")
 
 
 def register(app: typer.Typer) -> None:
