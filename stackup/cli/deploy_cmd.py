@@ -107,7 +107,9 @@ def deploy(
     opts: GlobalOptions = ctx.obj
     if target is Target.SWARM and (namespace or context or dry_run):
         raise UsageError("--namespace, --context and --dry-run apply to --target kubernetes only")
-    if push and not down:
+    if push and dry_run:
+        warn("--push is left out with --dry-run: a dry run changes nothing, in the registry either")
+    elif push and not down:
         _push(opts)
     loaded = opts.load()
     if target is Target.KUBERNETES:

@@ -103,3 +103,15 @@ def test_an_unknown_context_says_what_to_do(
     code = run(["-f", str(_stack(tmp_path)), "deploy", "--target", "kubernetes", "--context", "nope"])
     assert code == 1
     assert "check --context" in capsys.readouterr().err
+
+
+def test_push_is_left_out_of_a_dry_run(
+    fake_kube: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _kubeconfig(tmp_path, fake_kube.host, monkeypatch)
+    path = tmp_path / "compose.yaml"
+    path.write_text("name: drypush\nservices:\n  web:\n    build: .\n    image: 127.0.0.1:1/never/web:1\n")
+    assert run(["-f", str(path), "deploy", "--target", "kubernetes", "--push", "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    assert "--push is left out with --dry-run" in err and "pushed" not in out
+    assert fake_kube.stored("drypush") == {}

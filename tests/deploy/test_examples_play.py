@@ -138,6 +138,7 @@ def test_compose_compat_example_plays_and_finds_services_by_name(
     assert player.exec("web", "wget", "-q", "-O", "-", "http://api:8080/").startswith("api at your service")
 
 
+@pytest.mark.timeout(2 * BUILD_TIMEOUT_S)  # three Debian images from a fresh engine
 def test_webapp_example_plays_with_postgres_redis_and_its_migration(
         engine: Path, player: Player, tmp_path: Path) -> None:
     project, port = f"kpwebapp{uuid.uuid4().hex[:6]}", free_port()
