@@ -5,7 +5,8 @@ selectors, server-side-apply PATCH, DELETE, dryRun) for the kinds stackup render
 objects in memory, adding server-side fields (uid, resourceVersion, managedFields, defaults) the
 way an API server does so the plan's diff is tested against what a real server returns. It is
 driven through the real `kubernetes` client over HTTP. It is not Kubernetes: no controllers,
-no admission, a simplified merge (the applied object replaces the manager's fields).
+no admission but the namespace check (nothing is made in a namespace that does not exist), a
+simplified merge (the applied object replaces the manager's fields).
 """
 
 from __future__ import annotations
@@ -144,6 +145,11 @@ def _handler(fake: FakeKube) -> type[BaseHTTPRequestHandler]:
                 return
             with fake.lock:
                 old = fake.objects.get((plural, ns, name))
+                if old is None and ns and ("namespaces", None, ns) not in fake.objects:
+                    # NamespaceLifecycle admission: nothing is made in a missing namespace, not
+                    # even in a dry run (which never persists the namespace itself)
+                    self._reply(404, _status(404, f'namespaces "{ns}" not found'))
+                    return
                 obj = copy.deepcopy(body)
                 meta = obj["metadata"]
                 meta.setdefault("namespace", ns) if ns else None

@@ -35,11 +35,16 @@ def plan(cluster: Cluster, project: str, desired: list[dict[str, Any]]) -> Deplo
 def deploy(cluster: Cluster, project: str, desired: list[Manifest], dry_run: bool = False) -> DeployPlan:
     """Apply `desired`, prune what is no longer rendered; returns what was (or, dry, would be) done.
 
-    With `dry_run` the server validates every object (`dryRun=All`) without persisting it.
+    With `dry_run` the server validates every object (`dryRun=All`) without persisting it; into
+    a namespace that does not exist yet, only the namespace is validated.
     """
     changes = plan(cluster, project, desired)
-    if cluster.ensure_namespace(owner_labels(project), dry_run) and not dry_run:
+    if cluster.ensure_namespace(owner_labels(project), dry_run):
         changes = DeployPlan((ObjectChange(Action.CREATE, f"Namespace/{cluster.namespace}"), *changes.items))
+        if dry_run:
+            # a dry run does not persist the namespace, and the API server refuses objects in a
+            # namespace that does not exist (404), dry run or not: only the namespace was checked
+            return changes
     for manifest in desired:
         cluster.apply(manifest, dry_run)
     for item in changes.items:
