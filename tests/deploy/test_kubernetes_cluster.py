@@ -162,6 +162,6 @@ def test_a_first_dry_run_into_a_missing_namespace_plans_it_and_sends_no_object(
     with pytest.raises(OperationFailed, match='namespaces "shop" not found'):
         cluster.apply(desired[0], dry_run=True)  # what an API server answers: nothing to put it in
     done = deploy(cluster, "shop", desired, dry_run=True)
-    assert [i.ref for i in done.items][0] == "Namespace/shop" and len(done.items) == len(desired) + 1
+    assert done.items[0].ref == "Namespace/shop" and len(done.items) == len(desired) + 1
     assert fake_kube.objects == {}
     assert [r.path for r in fake_kube.requests if r.method == "PATCH"][-1] == "/api/v1/namespaces/shop"
