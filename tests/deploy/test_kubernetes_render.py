@@ -16,6 +16,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from stackup.deploy.kubernetes.container import cpu_quantity, memory_quantity
 from stackup.deploy.kubernetes.render import translate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,3 +146,15 @@ secrets:
         "web pod",
         "compose.yaml:25:5: services.db.volumes: 2 replicas share one ReadWriteOnce claim per named volume",
     ]
+
+
+@pytest.mark.parametrize(("cpus", "expected"), [(1.0, "1"), (2.0, "2"), (0.5, "500m"), (1.25, "1250m")])
+def test_cpu_quantities_are_in_the_form_the_api_server_reads_back(cpus: float, expected: str) -> None:
+    assert cpu_quantity(cpus) == expected  # "1000m" would show as drift against the stored "1"
+
+
+@pytest.mark.parametrize(("size", "expected"), [
+    (512 << 20, "512Mi"), (1536 << 20, "1536Mi"), (1 << 40, "1Ti"), (1000 << 10, "1000Ki"),
+    (1_500_000, "1500k"), (3_000_000, "3M"), (999, "999")])
+def test_memory_quantities_are_canonical(size: int, expected: str) -> None:
+    assert memory_quantity(size) == expected

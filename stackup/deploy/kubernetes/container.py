@@ -110,13 +110,22 @@ def _liveness(readiness: Any, check: Healthcheck | None) -> Any:
 
 
 def cpu_quantity(cpus: float) -> str:
-    return f"{round(cpus * 1000)}m"
+    """In the API server's canonical form ("1", not "1000m"), so the plan sees no drift when it
+    reads the object back."""
+    millis = round(cpus * 1000)
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
 
 
 def memory_quantity(size: int) -> str:
-    for unit, factor in (("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)):
+    """Canonical as the API server writes quantities back: the largest binary suffix that divides
+    the size, else the largest decimal one (1500000 is "1500k")."""
+    for unit, factor in (("Ei", 1 << 60), ("Pi", 1 << 50), ("Ti", 1 << 40), ("Gi", 1 << 30),
+                         ("Mi", 1 << 20), ("Ki", 1 << 10)):
         if size % factor == 0:
             return f"{size // factor}{unit}"
+    for unit, power in (("E", 18), ("P", 15), ("T", 12), ("G", 9), ("M", 6), ("k", 3)):
+        if size % 10**power == 0:
+            return f"{size // 10**power}{unit}"
     return str(size)
 
 
