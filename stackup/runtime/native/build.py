@@ -14,6 +14,7 @@ from stackup.errors import BuildFailed, DockerfileError, NotFound, RuntimeFailur
 from stackup.runtime.base import BuildProgress, BuildSpec
 from stackup.runtime.native.client import EngineClient
 from stackup.runtime.wire.build import BuildEvent, BuildEventKind, BuildRequest
+from stackup.runtime.wire.buildtext import progress_line
 from stackup.runtime.wire.images import ImageRecord
 
 
@@ -39,17 +40,7 @@ def request_of(spec: BuildSpec) -> BuildRequest:
 
 def describe(event: BuildEvent) -> str:
     """One progress line, as `stackup build --progress plain` prints it."""
-    if event.kind is BuildEventKind.STEP:
-        return f"{event.step} {event.text}"
-    if event.kind is BuildEventKind.CACHED:
-        return f"{event.step} CACHED"
-    if event.kind is BuildEventKind.DONE:
-        return f"{event.step} DONE {event.elapsed_s:.1f}s"
-    if event.kind is BuildEventKind.OUTPUT:
-        return f"{event.step} | {event.text}"
-    if event.kind is BuildEventKind.RESULT:
-        return f"built {event.image_id[7:19]} {' '.join(event.tags)}".rstrip()
-    return f"ERROR {event.text}"
+    return progress_line(event.model_dump(mode="json"))
 
 
 def _raise(event: BuildEvent, dockerfile: str) -> None:

@@ -36,6 +36,10 @@ class BuildRequest(_Frozen):
     network: str | None = None
     extra_hosts: dict[str, str] = Field(default_factory=dict, description="hostname -> address")
     shm_size: int | None = Field(default=None, gt=0)
+    cached_only: bool = Field(
+        default=False,
+        description="answer from the cache only: a step that would run ends the build first (`not_cached`)",
+    )
 
 
 class BuildEventKind(StrEnum):
@@ -61,7 +65,8 @@ class BuildEvent(_Frozen):
     tags: tuple[str, ...] = ()
     tail: tuple[str, ...] = ()
     error_kind: str = ""
-    """For `error`: `dockerfile` (the input is wrong), `not_found` (a base image) or `failure`."""
+    """For `error`: `dockerfile` (the input is wrong), `not_found` (a base image), `failure`, or
+    `not_cached` (a `cached_only` build met a step it would have to run; nothing ran)."""
 
 
 class BuildCachePrune(_Frozen):

@@ -40,6 +40,8 @@ def _error_event(exc: BaseException) -> BuildEvent:
             tail=exc.tail,
             error_kind="failure",
         )
+    if isinstance(exc, executor.NotCached):
+        return BuildEvent(kind=BuildEventKind.ERROR, text=exc.message, error_kind="not_cached")
     if isinstance(exc, DockerfileError):
         return BuildEvent(kind=BuildEventKind.ERROR, line=exc.line, text=exc.message, error_kind="dockerfile")
     if isinstance(exc, NotFound):

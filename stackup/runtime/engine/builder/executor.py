@@ -57,6 +57,10 @@ class BuildError(RuntimeFailure):
         self.step, self.line, self.tail = step, line, tail
 
 
+class NotCached(RuntimeFailure):
+    """A `cached_only` build met a step that is not in the cache; raised before it runs."""
+
+
 @dataclass
 class _Result:
     """A stage's filesystem (DiffID chain and layers) and when its newest layer was made."""
@@ -223,6 +227,8 @@ class Build:
         self.emit(BuildEvent(kind=BuildEventKind.STEP, step=label, line=instr.line, text=text))
         started = time.monotonic()
         hit = None if self.request.no_cache else self.cache.get(key.digest, state.diff_ids)
+        if hit is None and self.request.cached_only:
+            raise NotCached(f"{label} {text}: not in the build cache")
         if hit is not None:
             layer, created = hit.layer, hit.created
             self.emit(BuildEvent(kind=BuildEventKind.CACHED, step=label, line=instr.line, text=text))

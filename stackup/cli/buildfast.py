@@ -1,0 +1,200 @@
+"""`stackup build` with nothing to build, answered without loading the model (standard library only).
+
+The full path spends well over a second importing typer, pydantic and the planner before it
+sends the engine the builds it would answer from its cache in milliseconds. This shortcut
+proves two things, and anything short of a proof falls through to the full path:
+
+- the stack says the same builds: the same working directory, global options and services; the
+  same stack files found; every file the last load read with the same sha256 and every variable
+  it consulted with the same value (the `up -d` shortcut's proof, `cli/fastpath.py`). The build
+  requests that load produced were recorded by the last successful `stackup build`;
+- the engine holds every step: each recorded request goes to `POST /build` with `cached_only`,
+  so the engine computes every step's key exactly as a real build does (the Dockerfile, the
+  content of the context files each COPY reads, `.dockerignore`, build args, target, base image
+  ids) and ends the build with `not_cached` at the first step it would have to run, before it
+  runs anything. Then this process returns None and the full path builds.
+
+Command-line build args are merged into the recorded requests here, as `Stack.build` merges
+them, so `--build-arg` values (and `--build-arg KEY` read from the environment) are part of
+what the engine checks, never of the record. Progress lines are buffered and printed only when
+every build was answered, so a fallback prints nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from stackup.cli.fastpath import _VALUE_OPTIONS, _inputs_unchanged, _root, discover
+from stackup.errors import StackupError, UsageError
+
+CACHE_VERSION = 1
+_QUIET = {"-q", "--quiet"}
+
+
+def build_args(values: list[str] | None, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`--build-arg KEY=VALUE` values as a mapping; a bare `KEY` takes the environment's value
+    (and is left out when unset), as Compose does."""
+    env = os.environ if environ is None else environ
+    out: dict[str, str] = {}
+    for item in values or ():
+        key, sep, value = item.partition("=")
+        if not key:
+            raise UsageError(f'--build-arg expects KEY=VALUE, got "{item}"')
+        if not sep:
+            if key not in env:
+                continue
+            value = env[key]
+        out[key] = value
+    return out
+
+
+def split_build_argv(argv: list[str]) -> tuple[list[str], list[str], list[str], bool] | None:
+    """(global options, services, --build-arg values, quiet) of `[options] build [-q]
+    [--build-arg KV]... [SERVICE]...`; None for anything else (`--no-cache`, `--pull`, ...)."""
+    globals_: list[str] = []
+    i = 0
+    while i < len(argv) and argv[i] != "build":
+        name, eq, value = argv[i].partition("=")
+        if name not in _VALUE_OPTIONS:
+            return None
+        if not eq:
+            if i + 1 >= len(argv):
+                return None
+            value = argv[i + 1]
+            i += 1
+        if name == "--progress" and value == "json":
+            return None
+        globals_ += [name, value]
+        i += 1
+    if i >= len(argv):
+        return None
+    services: list[str] = []
+    args: list[str] = []
+    quiet = False
+    rest = argv[i + 1 :]
+    j = 0
+    while j < len(rest):
+        arg = rest[j]
+        if arg in _QUIET:
+            quiet = True
+        elif arg == "--build-arg" and j + 1 < len(rest):
+            args.append(rest[j + 1])
+            j += 1
+        elif arg.startswith("--build-arg="):
+            args.append(arg.partition("=")[2])
+        elif arg.startswith("-"):
+            return None
+        else:
+            services.append(arg)
+        j += 1
+    return globals_, services, args, quiet
+
+
+def cache_path(global_args: list[str], services: list[str], cwd: Path) -> Path:
+    key = hashlib.sha256(json.dumps([str(cwd), global_args, services]).encode()).hexdigest()[:32]
+    return _root() / "cache" / "build" / f"{key}.json"
+
+
+def _native(global_args: list[str]) -> bool:
+    from stackup.cli.fastpath import runtime_of
+
+    return runtime_of(global_args) == "native" and not os.environ.get("STACKUP_HOST")
+
+
+def _ask_engine(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str] | None:
+    """The events of a `cached_only` build and the image id; None when the engine would build."""
+    from stackup.cli.pullfast import _ndjson_post
+
+    data = json.dumps({**body, "cached_only": True}).encode()
+    lines = _ndjson_post(_root() / "stackupd.sock", "/build", data)
+    events = [json.loads(line) for line in lines if line.strip()]
+    last = events[-1] if events else {}
+    if last.get("kind") != "result" or not last.get("image_id"):
+        return None  # not cached, or an error the full path reports with its location
+    return events, str(last["image_id"])
+
+
+def try_noop_build(argv: list[str]) -> int | None:
+    """Exit code 0 when every build of `argv` is answered from the engine's cache; None to take
+    the full path (which also reports every error)."""
+    parsed = split_build_argv(argv)
+    if parsed is None:
+        return None
+    global_args, services, arg_values, quiet = parsed
+    if not _native(global_args) or not (_root() / "stackupd.sock").exists():
+        return None
+    cwd = Path.cwd()
+    try:
+        cached = json.loads(cache_path(global_args, services, cwd).read_text())
+        if cached.get("version") != CACHE_VERSION:
+            return None
+        if discover(global_args, cwd) != (cached["stack_files"], cached["env_files"]):
+            return None
+        if not _inputs_unchanged(cached["inputs"]):
+            return None
+        extra = build_args(arg_values)
+        answered: dict[str, tuple[list[dict[str, Any]], str]] = {}
+        built: list[tuple[str, str]] = []
+        lines: list[str] = []
+        for service, body in cached["builds"]:
+            tag = body["tags"][0]
+            if tag not in answered:
+                answer = _ask_engine({**body, "args": {**body["args"], **extra}})
+                if answer is None:
+                    return None
+                answered[tag] = answer
+                lines += [f"{service:12} {_line(event)}\n" for event in answer[0]]
+            built.append((service, answered[tag][1]))
+    except (OSError, ValueError, KeyError, TypeError, IndexError, StackupError):
+        return None  # engine gone or busy, record stale or foreign: the full path decides
+    progress = [global_args[i + 1] for i in range(0, len(global_args), 2) if global_args[i] == "--progress"]
+    if not quiet and "quiet" not in progress:
+        sys.stderr.write("".join(lines))
+        sys.stderr.flush()
+    sys.stdout.write("".join(f"{image}\n" if quiet else f"{service}: {image}\n" for service, image in built))
+    sys.stdout.flush()
+    return 0
+
+
+def _line(event: dict[str, Any]) -> str:
+    from stackup.runtime.wire.buildtext import progress_line
+
+    return progress_line(event)
+
+
+def remember(
+    argv: list[str],
+    *,
+    project: str,
+    stack_files: list[str],
+    env_files: list[str],
+    inputs: dict[str, Any],
+    builds: list[tuple[str, dict[str, Any]]],
+) -> None:
+    """After a successful full `stackup build`: what the shortcut must find next time. `builds`
+    are (service, request body) without the command line's build args."""
+    parsed = split_build_argv(argv)
+    if parsed is None or any(body.get("no_cache") or body.get("pull") for _, body in builds):
+        return  # a build that never answers from the cache alone (`no_cache`/`pull` in the file)
+    global_args, services, _args, _quiet = parsed
+    if not _native(global_args):
+        return
+    data = {
+        "version": CACHE_VERSION,
+        "project": project,
+        "stack_files": stack_files,
+        "env_files": env_files,
+        "inputs": inputs,
+        "builds": [[service, body] for service, body in builds],
+    }
+    path = cache_path(global_args, services, Path.cwd())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, sort_keys=True))
+    tmp.replace(path)
