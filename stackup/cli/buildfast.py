@@ -120,6 +120,27 @@ def _ask_engine(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str] | None
     return events, str(last["image_id"])
 
 
+def answer_builds(
+    builds: list[list[Any]], extra_args: Mapping[str, str]
+) -> tuple[list[tuple[str, str]], list[str]] | None:
+    """Each recorded (service, request) answered by the engine from its cache alone, with
+    `extra_args` merged into its build args: ([(service, image id)], progress lines), or None
+    as soon as one build would have to run a step (or anything about the exchange is off)."""
+    answered: dict[str, tuple[list[dict[str, Any]], str]] = {}
+    built: list[tuple[str, str]] = []
+    lines: list[str] = []
+    for service, body in builds:
+        tag = body["tags"][0]
+        if tag not in answered:
+            answer = _ask_engine({**body, "args": {**body["args"], **extra_args}})
+            if answer is None:
+                return None
+            answered[tag] = answer
+            lines += [f"{service:12} {_line(event)}\n" for event in answer[0]]
+        built.append((service, answered[tag][1]))
+    return built, lines
+
+
 def try_noop_build(argv: list[str]) -> int | None:
     """Exit code 0 when every build of `argv` is answered from the engine's cache; None to take
     the full path (which also reports every error)."""
@@ -138,22 +159,13 @@ def try_noop_build(argv: list[str]) -> int | None:
             return None
         if not _inputs_unchanged(cached["inputs"]):
             return None
-        extra = build_args(arg_values)
-        answered: dict[str, tuple[list[dict[str, Any]], str]] = {}
-        built: list[tuple[str, str]] = []
-        lines: list[str] = []
-        for service, body in cached["builds"]:
-            tag = body["tags"][0]
-            if tag not in answered:
-                answer = _ask_engine({**body, "args": {**body["args"], **extra}})
-                if answer is None:
-                    return None
-                answered[tag] = answer
-                lines += [f"{service:12} {_line(event)}\n" for event in answer[0]]
-            built.append((service, answered[tag][1]))
+        answered = answer_builds(cached["builds"], build_args(arg_values))
+        if answered is None:
+            return None
     except (OSError, ValueError, KeyError, TypeError, IndexError, StackupError):
         return None  # engine gone or busy, record stale or foreign: the full path decides
     progress = [global_args[i + 1] for i in range(0, len(global_args), 2) if global_args[i] == "--progress"]
+    built, lines = answered
     if not quiet and "quiet" not in progress:
         sys.stderr.write("".join(lines))
         sys.stderr.flush()

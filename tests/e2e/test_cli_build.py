@@ -172,3 +172,16 @@ def test_base_image_change_rebuilds(stackup: Stackup, project: Path) -> None:
     stackup.run("-f", "base.yaml", "-p", f"{project.name}b", "build", cwd=project)
     _rebuilt(stackup, project, before)
     assert _content(stackup, project, "/base") == "new base\n"
+
+
+def test_up_build_noop_is_answered_and_a_change_rebuilds(stackup: Stackup, project: Path) -> None:
+    (project / "compose.yaml").write_text(COMPOSE + "    init: true\n    command: [sleep, '1h']\n")
+    _build(stackup, project, "up", "-d", "--build")
+    first = stackup.run("ps", "-q", cwd=project).stdout
+    _, err, short = _build(stackup, project, "up", "-d", "--build")
+    assert short and "up to date" in err, err
+    (project / "data.txt").write_text("changed\n")
+    _, err, short = _build(stackup, project, "up", "-d", "--build")
+    assert not short, err
+    assert stackup.run("ps", "-q", cwd=project).stdout != first
+    assert stackup.run("exec", "app", "cat", "/data", cwd=project).stdout == "changed\n"
