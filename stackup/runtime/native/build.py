@@ -31,11 +31,18 @@ def request_of(spec: BuildSpec) -> BuildRequest:
         no_cache=spec.no_cache,
         pull=spec.pull,
         secrets={k: os.path.abspath(v) for k, v in spec.secrets.items()},
-        additional_contexts=dict(spec.additional_contexts),
+        additional_contexts={k: _local(v) for k, v in spec.additional_contexts.items()},
         network=spec.network,
         extra_hosts=dict(spec.extra_hosts),
         shm_size=spec.shm_size,
     )
+
+
+def _local(value: str) -> str:
+    """A named context that is a local path, made absolute; URLs and `kind:` forms as given."""
+    if "://" in value or value.split(":", 1)[0] in ("service", "target"):
+        return value
+    return os.path.abspath(value)
 
 
 def describe(event: BuildEvent) -> str:

@@ -33,7 +33,7 @@ from stackup.build.dockerfile.instructions import CopyBase, MountType, Run
 from stackup.build.graph import BuildGraph, SourceRef, Stage, Step, StepKind, plan_build
 from stackup.build.ignore import IgnoreMatcher
 from stackup.errors import DockerfileError, NotFound, RuntimeFailure
-from stackup.runtime.engine.builder import imageconf, snapshot
+from stackup.runtime.engine.builder import imageconf, namedctx, snapshot
 from stackup.runtime.engine.builder import mounts as run_mounts
 from stackup.runtime.engine.builder.cache import BuildCache
 from stackup.runtime.engine.builder.copystep import ContextSource, CopyError, RootfsSource, copy_step
@@ -94,6 +94,7 @@ class Build:
         self.statcache_file = builder_dir(paths) / "statcache.json"
         ignore = IgnoreMatcher.for_context(context, self.dockerfile_path)
         self.context = BuildContext(context, ignore, StatCache.load(self.statcache_file))
+        self.named = namedctx.local_contexts(request.additional_contexts, self.context.stat_cache)
         self.image_ids: dict[str, str] = {}
 
     # -- planning -------------------------------------------------------------------------------
@@ -132,7 +133,11 @@ class Build:
                 return None
 
         graph = plan_build(
-            parsed, build_args=self.request.args, target=self.request.target, base_config=base_config
+            parsed,
+            build_args=self.request.args,
+            target=self.request.target,
+            base_config=base_config,
+            contexts=self.request.additional_contexts,
         )
         for index in graph.needed():
             for ref in sorted(graph.stages[index].images):
@@ -177,9 +182,9 @@ class Build:
         return f"[{name + ' ' if name else ''}{number}/{total}]"
 
     def _stage(self, graph: BuildGraph, stage: Stage) -> None:
-        state = self._start(stage)
         with self.lock:
-            inputs = KeyInputs(self.context, dict(self.stage_keys), dict(self.image_ids))
+            inputs = KeyInputs(self.context, dict(self.stage_keys), dict(self.image_ids), self.named)
+        state = self._context_base(stage, inputs) if stage.base_context else self._start(stage)
         chain = self._keys(stage, inputs)
         total = sum(1 for _, k in chain if k is not None)
         number = 0
@@ -204,8 +209,13 @@ class Build:
     def _keys(self, stage: Stage, inputs: KeyInputs) -> list[tuple[Step, CacheKey | None]]:
         """Every step's key (`cachekey.stage_chain`), computed before any step runs, so a source
         missing from the context fails the build at once, located at its instruction."""
-        parent = base_key(stage, inputs)
         out: list[tuple[Step, CacheKey | None]] = []
+        try:
+            parent = base_key(stage, inputs)
+        except (ValueError, OSError) as exc:
+            raise DockerfileError(
+                str(exc), path=self.display, line=stage.from_.line, column=stage.from_.column
+            ) from None
         for step in stage.steps:
             if not step.makes_layer:
                 out.append((step, None))
@@ -257,8 +267,30 @@ class Build:
     def _lowers(self, diff_ids: list[str]) -> list[Path]:
         return [self.paths.layers / c.removeprefix("sha256:") / "diff" for c in chain_ids(diff_ids)]
 
+    def _context_base(self, stage: Stage, inputs: KeyInputs) -> _Result:
+        """`FROM name` of a local named context: one layer holding its files (cached by content)."""
+        key = "sha256:" + base_key(stage, inputs)
+        hit = None if self.request.no_cache else self.cache.get(key, [])
+        if hit is None and self.request.cached_only:
+            raise NotCached(f"FROM {stage.base}: the named context is not in the build cache")
+        if hit is not None:
+            layer, created = hit.layer, hit.created
+        else:
+            try:
+                layer = namedctx.context_layer(self.paths, self.store, self.named[stage.base_context],
+                                               stage.from_)
+            except CopyError as exc:
+                where = f"{self.display}:{stage.from_.line}"
+                raise BuildError(f"{where}: FROM {stage.base}: {exc.message}", line=stage.from_.line) from exc
+            created = _now()
+            self.cache.put(key, [layer.diff_id] if layer else [], layer, created)
+        return _Result([layer.diff_id] if layer else [], [layer] if layer else [], created)
+
     def _source_fs(self, ref: SourceRef, stack: contextlib.ExitStack) -> Path:
-        """Mount a stage's or an image's filesystem for reading (`--from`)."""
+        """Mount a stage's or an image's filesystem for reading (`--from`); a named local
+        context is its directory."""
+        if ref.context:
+            return self.named[ref.context].root
         if ref.stage is not None:
             diff_ids = self.results[ref.stage].diff_ids
         else:
@@ -314,7 +346,9 @@ class Build:
                     run_mounts.remove_stubs(ws.upper, prepared.targets, present)
                 elif isinstance(instr, CopyBase):
                     reader: ContextSource | RootfsSource = ContextSource(self.context)
-                    if step.copy_from is not None:
+                    if step.copy_from is not None and step.copy_from.context:
+                        reader = ContextSource(self.named[step.copy_from.context])
+                    elif step.copy_from is not None:
                         reader = RootfsSource(self._source_fs(step.copy_from, stack))
                     copy_step(ws.rootfs, instr, step.config.workdir, reader, ws.dir)
                 else:  # WORKDIR
