@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from stackup.build.dockerfile.convert import Dockerfile
+from stackup.build.dockerfile.convert import Dockerfile, parse_instructions
 from stackup.build.dockerfile.instructions import (
     Arg,
     Cmd,
@@ -32,6 +32,7 @@ from stackup.build.dockerfile.instructions import (
     Workdir,
 )
 from stackup.build.dockerfile.mounts import MountError, parse_mount
+from stackup.build.dockerfile.parser import parse_text
 from stackup.build.dockerfile.shell import ShellError, ShellLexer
 from stackup.build.expand import Expander, expand_instruction
 from stackup.build.imageconfig import ImageConfig, apply
@@ -274,6 +275,9 @@ class _StagePlanner:
         else:
             config = self.base_config(base) or ImageConfig()
             images.add(base)
+            if config.onbuild:  # the base's triggers run first; the child does not inherit them
+                instructions = (*self._triggers(from_, base, config.onbuild), *instructions)
+                config = replace(config, onbuild=())
         visible = dict(config.env)
         args: dict[str, str] = {}
         steps: list[Step] = []
@@ -311,6 +315,17 @@ class _StagePlanner:
                               mount_sources, copy_from, proxies if isinstance(sub, Run) else ()))
         return Stage(index, self.names[index], from_, base, base_stage, platform, tuple(steps), config,
                      frozenset(deps), frozenset(images), named.context if named else "")
+
+    def _triggers(self, from_: From, base: str, expressions: tuple[str, ...]) -> tuple[Instruction, ...]:
+        """A base image's ONBUILD triggers as instructions, as if written right after the FROM
+        (Docker's rule), located at that FROM line."""
+        path = f"{self.dockerfile.path} (ONBUILD of {base})"
+        parsed = parse_instructions(parse_text("FROM scratch\n" + "\n".join(expressions) + "\n", path))
+        out: list[Instruction] = []
+        for instr in parsed.stages[0][1]:
+            node = replace(instr.node, line=from_.line, end_line=from_.line, column=from_.column)
+            out.append(replace(instr, node=node))
+        return tuple(out)
 
     def _args(self, instr: Arg, visible: dict[str, str], args: dict[str, str]) -> frozenset[str]:
         used: set[str] = set()

@@ -36,10 +36,16 @@ from stackup.errors import DockerfileError, NotFound, RuntimeFailure
 from stackup.runtime.engine.builder import imageconf, namedctx, snapshot
 from stackup.runtime.engine.builder import mounts as run_mounts
 from stackup.runtime.engine.builder.cache import BuildCache
-from stackup.runtime.engine.builder.copystep import ContextSource, CopyError, RootfsSource, copy_step
+from stackup.runtime.engine.builder.copystep import (
+    ContextSource,
+    CopyError,
+    RootfsSource,
+    copy_step,
+    make_workdir,
+)
+from stackup.runtime.engine.builder.failures import BuildError, NotCached, missing_base
 from stackup.runtime.engine.builder.mounts import Workspace, builder_dir
 from stackup.runtime.engine.builder.runstep import RunOptions, StepFailed, run_step
-from stackup.runtime.engine.containers.config import rootfs_path
 from stackup.runtime.engine.images.layers import chain_ids
 from stackup.runtime.engine.images.store import ImageStore
 from stackup.runtime.wire.build import BuildEvent, BuildEventKind, BuildRequest
@@ -47,18 +53,6 @@ from stackup.runtime.wire.images import Image, LayerRecord
 from stackup.runtime.wire.paths import EnginePaths
 
 Emit = Callable[[BuildEvent], None]
-
-
-class BuildError(RuntimeFailure):
-    """A located build failure: the step, its Dockerfile line and its output's tail."""
-
-    def __init__(self, message: str, *, step: str = "", line: int = 0, tail: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.step, self.line, self.tail = step, line, tail
-
-
-class NotCached(RuntimeFailure):
-    """A `cached_only` build met a step that is not in the cache; raised before it runs."""
 
 
 @dataclass
@@ -103,16 +97,7 @@ class Build:
         try:
             return self.store.get(ref)
         except NotFound:
-            hint = (
-                "`stackup image bootstrap debian:bookworm`"
-                if ref.startswith("debian")
-                else "`stackup image bootstrap busybox`"
-                if ref.startswith("busybox")
-                else f"`stackup image import ROOTFS|ARCHIVE {ref}`"
-            )
-            raise NotFound(
-                f'base image "{ref}" is not in the local store (no registry is used): get it with {hint}'
-            ) from None
+            raise missing_base(ref) from None
 
     def plan(self) -> BuildGraph:
         if self.request.dockerfile_inline is not None:
@@ -128,9 +113,11 @@ class Build:
 
         def base_config(ref: str) -> imageconf.BuildConfig | None:
             try:
-                return imageconf.from_wire(self.store.get(ref).config)
+                image = self.store.get(ref)
             except NotFound:
                 return None
+            raw = json.loads(self.store.blob_path(image.id).read_bytes())
+            return imageconf.from_wire(image.config, raw.get("config"))
 
         graph = plan_build(
             parsed,
@@ -313,7 +300,8 @@ class Build:
             )
 
         with contextlib.ExitStack() as stack:
-            ws = stack.enter_context(Workspace(self.paths, self._lowers(state.diff_ids)))
+            linked = isinstance(instr, CopyBase) and instr.link
+            ws = stack.enter_context(Workspace(self.paths, [] if linked else self._lowers(state.diff_ids)))
             try:
                 if step.kind is StepKind.RUN:
                     assert isinstance(instr, Run)
@@ -350,10 +338,14 @@ class Build:
                         reader = ContextSource(self.named[step.copy_from.context])
                     elif step.copy_from is not None:
                         reader = RootfsSource(self._source_fs(step.copy_from, stack))
-                    copy_step(ws.rootfs, instr, step.config.workdir, reader, ws.dir)
+                    previous = None
+                    if linked:  # BuildKit's --link: a layer made over nothing, laid on top
+                        below = stack.enter_context(Workspace(self.paths, self._lowers(state.diff_ids)))
+                        previous = below.rootfs
+                    copy_step(ws.rootfs, instr, step.config.workdir, reader, ws.dir, previous=previous)
                 else:  # WORKDIR
                     target = posixpath.join(step.config.workdir or "/", getattr(instr, "path", "."))
-                    rootfs_path(ws.rootfs, target).mkdir(parents=True, exist_ok=True)
+                    make_workdir(ws.rootfs, target, step.config.user)
             except StepFailed as exc:
                 raise fail(exc.message, exc.tail) from exc
             except (CopyError, RuntimeFailure) as exc:
