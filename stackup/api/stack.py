@@ -356,7 +356,8 @@ class Stack:
                 continue
             ref = image_ref(self.project, name, service)
             if ref not in by_ref:
-                spec = build_spec(self.project, ref, service)
+                environment = self.loaded.environment if self.loaded else None
+                spec = build_spec(self.project, ref, service, environment)
                 spec = dataclasses.replace(spec, no_cache=spec.no_cache or no_cache, pull=spec.pull or pull)
                 by_ref[ref] = _with_args(spec, build_args)
             specs[name] = by_ref[ref]

@@ -67,6 +67,8 @@ def _remember(stack: Stack, names: tuple[str, ...]) -> None:
     if stack_files != [str(f) for f in loaded.files]:
         return  # discovery depends on something the shortcut cannot see: never cache
     specs = stack.build_specs(names)
+    if any(spec.secret_values for spec in specs.values()):
+        return  # a secret's value must never be written down: such builds take the full path
     builds = [(service, request_of(spec).model_dump(mode="json")) for service, spec in specs.items()]
     inputs = {"files": dict(loaded.inputs.files), "variables": dict(loaded.inputs.variables)}
     try:

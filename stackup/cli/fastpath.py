@@ -224,7 +224,7 @@ def _builds_answered(builds: list[list[Any]], global_args: list[str]) -> bool:
     """Every build of `up --build` answered by the engine's build cache (native engine only)."""
     if runtime_of(global_args) != "native" or os.environ.get("STACKUP_HOST"):
         return False
-    from stackup.cli.buildfast import answer_builds
+    from stackup.cli.cachedbuild import answer_builds
 
     return answer_builds(builds, {}) is not None
 

@@ -142,8 +142,8 @@ def _remember_noop(loaded: LoadedProject, built: Stack | None = None) -> None:
         from stackup.runtime.native.build import request_of
 
         specs = built.build_specs()
-        if any(spec.no_cache or spec.pull for spec in specs.values()):
-            return  # never answered from the cache alone
+        if any(spec.no_cache or spec.pull or spec.secret_values for spec in specs.values()):
+            return  # never answered from the cache alone, or a secret's value would be written down
         builds = [(service, request_of(spec).model_dump(mode="json")) for service, spec in specs.items()]
     try:
         remember(global_args, project=loaded.project.name, stack_files=stack_files, env_files=env_files,

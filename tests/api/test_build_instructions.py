@@ -4,18 +4,21 @@ ONBUILD triggers of a base image, WORKDIR owned by a non-root USER, symbolic `--
 
 from __future__ import annotations
 
+import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
 
 from stackup.api import Stack
+from stackup.errors import PlanError
 from tests.api.test_build import IMAGE, Lines, _project
 
 pytestmark = pytest.mark.engine
 
 
-def _service(name: str, extra: str = "") -> str:
-    return f"  {name}:\n    build:\n      context: ./{name}\n{extra}    init: true\n    command: [sleep, '1h']\n"
+def _service(name: str) -> str:
+    return f"  {name}:\n    build:\n      context: ./{name}\n    init: true\n    command: [sleep, '1h']\n"
 
 
 def test_onbuild_triggers_run_in_the_child_and_are_not_inherited(api_env: Path) -> None:
@@ -106,3 +109,47 @@ COPY --link --chown=1000:1000 config.txt /opt/app/
             assert again.ran() == 0, again.lines
         finally:
             stack.down()
+
+
+def test_a_secret_from_the_environment_is_mounted_and_never_stored(
+    api_env: Path, engine_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = uuid.uuid4().hex
+    monkeypatch.setenv("BUILD_TOKEN", token)
+    dockerfile = f"""\
+FROM {IMAGE}
+RUN --mount=type=secret,id=token wc -c < /run/secrets/token > /token-length
+RUN --mount=type=secret,id=token,env=TOKEN test -n "$TOKEN" && echo ${{#TOKEN}} > /env-length
+"""
+    service = ("services:\n  app:\n    build:\n      context: .\n      secrets: [token]\n"
+               "    init: true\n    command: [sleep, '1h']\n"
+               "secrets:\n  token:\n    environment: BUILD_TOKEN\n")
+    name = _project(api_env, dockerfile, service)
+    with Stack.load(project_name=name) as stack:
+        (spec,) = stack.build_specs().values()
+        assert token not in repr(spec)
+        lines = Lines()
+        stack.build(progress=lines)
+        assert not any(token in line for line in lines.lines)
+        stack.up()
+        try:
+            assert stack.exec("app", ["cat", "/token-length"]).stdout.strip() == b"32"
+            assert stack.exec("app", ["cat", "/env-length"]).stdout.strip() == b"32"
+            assert stack.exec("app", ["test", "-e", "/run/secrets/token"]).exit_code != 0
+        finally:
+            stack.down()
+    found = subprocess.run(["grep", "-rl", token, str(engine_root)], capture_output=True, text=True,
+                           check=False)
+    assert found.stdout == "", f"the secret was written down: {found.stdout}"
+
+
+def test_a_secret_from_an_unset_variable_is_a_clear_error(
+    api_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("NO_SUCH_TOKEN_VAR", raising=False)
+    service = ("services:\n  app:\n    build:\n      context: .\n      secrets: [token]\n"
+               "secrets:\n  token:\n    environment: NO_SUCH_TOKEN_VAR\n")
+    name = _project(api_env, "FROM $IMAGE\nRUN true\n", service)
+    with Stack.load(project_name=name) as stack, pytest.raises(PlanError) as failed:
+        stack.build()
+    assert "secrets.token.environment" in str(failed.value) and "NO_SUCH_TOKEN_VAR" in str(failed.value)

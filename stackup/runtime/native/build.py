@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+from pydantic import SecretStr
+
 from stackup.errors import BuildFailed, DockerfileError, NotFound, RuntimeFailure
 from stackup.runtime.base import BuildProgress, BuildSpec
 from stackup.runtime.native.client import EngineClient
@@ -31,6 +33,7 @@ def request_of(spec: BuildSpec) -> BuildRequest:
         no_cache=spec.no_cache,
         pull=spec.pull,
         secrets={k: os.path.abspath(v) for k, v in spec.secrets.items()},
+        secret_values={k: SecretStr(v) for k, v in spec.secret_values.items()},
         additional_contexts={k: _local(v) for k, v in spec.additional_contexts.items()},
         network=spec.network,
         extra_hosts=dict(spec.extra_hosts),

@@ -311,8 +311,10 @@ class Build:
                             sources.append(self._source_fs(ref, stack))
                         else:
                             sources.append(self.context.root if mount.type is MountType.BIND else None)
+                    values = {k: v.get_secret_value() for k, v in self.request.secret_values.items()}
                     prepared = run_mounts.prepare(
-                        self.paths, ws, step.mounts, sources, secrets=self.request.secrets, fail=fail
+                        self.paths, ws, step.mounts, sources, secrets=self.request.secrets,
+                        secret_values=values, fail=fail,
                     )
                     present = run_mounts.existing(ws.rootfs, prepared.targets)
                     options = RunOptions(
