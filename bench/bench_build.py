@@ -146,7 +146,6 @@ def main() -> int:
             ["docker", "rmi", "-f", f"{tag}-docker", BASE],
             ["buildah", "rmi", "-f", f"{tag}-buildah"],
             ["podman", "rmi", "-f", BASE],
-            ["docker", "builder", "prune", "-f"],
         ):
             subprocess.run(argv, capture_output=True, check=False)
         _remove_marked()
