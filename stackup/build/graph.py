@@ -275,9 +275,9 @@ class _StagePlanner:
         else:
             config = self.base_config(base) or ImageConfig()
             images.add(base)
-            if config.onbuild:  # the base's triggers run first; the child does not inherit them
-                instructions = (*self._triggers(from_, base, config.onbuild), *instructions)
-                config = replace(config, onbuild=())
+        if config.onbuild:  # the base's (image or stage) triggers run first, and are not inherited
+            instructions = (*self._triggers(from_, base, config.onbuild), *instructions)
+            config = replace(config, onbuild=())
         visible = dict(config.env)
         args: dict[str, str] = {}
         steps: list[Step] = []

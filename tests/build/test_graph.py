@@ -157,3 +157,18 @@ def test_a_named_context_of_an_unsupported_kind_is_located_when_used() -> None:
         plan("FROM scratch\nCOPY --from=web / /\n", contexts={"web": "https://example.invalid/x"})
     assert failed.value.line == 2 and '"web"' in str(failed.value)
     plan("FROM scratch\nCOPY a /\n", contexts={"web": "https://example.invalid/x"})  # unused: fine
+
+
+def test_onbuild_triggers_of_an_image_or_a_stage_run_first_and_are_not_inherited() -> None:
+    def base_config(ref: str) -> ImageConfig | None:
+        return ImageConfig(onbuild=("COPY a.txt /a", "RUN echo image trigger")) if ref == "base:1" else None
+
+    g = plan("FROM base:1 AS one\nONBUILD RUN echo stage trigger\nRUN echo own\n"
+             "FROM one AS two\nRUN echo two\n", base_config=base_config)
+    one, two = g.stages
+    assert [s.instruction.original for s in one.steps] == [
+        "COPY a.txt /a", "RUN echo image trigger", "ONBUILD RUN echo stage trigger", "RUN echo own"]
+    assert {s.instruction.line for s in one.steps[:2]} == {1}  # located at the FROM
+    assert one.config.onbuild == ("RUN echo stage trigger",)
+    assert [s.instruction.original for s in two.steps] == ["RUN echo stage trigger", "RUN echo two"]
+    assert two.config.onbuild == ()
