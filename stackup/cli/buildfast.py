@@ -1,23 +1,21 @@
-"""`stackup build` with nothing to build, answered without loading the model (standard library only).
+"""`stackup build` without loading the model: recorded requests sent to the engine (standard library only).
 
 The full path spends well over a second importing typer, pydantic and the planner before it
-sends the engine the builds it would answer from its cache in milliseconds. This shortcut
-proves two things, and anything short of a proof falls through to the full path:
+sends the engine requests it answers from its cache in milliseconds (or with the few steps a
+change reruns). This shortcut proves the requests are the ones the full path would send, and
+anything short of a proof falls through to the full path: the same working directory, global
+options and services; the same stack files found; every file the last load read with the same
+sha256 and every variable it consulted with the same value (the `up -d` shortcut's proof,
+`cli/fastpath.py`). The requests that load produced were recorded by the last successful full
+`stackup build` (never those carrying a secret's value).
 
-- the stack says the same builds: the same working directory, global options and services; the
-  same stack files found; every file the last load read with the same sha256 and every variable
-  it consulted with the same value (the `up -d` shortcut's proof, `cli/fastpath.py`). The build
-  requests that load produced were recorded by the last successful `stackup build`;
-- the engine holds every step: each recorded request goes to `POST /build` with `cached_only`,
-  so the engine computes every step's key exactly as a real build does (the Dockerfile, the
-  content of the context files each COPY reads, `.dockerignore`, build args, target, base image
-  ids) and ends the build with `not_cached` at the first step it would have to run, before it
-  runs anything. Then this process returns None and the full path builds.
-
-Command-line build args are merged into the recorded requests here, as `Stack.build` merges
-them, so `--build-arg` values (and `--build-arg KEY` read from the environment) are part of
-what the engine checks, never of the record. Progress lines are buffered and printed only when
-every build was answered, so a fallback prints nothing twice.
+The engine decides what to build, exactly as for the full path: every step's key covers the
+Dockerfile, the content of the context files each COPY reads, `.dockerignore`, build args,
+target and base image ids, so a no-op is answered from the cache and a change reruns only the
+steps it invalidates (`cli/buildsend.py` streams the progress and maps the engine's error to the
+error the full path raises). Command-line build args are merged into the recorded requests
+here, as `Stack.build` merges them, so `--build-arg` values (and `--build-arg KEY` read from the
+environment) are never part of the record.
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from stackup.cli.cachedbuild import answer_builds
+from stackup.cli.buildsend import Unanswered, send_builds
 from stackup.cli.fastpath import _VALUE_OPTIONS, _inputs_unchanged, _root, discover
 from stackup.errors import StackupError, UsageError
 
@@ -108,9 +106,8 @@ def _native(global_args: list[str]) -> bool:
     return runtime_of(global_args) == "native" and not os.environ.get("STACKUP_HOST")
 
 
-def try_noop_build(argv: list[str]) -> int | None:
-    """Exit code 0 when every build of `argv` is answered from the engine's cache; None to take
-    the full path (which also reports every error)."""
+def try_build(argv: list[str]) -> int | None:
+    """The exit code of `argv`'s builds sent from the record, or None to take the full path."""
     parsed = split_build_argv(argv)
     if parsed is None:
         return None
@@ -126,16 +123,28 @@ def try_noop_build(argv: list[str]) -> int | None:
             return None
         if not _inputs_unchanged(cached["inputs"]):
             return None
-        answered = answer_builds(cached["builds"], build_args(arg_values))
-        if answered is None:
+        extra = build_args(arg_values)
+        builds = [(str(service), dict(body)) for service, body in cached["builds"]]
+        if any(not body.get("tags") for _, body in builds):
             return None
-    except (OSError, ValueError, KeyError, TypeError, IndexError, StackupError):
-        return None  # engine gone or busy, record stale or foreign: the full path decides
+    except (OSError, ValueError, KeyError, TypeError, StackupError):
+        return None  # record stale or foreign, or a problem the full path reports
     progress = [global_args[i + 1] for i in range(0, len(global_args), 2) if global_args[i] == "--progress"]
-    built, lines = answered
-    if not quiet and "quiet" not in progress:
-        sys.stderr.write("".join(lines))
+
+    def show(service: str, line: str) -> None:
+        sys.stderr.write(f"{service:12} {line}\n")
         sys.stderr.flush()
+
+    try:
+        built = send_builds([list(b) for b in builds], extra, cached_only=False,
+                            emit=None if quiet or "quiet" in progress else show)
+    except Unanswered:
+        return None  # the engine is not there (or too old): the full path starts or explains it
+    except StackupError as exc:
+        from stackup.cli.output import error
+
+        error(str(exc))
+        return exc.exit_code
     sys.stdout.write("".join(f"{image}\n" if quiet else f"{service}: {image}\n" for service, image in built))
     sys.stdout.flush()
     return 0

@@ -224,9 +224,13 @@ def _builds_answered(builds: list[list[Any]], global_args: list[str]) -> bool:
     """Every build of `up --build` answered by the engine's build cache (native engine only)."""
     if runtime_of(global_args) != "native" or os.environ.get("STACKUP_HOST"):
         return False
-    from stackup.cli.cachedbuild import answer_builds
+    from stackup.cli.buildsend import Unanswered, send_builds
 
-    return answer_builds(builds, {}) is not None
+    try:
+        send_builds(builds, {}, cached_only=True)
+    except Unanswered:
+        return False
+    return True
 
 
 def remember(

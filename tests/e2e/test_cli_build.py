@@ -1,5 +1,5 @@
-"""`stackup build` through the CLI on the real engine: the no-op shortcut (`cli/buildfast.py`)
-answers without loading the model, and every change that alters an image still builds.
+"""`stackup build` through the CLI on the real engine: the shortcut (`cli/buildfast.py`) sends the
+recorded requests without loading the model, and every change that alters an image still builds.
 
 Whether the shortcut answered is observed, not assumed: the CLI runs with
 `PYTHONPROFILEIMPORTTIME=1`, and the full path is the one that imports `stackup.spec.loader`.
@@ -40,14 +40,15 @@ services:
 """
 
 
-def _build(su: Stackup, cwd: Path, *args: str, env: dict[str, str] | None = None) -> tuple[str, str, bool]:
+def _build(su: Stackup, cwd: Path, *args: str, env: dict[str, str] | None = None,
+           code: int = 0) -> tuple[str, str, bool]:
     """(stdout, stderr without import timings, whether the shortcut answered)."""
     full = {**su.env(), "PYTHONPROFILEIMPORTTIME": "1", **(env or {})}
     proc = subprocess.run(
         [sys.executable, "-m", "stackup", *args], cwd=cwd, env=full, capture_output=True, text=True,
         check=False, timeout=180,
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == code, proc.stderr[-3000:]
     imports = [line for line in proc.stderr.splitlines() if line.startswith("import time:")]
     rest = "\n".join(line for line in proc.stderr.splitlines() if not line.startswith("import time:"))
     loaded = any(re.search(r"\|\s+stackup\.spec\.loader$", line) for line in imports)
@@ -68,7 +69,7 @@ def project(stackup: Stackup, tmp_path: Path) -> Path:
     directory = stackup.project(tmp_path, COMPOSE, prefix="bld")
     (directory / "Dockerfile").write_text(DOCKERFILE)
     (directory / "data.txt").write_text("one\n")
-    (directory / "notes.md").write_text("read by COPY . .\n")
+    (directory / "notes.md").write_text(f"read by COPY . . in {directory.name}\n")  # unique layers
     return directory
 
 
@@ -87,6 +88,23 @@ def _rebuilt(su: Stackup, cwd: Path, before: str, *args: str, env: dict[str, str
     after = _image(out)
     assert after != before
     return after
+
+
+def test_a_failing_step_through_the_shortcut_is_reported_like_the_full_path(
+    stackup: Stackup, project: Path
+) -> None:
+    before = _armed(stackup, project)
+    (project / "Dockerfile").write_text(DOCKERFILE + "RUN echo boom-output >&2 && exit 3\n")
+    _, err, short = _build(stackup, project, "build", code=1)
+    assert short, err
+    assert "Dockerfile:7" in err and "exit code 3" in err and "boom-output" in err, err
+    assert f"{project.name}-app:latest" in stackup.run("image", "ls", cwd=project).stdout
+    (project / "Dockerfile").write_text(DOCKERFILE + "FROBNICATE now\n")
+    _, err, short = _build(stackup, project, "build", code=3)
+    assert short and "Dockerfile:7" in err and "FROBNICATE" in err.upper(), err
+    (project / "Dockerfile").write_text(DOCKERFILE)
+    out, _, short = _build(stackup, project, "build")
+    assert short and _image(out) == before
 
 
 def test_noop_build_is_answered_without_loading_and_prints_like_the_full_path(

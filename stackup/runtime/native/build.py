@@ -12,11 +12,11 @@ import os
 
 from pydantic import SecretStr
 
-from stackup.errors import BuildFailed, DockerfileError, NotFound, RuntimeFailure
+from stackup.errors import RuntimeFailure
 from stackup.runtime.base import BuildProgress, BuildSpec
 from stackup.runtime.native.client import EngineClient
 from stackup.runtime.wire.build import BuildEvent, BuildEventKind, BuildRequest
-from stackup.runtime.wire.buildtext import progress_line
+from stackup.runtime.wire.buildtext import build_error, progress_line
 from stackup.runtime.wire.images import ImageRecord
 
 
@@ -53,18 +53,6 @@ def describe(event: BuildEvent) -> str:
     return progress_line(event.model_dump(mode="json"))
 
 
-def _raise(event: BuildEvent, dockerfile: str) -> None:
-    if event.error_kind == "dockerfile":
-        raise DockerfileError(
-            event.text.split(": ", 1)[-1] if event.line else event.text, path=dockerfile, line=event.line
-        )
-    if event.error_kind == "not_found":
-        raise NotFound(event.text)
-    if event.step:
-        raise BuildFailed(event.text, step=event.step, line=event.line, tail=event.tail)
-    raise RuntimeFailure(event.text)
-
-
 def build_on_engine(
     client: EngineClient, spec: BuildSpec, progress: BuildProgress | None = None
 ) -> ImageRecord:
@@ -76,7 +64,7 @@ def build_on_engine(
         if progress is not None and event.kind is not BuildEventKind.ERROR:
             progress(describe(event))
         if event.kind is BuildEventKind.ERROR:
-            _raise(event, dockerfile)
+            raise build_error(event.model_dump(mode="json"), dockerfile)
         if event.kind is BuildEventKind.RESULT:
             return client.inspect_image(event.image_id)
     raise RuntimeFailure(f"build {spec.tag}: the engine ended the build without a result")
