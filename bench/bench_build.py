@@ -119,7 +119,8 @@ def main() -> int:
     root = work / "stackup-root"
     env = {**os.environ, "STACKUP_ROOT": str(root)}
     tag = f"bench-build/app:{uuid.uuid4().hex[:6]}"
-    results: dict[str, object] = {"machine": platform.node(), "python": platform.python_version()}
+    results: dict[str, object] = {"machine": platform.node(), "python": platform.python_version(),
+                                  "load_average_start": [round(x, 2) for x in os.getloadavg()]}
     try:
         rootfs = Path(sys.argv[1]) if len(sys.argv) > 1 else work / "rootfs"
         if len(sys.argv) <= 1:
@@ -158,6 +159,7 @@ def main() -> int:
         results["builds"] = peers
         results["docker_builder"] = "classic (no buildx plugin installed)"
         results["ratios"] = _ratios(peers)
+        results["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
         print(json.dumps(results["ratios"], indent=1))
     finally:
         subprocess.run(

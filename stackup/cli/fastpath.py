@@ -77,7 +77,7 @@ def split_up_argv(argv: list[str]) -> list[str] | None:
 
 def builds_first(argv: list[str]) -> bool:
     """`up -d --build` (a plain `up -d` by `split_up_argv`): the shortcut must also find every
-    build answered by the engine's build cache (`buildfast.answer_builds`)."""
+    build answered by the engine's build cache (`buildsend.send_builds`, `cached_only`)."""
     return split_up_argv(argv) is not None and _BUILD in argv
 
 
