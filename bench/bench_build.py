@@ -10,7 +10,8 @@ uses its classic builder when the installed docker has no buildx (BuildKit) plug
 with `--layers` (its layer cache; without it buildah caches nothing). stackup is measured twice:
 through the CLI (`python -m stackup build`, Python start-up included; the interpreter's own
 start-up, `python -c pass`, is measured next to it as the floor) and through the API
-(`EngineClient.build`, what `stackup watch` and `Stack.build` call in-process). A timed command that fails is reported as failed, never timed.
+(`EngineClient.build`, what `stackup watch` and `Stack.build` call in-process). A timed command
+that fails is reported as failed, never timed.
 Writes bench/results/build.json. Run as root: `python bench/bench_build.py [ROOTFS]`.
 """
 
