@@ -331,6 +331,38 @@ class Stack:
                 todo.extend(self.project.services[name].depends_on)
         return tuple(sorted(seen))
 
+    def build_specs(
+        self,
+        services: Sequence[str] = (),
+        *,
+        no_cache: bool = False,
+        pull: bool = False,
+        build_args: Mapping[str, str] | None = None,
+    ) -> dict[str, BuildSpec]:
+        """What `build` would send the runtime: service -> `BuildSpec`, for `services` (default:
+        every service with a `build` section), in build order. Services that share an image ref
+        share one spec (built once). The CLI's no-op shortcut records these (`cli/buildfast.py`)."""
+        from stackup.planner.resources import build_spec
+        from stackup.planner.specs import image_ref
+
+        names = tuple(services) or tuple(n for n, s in sorted(self.project.services.items()) if s.build)
+        specs: dict[str, BuildSpec] = {}
+        by_ref: dict[str, BuildSpec] = {}
+        for name in names:
+            service = self.project.services.get(name)
+            if service is None:
+                raise UsageError(f"no such service: {name}")
+            if service.build is None:
+                continue
+            ref = image_ref(self.project, name, service)
+            if ref not in by_ref:
+                environment = self.loaded.environment if self.loaded else None
+                spec = build_spec(self.project, ref, service, environment)
+                spec = dataclasses.replace(spec, no_cache=spec.no_cache or no_cache, pull=spec.pull or pull)
+                by_ref[ref] = _with_args(spec, build_args)
+            specs[name] = by_ref[ref]
+        return specs
+
     def build(
         self,
         services: Sequence[str] = (),
@@ -344,27 +376,15 @@ class Stack:
         `stackup build` does; returns service -> image id. `progress(service, line)` receives each
         build's steps and output. A failure raises `BuildFailed` (step, Dockerfile line, output
         tail) or `DockerfileError`; the old image keeps its tag and containers are not touched."""
-        from stackup.planner.resources import build_spec
-        from stackup.planner.specs import image_ref
-
-        names = tuple(services) or tuple(n for n, s in sorted(self.project.services.items()) if s.build)
         built: dict[str, str] = {}
         by_ref: dict[str, str] = {}
-        for name in names:
-            service = self.project.services.get(name)
-            if service is None:
-                raise UsageError(f"no such service: {name}")
-            if service.build is None:
+        specs = self.build_specs(services, no_cache=no_cache, pull=pull, build_args=build_args)
+        for name, spec in specs.items():
+            if spec.tag in by_ref:
+                built[name] = by_ref[spec.tag]
                 continue
-            ref = image_ref(self.project, name, service)
-            if ref in by_ref:
-                built[name] = by_ref[ref]
-                continue
-            spec = build_spec(self.project, ref, service)
-            spec = dataclasses.replace(spec, no_cache=spec.no_cache or no_cache, pull=spec.pull or pull)
-            spec = _with_args(spec, build_args)
             line_sink = (lambda line, n=name: progress(n, line)) if progress is not None else None
-            built[name] = by_ref[ref] = self.backend.build_image(spec, line_sink).id
+            built[name] = by_ref[spec.tag] = self.backend.build_image(spec, line_sink).id
         return built
 
     def _failure(self, outcome: Outcome) -> StackFailed:

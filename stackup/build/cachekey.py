@@ -38,11 +38,19 @@ KEY_VERSION = "stackup-build-v1"
 @dataclass(frozen=True)
 class KeyInputs:
     """What a key needs from outside the Dockerfile: the context, the final key of each stage
-    built so far, and the content id of each external image (name -> id)."""
+    built so far, the content id of each external image (name -> id), and the named local
+    contexts (`additional_contexts`) whose content a step reads."""
 
     context: BuildContext | None = None
     stage_keys: Mapping[int, str] = field(default_factory=dict)
     image_ids: Mapping[str, str] = field(default_factory=dict)
+    contexts: Mapping[str, BuildContext] = field(default_factory=dict)
+
+    def named(self, name: str) -> BuildContext:
+        found = self.contexts.get(name)
+        if found is None:
+            raise ValueError(f'the named context "{name}" is not a local directory of this build')
+        return found
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,11 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _ref_key(ref: SourceRef, inputs: KeyInputs) -> str:
+def _ref_key(ref: SourceRef, inputs: KeyInputs, sources: tuple[str, ...] = (".",),
+             excludes: tuple[str, ...] = ()) -> str:
+    """A `--from` source's identity; for a named local context, the content of what is read."""
+    if ref.context:
+        return f"context:{ref.context}:{inputs.named(ref.context).digest(sources, excludes)}"
     if ref.stage is not None:
         key = inputs.stage_keys.get(ref.stage)
         if key is None:
@@ -88,6 +100,9 @@ def base_key(stage: Stage, inputs: KeyInputs) -> str:
     """The key a stage's first layer builds on: its base stage's key or its base image's id."""
     if stage.base_stage is not None:
         return inputs.stage_keys[stage.base_stage]
+    if stage.base_context:
+        content = inputs.named(stage.base_context).digest(["."])
+        return _sha(f"{KEY_VERSION}\ncontext\n{content}\n{stage.platform}")
     if stage.base.lower() == "scratch":
         return _sha(f"{KEY_VERSION}\nscratch\n{stage.platform}")
     return _sha(f"{KEY_VERSION}\nimage\n{inputs.image_ids.get(stage.base, stage.base)}\n{stage.platform}")
@@ -115,7 +130,7 @@ def step_key(step: Step, parent_key: str, inputs: KeyInputs) -> CacheKey:
                 {"type": "secret", "id": mount.secret_id, "target": mount.target, "required": mount.required,
                  "mode": mount.mode, "uid": mount.uid, "gid": mount.gid, "env": mount.env})
             if ref is not None:
-                desc += f" from {_ref_key(ref, inputs)}"
+                desc += f" from {_ref_key(ref, inputs, (mount.source or '.',))}"
             elif mount.type is MountType.BIND:  # a bind of the build context: its content counts
                 if inputs.context is None:
                     raise ValueError(f"RUN at line {instr.line} binds the build context: pass one")
@@ -124,7 +139,7 @@ def step_key(step: Step, parent_key: str, inputs: KeyInputs) -> CacheKey:
     elif isinstance(instr, CopyBase):
         extra.append(("workdir", config.workdir or "/"))
         if step.copy_from is not None:
-            extra.append(("from", _ref_key(step.copy_from, inputs)))
+            extra.append(("from", _ref_key(step.copy_from, inputs, instr.sources, instr.excludes)))
         elif instr.sources:
             if inputs.context is None:
                 raise ValueError(f"{instr.name} at line {instr.line} reads the build context: pass one")

@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TypeVar
 
+from stackup.build.chmod import ModeError, parse_chmod
 from stackup.build.dockerfile.convert import refuse_remote
 from stackup.build.dockerfile.instructions import (
     Add,
@@ -119,10 +120,9 @@ def _expand_copy(instr: CopyBase, ex: Expander) -> CopyBase:
     )
     out = replace(instr, sources=sources, dest=ex.word(instr.dest), chown=ex.word(instr.chown),
                   chmod=ex.word(instr.chmod), inline=inline)
-    if out.chmod and not _valid_chmod(out.chmod):
-        raise ex.fail(f"invalid chmod value {out.chmod!r}: use an octal mode such as 755")
+    if out.chmod:
+        try:
+            parse_chmod(out.chmod)
+        except ModeError as exc:
+            raise ex.fail(str(exc)) from None
     return out
-
-
-def _valid_chmod(text: str) -> bool:
-    return len(text) <= 4 and all(c in "01234567" for c in text)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from stackup.build.dockerfile.convert import Dockerfile
+from stackup.build.dockerfile.convert import Dockerfile, parse_instructions
 from stackup.build.dockerfile.instructions import (
     Arg,
     Cmd,
@@ -32,6 +32,7 @@ from stackup.build.dockerfile.instructions import (
     Workdir,
 )
 from stackup.build.dockerfile.mounts import MountError, parse_mount
+from stackup.build.dockerfile.parser import parse_text
 from stackup.build.dockerfile.shell import ShellError, ShellLexer
 from stackup.build.expand import Expander, expand_instruction
 from stackup.build.imageconfig import ImageConfig, apply
@@ -49,10 +50,16 @@ class StepKind(StrEnum):
 
 @dataclass(frozen=True)
 class SourceRef:
-    """Where `COPY --from` or a `--mount from=` reads: an earlier/other stage, or an image."""
+    """Where `COPY --from` or a `--mount from=` reads: an earlier/other stage, an image, or a
+    named local context (`additional_contexts`, by its name)."""
 
     stage: int | None = None
     image: str = ""
+    context: str = ""
+
+
+IMAGE_CONTEXT = "docker-image://"
+"""An `additional_contexts` value naming an image in the store instead of a directory."""
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,8 @@ class Stage:
     config: ImageConfig
     deps: frozenset[int]
     images: frozenset[str]
+    base_context: str = ""
+    """`FROM name` where `name` is a local named context: the stage starts from its files."""
 
     @property
     def label(self) -> str:
@@ -156,9 +165,13 @@ def plan_build(
     build_platform: Platform | None = None,
     target_platform: Platform | None = None,
     base_config: BaseConfig | None = None,
+    contexts: Mapping[str, str] | None = None,
 ) -> BuildGraph:
     """Resolve a typed Dockerfile into a `BuildGraph`. `base_config(image)` gives a base image's
-    config (its env matters for substitution), None if unknown. Raises `DockerfileError`."""
+    config (its env matters for substitution), None if unknown. `contexts` are the named
+    contexts (name -> absolute directory or `docker-image://REF`): as in BuildKit, `FROM name`,
+    `COPY --from=name` and `--mount from=name` read them before a stage or an image of that
+    name. Raises `DockerfileError`."""
     if not dockerfile.stages:
         raise DockerfileError("dockerfile contains no stages to build", path=dockerfile.path)
     build_args = dict(build_args or {})
@@ -179,7 +192,8 @@ def plan_build(
                 scope[d.key] = build_args[d.key]
             elif d.default is not None:
                 scope[d.key] = Expander(lexer, scope, dockerfile.path, arg).word(d.default)
-    planner = _StagePlanner(dockerfile, names, scope, build_args, lexer, base_config or (lambda _r: None))
+    planner = _StagePlanner(dockerfile, names, scope, build_args, lexer, base_config or (lambda _r: None),
+                            dict(contexts or {}))
     stages: list[Stage] = []
     for index, (from_, instructions) in enumerate(dockerfile.stages):
         stages.append(planner.plan(index, from_, instructions, stages))
@@ -203,11 +217,27 @@ class _StagePlanner:
     build_args: dict[str, str]
     lexer: ShellLexer
     base_config: BaseConfig
+    contexts: dict[str, str]
 
     def fail(self, instr: Instruction, message: str) -> DockerfileError:
         return DockerfileError(message, path=self.dockerfile.path, line=instr.line, column=instr.column)
 
+    def named(self, instr: Instruction, ref: str) -> SourceRef | None:
+        """The named context `ref` as a source; None when no context has that name."""
+        value = self.contexts.get(ref)
+        if value is None:
+            return None
+        if value.startswith(IMAGE_CONTEXT):
+            return SourceRef(image=value.removeprefix(IMAGE_CONTEXT))
+        if value.startswith("/"):
+            return SourceRef(context=ref)
+        raise self.fail(instr, f'additional context "{ref}" is "{value}": only a local directory or '
+                               f"{IMAGE_CONTEXT}REF can be read here (no registry, git or URL contexts)")
+
     def resolve(self, instr: Instruction, ref: str, index: int, what: str) -> SourceRef:
+        named = self.named(instr, ref)
+        if named is not None:
+            return named
         if ref.isdigit():
             n = int(ref)
             if n >= index:
@@ -229,15 +259,25 @@ class _StagePlanner:
             raise self.fail(from_, f"base name ({from_.base}) should not be blank")
         platform = ex.word(from_.platform) if from_.platform else ""
         from_ = replace(from_, base=base, platform=platform)
-        base_stage = next((s.index for s in done if s.name and s.name == base.lower()), None)
+        named = self.named(from_, base)
+        base_stage = None
+        if named is None:
+            base_stage = next((s.index for s in done if s.name and s.name == base.lower()), None)
         images: set[str] = set()
-        if base_stage is not None:
+        if named is not None and named.image:
+            base = named.image
+        if named is not None and named.context:
+            config = ImageConfig()
+        elif base_stage is not None:
             config = done[base_stage].config
         elif base.lower() == "scratch":
             config = ImageConfig()
         else:
             config = self.base_config(base) or ImageConfig()
             images.add(base)
+        if config.onbuild:  # the base's (image or stage) triggers run first, and are not inherited
+            instructions = (*self._triggers(from_, base, config.onbuild), *instructions)
+            config = replace(config, onbuild=())
         visible = dict(config.env)
         args: dict[str, str] = {}
         steps: list[Step] = []
@@ -264,7 +304,7 @@ class _StagePlanner:
             for ref in (copy_from, *mount_sources):
                 if ref is not None and ref.stage is not None:
                     deps.add(ref.stage)
-                elif ref is not None:
+                elif ref is not None and ref.image:
                     images.add(ref.image)
             if isinstance(sub, Env):
                 visible.update((p.key, p.value) for p in sub.pairs)
@@ -274,7 +314,18 @@ class _StagePlanner:
             steps.append(Step(index, i, sub, _kind(sub), before, in_scope, used & frozenset(args), mounts,
                               mount_sources, copy_from, proxies if isinstance(sub, Run) else ()))
         return Stage(index, self.names[index], from_, base, base_stage, platform, tuple(steps), config,
-                     frozenset(deps), frozenset(images))
+                     frozenset(deps), frozenset(images), named.context if named else "")
+
+    def _triggers(self, from_: From, base: str, expressions: tuple[str, ...]) -> tuple[Instruction, ...]:
+        """A base image's ONBUILD triggers as instructions, as if written right after the FROM
+        (Docker's rule), located at that FROM line."""
+        path = f"{self.dockerfile.path} (ONBUILD of {base})"
+        parsed = parse_instructions(parse_text("FROM scratch\n" + "\n".join(expressions) + "\n", path))
+        out: list[Instruction] = []
+        for instr in parsed.stages[0][1]:
+            node = replace(instr.node, line=from_.line, end_line=from_.line, column=from_.column)
+            out.append(replace(instr, node=node))
+        return tuple(out)
 
     def _args(self, instr: Arg, visible: dict[str, str], args: dict[str, str]) -> frozenset[str]:
         used: set[str] = set()

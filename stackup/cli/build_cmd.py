@@ -8,31 +8,20 @@ line and the last lines of its output (`BuildFailed`); a wrong Dockerfile exits 
 
 from __future__ import annotations
 
-import os
 import sys
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from stackup.cli.buildfast import build_args
 from stackup.cli.context import GlobalOptions
 from stackup.cli.output import write
-from stackup.errors import UsageError
+
+if TYPE_CHECKING:
+    from stackup.api.stack import Stack
 
 builder_app = typer.Typer(help="Manage the native engine's build cache.", no_args_is_help=True)
-
-
-def _args(values: list[str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in values or ():
-        key, sep, value = item.partition("=")
-        if not key:
-            raise UsageError(f'--build-arg expects KEY=VALUE, got "{item}"')
-        if not sep:  # `--build-arg KEY` takes the value from the environment, as Compose does
-            if key not in os.environ:
-                continue
-            value = os.environ[key]
-        out[key] = value
-    return out
 
 
 def build(
@@ -46,7 +35,7 @@ def build(
     """Build the images of services with a `build` section (all of them by default)."""
     opts: GlobalOptions = ctx.obj
     names = tuple(services or ())
-    args = _args(build_arg)
+    args = build_args(build_arg)
     stack = opts.stack(names)
 
     def show(service: str, line: str) -> None:
@@ -58,6 +47,35 @@ def build(
                         progress=progress)
     for service, image_id in built.items():
         write(image_id if quiet else f"{service}: {image_id}")
+    _remember(stack, names)
+
+
+def _remember(stack: Stack, names: tuple[str, ...]) -> None:
+    """Record what a later identical `stackup build` must find to skip loading (`cli/buildfast.py`)."""
+    from stackup.cli.buildfast import remember, split_build_argv
+    from stackup.cli.context import ARGV
+    from stackup.cli.fastpath import discover
+    from stackup.runtime.native.build import request_of
+
+    loaded = stack.loaded
+    if loaded is None or loaded.inputs is None or not loaded.inputs.complete:
+        return
+    parsed = split_build_argv(ARGV)
+    if parsed is None:
+        return
+    stack_files, env_files = discover(parsed[0], Path.cwd())
+    if stack_files != [str(f) for f in loaded.files]:
+        return  # discovery depends on something the shortcut cannot see: never cache
+    specs = stack.build_specs(names)
+    if any(spec.secret_values for spec in specs.values()):
+        return  # a secret's value must never be written down: such builds take the full path
+    builds = [(service, request_of(spec).model_dump(mode="json")) for service, spec in specs.items()]
+    inputs = {"files": dict(loaded.inputs.files), "variables": dict(loaded.inputs.variables)}
+    try:
+        remember(ARGV, project=loaded.project.name, stack_files=stack_files, env_files=env_files,
+                 inputs=inputs, builds=builds)
+    except OSError:
+        return  # no record: the next build takes the full path
 
 
 @builder_app.command("prune")

@@ -44,6 +44,7 @@ _VALUE_OPTIONS = {
     "--runtime",
 }
 _DETACH = {"-d", "--detach"}
+_BUILD = "--build"
 
 
 def _root() -> Path:
@@ -57,8 +58,8 @@ def split_up_argv(argv: list[str]) -> list[str] | None:
     while i < len(argv):
         arg = argv[i]
         if arg == "up":
-            rest = argv[i + 1 :]
-            return globals_ if rest and set(rest) <= _DETACH else None
+            rest = set(argv[i + 1 :]) - {_BUILD}
+            return globals_ if rest and rest <= _DETACH else None
         name, eq, value = arg.partition("=")
         if name not in _VALUE_OPTIONS:
             return None
@@ -74,8 +75,15 @@ def split_up_argv(argv: list[str]) -> list[str] | None:
     return None
 
 
-def cache_path(global_args: list[str], cwd: Path) -> Path:
-    key = hashlib.sha256(json.dumps([str(cwd), global_args]).encode()).hexdigest()[:32]
+def builds_first(argv: list[str]) -> bool:
+    """`up -d --build` (a plain `up -d` by `split_up_argv`): the shortcut must also find every
+    build answered by the engine's build cache (`buildsend.send_builds`, `cached_only`)."""
+    return split_up_argv(argv) is not None and _BUILD in argv
+
+
+def cache_path(global_args: list[str], cwd: Path, *, build: bool = False) -> Path:
+    material = json.dumps([str(cwd), global_args, *(["build"] if build else [])]).encode()
+    key = hashlib.sha256(material).hexdigest()[:32]
     return _root() / "cache" / "up" / f"{key}.json"
 
 
@@ -186,13 +194,16 @@ def try_noop_up(argv: list[str]) -> int | None:
     if global_args is None:
         return None
     cwd = Path.cwd()
+    build = builds_first(argv)
     try:
-        cached = json.loads(cache_path(global_args, cwd).read_text())
+        cached = json.loads(cache_path(global_args, cwd, build=build).read_text())
         if cached.get("version") != CACHE_VERSION:
             return None
         if discover(global_args, cwd) != (cached["stack_files"], cached["env_files"]):
             return None
         if not _inputs_unchanged(cached["inputs"]):
+            return None
+        if build and not _builds_answered(cached["builds"], global_args):
             return None
         if snapshot(cached["project"], runtime_of(global_args)) != cached["engine"]:
             return None
@@ -209,6 +220,19 @@ def try_noop_up(argv: list[str]) -> int | None:
     return 0
 
 
+def _builds_answered(builds: list[list[Any]], global_args: list[str]) -> bool:
+    """Every build of `up --build` answered by the engine's build cache (native engine only)."""
+    if runtime_of(global_args) != "native" or os.environ.get("STACKUP_HOST"):
+        return False
+    from stackup.cli.buildsend import Unanswered, send_builds
+
+    try:
+        send_builds(builds, {}, cached_only=True)
+    except Unanswered:
+        return False
+    return True
+
+
 def remember(
     global_args: list[str],
     *,
@@ -216,9 +240,11 @@ def remember(
     stack_files: list[str],
     env_files: list[str],
     inputs: dict[str, Any],
+    builds: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> None:
-    """After a successful `up -d`: record what the shortcut must find next time."""
-    path = cache_path(global_args, Path.cwd())
+    """After a successful `up -d`: record what the shortcut must find next time. `builds`: the
+    build requests of `up -d --build` (without them, the record is for a plain `up -d`)."""
+    path = cache_path(global_args, Path.cwd(), build=builds is not None)
     try:
         current = snapshot(project, runtime_of(global_args), locked=False)
     except (OSError, StackupError):  # busy or gone: no shortcut next time, the `up` still succeeded
@@ -235,6 +261,7 @@ def remember(
         "env_files": env_files,
         "inputs": inputs,
         "engine": current,
+        **({"builds": [[service, body] for service, body in builds]} if builds is not None else {}),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")

@@ -19,6 +19,7 @@ from stackup.errors import UsageError
 from stackup.planner.options import recreate_policies
 
 if TYPE_CHECKING:
+    from stackup.api.stack import Stack
     from stackup.spec.loader import LoadedProject
 
 def _scale(values: list[str] | None) -> dict[str, int]:
@@ -98,7 +99,7 @@ def up(
             count = len(stack.ps())
             sys.stderr.write(f" \u2714 {stack.name}: {count} containers up to date\n")
         if stack.loaded is not None and not _pulls_again(stack.loaded):
-            _remember_noop(stack.loaded)
+            _remember_noop(stack.loaded, stack if build else None)
         return
     if watch:
         from stackup.cli.attached import attach_watching
@@ -123,8 +124,9 @@ def _pulls_again(loaded: LoadedProject) -> bool:
     return bool(policies - {"missing", "if_not_present", "never", "build"})
 
 
-def _remember_noop(loaded: LoadedProject) -> None:
-    """Record what a later identical `up -d` must find to skip loading (see `cli/fastpath.py`)."""
+def _remember_noop(loaded: LoadedProject, built: Stack | None = None) -> None:
+    """Record what a later identical `up -d` must find to skip loading (see `cli/fastpath.py`);
+    for `up -d --build`, also the build requests (`built`'s specs) the engine must answer."""
     from stackup.cli.context import ARGV
     from stackup.cli.fastpath import discover, remember, split_up_argv
 
@@ -135,9 +137,17 @@ def _remember_noop(loaded: LoadedProject) -> None:
     if stack_files != [str(f) for f in loaded.files]:
         return  # discovery depends on something the shortcut cannot see: never cache
     inputs = {"files": dict(loaded.inputs.files), "variables": dict(loaded.inputs.variables)}
+    builds = None
+    if built is not None:
+        from stackup.runtime.native.build import request_of
+
+        specs = built.build_specs()
+        if any(spec.no_cache or spec.pull or spec.secret_values for spec in specs.values()):
+            return  # never answered from the cache alone, or a secret's value would be written down
+        builds = [(service, request_of(spec).model_dump(mode="json")) for service, spec in specs.items()]
     try:
         remember(global_args, project=loaded.project.name, stack_files=stack_files, env_files=env_files,
-                 inputs=inputs)
+                 inputs=inputs, builds=builds)
     except OSError:
         return  # no snapshot to be had (e.g. a TCP Docker endpoint): the next `up` takes the full path
 

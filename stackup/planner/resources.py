@@ -7,7 +7,7 @@ a `PlanError` up front, rather than a failure halfway through `execute`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -152,8 +152,11 @@ def _build(project: Project, ref: str, service: Service, cause: str) -> Operatio
     return Operation(OpKind.BUILD, ResourceKind.IMAGE, ref, cause=cause, spec=spec)
 
 
-def build_spec(project: Project, ref: str, service: Service) -> BuildSpec:
-    """The build of a service with a `build` section, its result tagged `ref`."""
+def build_spec(
+    project: Project, ref: str, service: Service, environment: Mapping[str, str] | None = None
+) -> BuildSpec:
+    """The build of a service with a `build` section, its result tagged `ref`. `environment`
+    (the load's interpolation environment) gives the values of secrets from the environment."""
     assert service.build is not None
     b = service.build
     return BuildSpec(
@@ -168,11 +171,28 @@ def build_spec(project: Project, ref: str, service: Service) -> BuildSpec:
         no_cache=b.no_cache,
         pull=b.pull,
         secrets=_build_secrets(project, b.secrets),
+        secret_values=_environment_secrets(project, b.secrets, environment or {}),
         additional_contexts=dict(b.additional_contexts),
         network=b.network,
         extra_hosts={host: addresses[0] for host, addresses in b.extra_hosts.items() if addresses},
         shm_size=int(b.shm_size) if b.shm_size is not None else None,
     )
+
+
+def _environment_secrets(
+    project: Project, refs: Sequence[FileReference], environment: Mapping[str, str]
+) -> dict[str, str]:
+    """Build secrets by id -> value, for top-level secrets with `environment: VAR`."""
+    out: dict[str, str] = {}
+    for ref in refs:
+        secret = project.secrets.get(ref.source)
+        if secret is None or not secret.environment:
+            continue
+        if secret.environment not in environment:
+            raise PlanError(f"secrets.{ref.source}.environment: the variable {secret.environment} is not "
+                             f"set (the build of a service reads it); set it or use `file:`")
+        out[ref.target or ref.source] = environment[secret.environment]
+    return out
 
 
 def _build_secrets(project: Project, refs: Sequence[FileReference]) -> dict[str, str]:

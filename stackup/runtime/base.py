@@ -189,7 +189,8 @@ class VolumeSpec:
 @dataclass(frozen=True, slots=True)
 class BuildSpec:
     """A Dockerfile build whose result is tagged `tag` (and `tags`). Compose's `build` section:
-    `secrets` maps a secret id to a host file, `extra_hosts` a hostname to an address."""
+    `secrets` maps a secret id to a host file, `secret_values` one to its value (a secret from the
+    environment), `extra_hosts` a hostname to an address."""
 
     tag: str
     context: str
@@ -203,6 +204,8 @@ class BuildSpec:
     pull: bool = False
     secrets: Mapping[str, str] = field(default_factory=dict)
     additional_contexts: Mapping[str, str] = field(default_factory=dict)
+    secret_values: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Secrets from the environment (`secrets.x.environment`): id -> value, never printed."""
     network: str | None = None
     extra_hosts: Mapping[str, str] = field(default_factory=dict)
     shm_size: int | None = None

@@ -133,3 +133,42 @@ def test_proxies_reach_run_but_not_args() -> None:
     g = plan("FROM scratch\nRUN env\n", build_args={"HTTP_PROXY": "http://p:3128"})
     run = g.stages[0].steps[0]
     assert run.args == () and run.run_env()["HTTP_PROXY"] == "http://p:3128"
+
+
+def test_named_contexts_win_over_stages_and_images() -> None:
+    contexts = {"src": "/work/src", "base": "docker-image://debian:bookworm", "tools": "/opt/tools"}
+    g = plan(
+        "FROM scratch AS src\nFROM tools AS t\nFROM base\nCOPY --from=src a /a\n"
+        "RUN --mount=from=src,target=/s true\nCOPY --from=t / /t\n",
+        contexts=contexts,
+    )
+    final = g.stages[2]
+    assert final.base == "debian:bookworm" and final.images == frozenset({"debian:bookworm"})
+    copy = final.steps[0]
+    assert copy.copy_from == SourceRef(context="src") and copy.instruction.from_ == "src"  # type: ignore[attr-defined]
+    assert final.steps[1].mount_sources == (SourceRef(context="src"),)
+    assert final.deps == frozenset({1})  # the overridden `src` stage is not needed
+    assert g.stages[1].base_context == "tools" and g.stages[1].images == frozenset()
+    assert g.needed() == (1, 2)
+
+
+def test_a_named_context_of_an_unsupported_kind_is_located_when_used() -> None:
+    with pytest.raises(DockerfileError) as failed:
+        plan("FROM scratch\nCOPY --from=web / /\n", contexts={"web": "https://example.invalid/x"})
+    assert failed.value.line == 2 and '"web"' in str(failed.value)
+    plan("FROM scratch\nCOPY a /\n", contexts={"web": "https://example.invalid/x"})  # unused: fine
+
+
+def test_onbuild_triggers_of_an_image_or_a_stage_run_first_and_are_not_inherited() -> None:
+    def base_config(ref: str) -> ImageConfig | None:
+        return ImageConfig(onbuild=("COPY a.txt /a", "RUN echo image trigger")) if ref == "base:1" else None
+
+    g = plan("FROM base:1 AS one\nONBUILD RUN echo stage trigger\nRUN echo own\n"
+             "FROM one AS two\nRUN echo two\n", base_config=base_config)
+    one, two = g.stages
+    assert [s.instruction.original for s in one.steps] == [
+        "COPY a.txt /a", "RUN echo image trigger", "ONBUILD RUN echo stage trigger", "RUN echo own"]
+    assert {s.instruction.line for s in one.steps[:2]} == {1}  # located at the FROM
+    assert one.config.onbuild == ("RUN echo stage trigger",)
+    assert [s.instruction.original for s in two.steps] == ["RUN echo stage trigger", "RUN echo two"]
+    assert two.config.onbuild == ()

@@ -321,31 +321,11 @@ class DockerRuntime(ContainerOpsMixin):
         return self.inspect_image(target)
 
     def build_image(self, spec: BuildSpec, progress: BuildProgress | None = None) -> ImageInfo:
-        """Build through the daemon's builder; its error line (and the step output before it) kept."""
-        tail: list[str] = []
+        """Build through the daemon's classic builder (`docker/building.py` says what passes)."""
+        from stackup.runtime.docker.building import run_build
+
         with self._call(f"build {spec.tag}"):
-            for line in self.api.build(
-                path=spec.context,
-                dockerfile=spec.dockerfile,
-                tag=spec.tag,
-                buildargs=dict(spec.args) or None,
-                target=spec.target,
-                labels=dict(spec.labels) or None,
-                rm=True,
-                forcerm=True,
-                decode=True,
-            ):
-                if not isinstance(line, dict):
-                    continue
-                if line.get("error"):
-                    context = "".join(tail[-5:]).strip()
-                    raise RuntimeFailure(
-                        f"build {spec.tag}: {line['error'].strip()}" + (f"\n{context}" if context else "")
-                    )
-                if line.get("stream"):
-                    tail.append(str(line["stream"]))
-                    if progress is not None and str(line["stream"]).strip():
-                        progress(str(line["stream"]).rstrip("\n"))
+            run_build(self.api, spec, progress)
         return self.inspect_image(spec.tag)
 
     def remove_image(self, ref: str) -> None:

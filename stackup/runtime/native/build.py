@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import os
 
-from stackup.errors import BuildFailed, DockerfileError, NotFound, RuntimeFailure
+from pydantic import SecretStr
+
+from stackup.errors import RuntimeFailure
 from stackup.runtime.base import BuildProgress, BuildSpec
 from stackup.runtime.native.client import EngineClient
 from stackup.runtime.wire.build import BuildEvent, BuildEventKind, BuildRequest
+from stackup.runtime.wire.buildtext import build_error, progress_line
 from stackup.runtime.wire.images import ImageRecord
 
 
@@ -30,38 +33,24 @@ def request_of(spec: BuildSpec) -> BuildRequest:
         no_cache=spec.no_cache,
         pull=spec.pull,
         secrets={k: os.path.abspath(v) for k, v in spec.secrets.items()},
-        additional_contexts=dict(spec.additional_contexts),
+        secret_values={k: SecretStr(v) for k, v in spec.secret_values.items()},
+        additional_contexts={k: _local(v) for k, v in spec.additional_contexts.items()},
         network=spec.network,
         extra_hosts=dict(spec.extra_hosts),
         shm_size=spec.shm_size,
     )
 
 
+def _local(value: str) -> str:
+    """A named context that is a local path, made absolute; URLs and `kind:` forms as given."""
+    if "://" in value or value.split(":", 1)[0] in ("service", "target"):
+        return value
+    return os.path.abspath(value)
+
+
 def describe(event: BuildEvent) -> str:
     """One progress line, as `stackup build --progress plain` prints it."""
-    if event.kind is BuildEventKind.STEP:
-        return f"{event.step} {event.text}"
-    if event.kind is BuildEventKind.CACHED:
-        return f"{event.step} CACHED"
-    if event.kind is BuildEventKind.DONE:
-        return f"{event.step} DONE {event.elapsed_s:.1f}s"
-    if event.kind is BuildEventKind.OUTPUT:
-        return f"{event.step} | {event.text}"
-    if event.kind is BuildEventKind.RESULT:
-        return f"built {event.image_id[7:19]} {' '.join(event.tags)}".rstrip()
-    return f"ERROR {event.text}"
-
-
-def _raise(event: BuildEvent, dockerfile: str) -> None:
-    if event.error_kind == "dockerfile":
-        raise DockerfileError(
-            event.text.split(": ", 1)[-1] if event.line else event.text, path=dockerfile, line=event.line
-        )
-    if event.error_kind == "not_found":
-        raise NotFound(event.text)
-    if event.step:
-        raise BuildFailed(event.text, step=event.step, line=event.line, tail=event.tail)
-    raise RuntimeFailure(event.text)
+    return progress_line(event.model_dump(mode="json"))
 
 
 def build_on_engine(
@@ -75,7 +64,7 @@ def build_on_engine(
         if progress is not None and event.kind is not BuildEventKind.ERROR:
             progress(describe(event))
         if event.kind is BuildEventKind.ERROR:
-            _raise(event, dockerfile)
+            raise build_error(event.model_dump(mode="json"), dockerfile)
         if event.kind is BuildEventKind.RESULT:
             return client.inspect_image(event.image_id)
     raise RuntimeFailure(f"build {spec.tag}: the engine ended the build without a result")

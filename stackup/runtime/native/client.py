@@ -158,7 +158,7 @@ class EngineClient:
 
     def build(self, request: BuildRequest) -> Iterator[BuildEvent]:
         """Progress of a build as the engine runs it; the last event is `result` or `error`."""
-        body = request.model_dump_json().encode()
+        body = request.wire_json()
         with self._http.stream("POST", "/build", body=body, timeout_s=None) as response:
             if not 200 <= response.status < 300:
                 raise_for_answer(Answer(response.status, response.read()))

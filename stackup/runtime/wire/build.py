@@ -2,16 +2,19 @@
 
 The engine is local, so the request names the context by its host path and the engine reads the
 directory itself (no tar upload). Secrets are host file paths, read by the engine only while the
-RUN step that mounts them runs; their content never appears in a request, a layer or the stream.
+RUN step that mounts them runs, or values from the caller's environment (`secret_values`,
+`SecretStr`: masked in reprs and dumps); their content never appears in a layer, a cache key or
+the stream.
 Progress is newline-delimited `BuildEvent`s: one `step` when a step starts, then `cached` or
 `output` lines and `done` (with the elapsed time); the stream ends with `result` or `error`.
 """
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 
 class _Frozen(BaseModel):
@@ -32,10 +35,27 @@ class BuildRequest(_Frozen):
     no_cache: bool = False
     pull: bool = False
     secrets: dict[str, str] = Field(default_factory=dict, description="secret id -> host file path")
+    secret_values: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="secret id -> value (a secret from the caller's environment); masked in every "
+        "repr and `model_dump`, sent only by `wire_json()`",
+    )
     additional_contexts: dict[str, str] = Field(default_factory=dict)
     network: str | None = None
     extra_hosts: dict[str, str] = Field(default_factory=dict, description="hostname -> address")
     shm_size: int | None = Field(default=None, gt=0)
+    cached_only: bool = Field(
+        default=False,
+        description="answer from the cache only: a step that would run ends the build first (`not_cached`)",
+    )
+
+
+    def wire_json(self) -> bytes:
+        """The request as sent to the engine: the only form that carries secret values."""
+        data = self.model_dump(mode="json", exclude={"secret_values"})
+        if self.secret_values:
+            data["secret_values"] = {k: v.get_secret_value() for k, v in self.secret_values.items()}
+        return json.dumps(data).encode()
 
 
 class BuildEventKind(StrEnum):
@@ -61,7 +81,8 @@ class BuildEvent(_Frozen):
     tags: tuple[str, ...] = ()
     tail: tuple[str, ...] = ()
     error_kind: str = ""
-    """For `error`: `dockerfile` (the input is wrong), `not_found` (a base image) or `failure`."""
+    """For `error`: `dockerfile` (the input is wrong), `not_found` (a base image), `failure`, or
+    `not_cached` (a `cached_only` build met a step it would have to run; nothing ran)."""
 
 
 class BuildCachePrune(_Frozen):

@@ -18,6 +18,7 @@ from starlette.responses import Response
 from stackup.errors import DockerfileError, NotFound, StackupError
 from stackup.runtime.engine.api.routing import Endpoint, answer, blocking, engine_of, ndjson, read_body
 from stackup.runtime.engine.builder import executor
+from stackup.runtime.engine.builder.failures import BuildError, NotCached
 from stackup.runtime.wire.build import (
     BuildCachePrune,
     BuildCacheUsage,
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 
 def _error_event(exc: BaseException) -> BuildEvent:
-    if isinstance(exc, executor.BuildError):
+    if isinstance(exc, BuildError):
         return BuildEvent(
             kind=BuildEventKind.ERROR,
             step=exc.step,
@@ -40,6 +41,8 @@ def _error_event(exc: BaseException) -> BuildEvent:
             tail=exc.tail,
             error_kind="failure",
         )
+    if isinstance(exc, NotCached):
+        return BuildEvent(kind=BuildEventKind.ERROR, text=exc.message, error_kind="not_cached")
     if isinstance(exc, DockerfileError):
         return BuildEvent(kind=BuildEventKind.ERROR, line=exc.line, text=exc.message, error_kind="dockerfile")
     if isinstance(exc, NotFound):

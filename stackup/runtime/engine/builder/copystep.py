@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import posixpath
-import re
 import shutil
 import stat
 import tarfile
@@ -27,14 +26,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from stackup.build.chmod import ModeChange, ModeError, parse_chmod
 from stackup.build.context import BuildContext, ContextError
 from stackup.build.dockerfile.instructions import Add, Copy, CopyBase
 from stackup.build.ignore import IgnoreMatcher
 from stackup.errors import RuntimeFailure
 from stackup.runtime.engine.containers.config import resolve_user, rootfs_path
 from stackup.runtime.engine.images.layers import unpack_layer
-
-_OCTAL = re.compile(r"^[0-7]{1,4}$")
 
 
 class CopyError(RuntimeFailure):
@@ -156,18 +154,37 @@ def _owner(rootfs: Path, chown: str) -> tuple[int, int]:
     return resolved.uid, resolved.gid
 
 
-def _mode(chmod: str) -> int | None:
+def make_workdir(rootfs: Path, path: str, user: str) -> None:
+    """WORKDIR: create `path` and its missing parents, owned by the stage's current USER (as
+    BuildKit creates them for a non-root user); existing directories keep their owner."""
+    owner = resolve_user(rootfs, user) if user else None
+    parts = [p for p in path.split("/") if p]
+    inside = "/"
+    for part in parts:
+        inside = posixpath.join(inside, part)
+        host = rootfs_path(rootfs, inside)
+        if host.is_dir():
+            continue
+        if os.path.lexists(host):
+            raise CopyError(f"WORKDIR {path}: {inside} exists and is not a directory")
+        host.mkdir(mode=0o755)
+        if owner is not None:
+            os.chown(host, owner.uid, owner.gid)
+
+
+def _mode(chmod: str) -> ModeChange | None:
     if not chmod:
         return None
-    if not _OCTAL.match(chmod):
-        raise CopyError(f"--chmod={chmod}: only octal modes (e.g. 0755) are supported")
-    return int(chmod, 8)
+    try:
+        return parse_chmod(chmod)
+    except ModeError as exc:
+        raise CopyError(f"--chmod={chmod}: {exc}") from None
 
 
 class _Writer:
     """Writes items below one resolved destination inside `rootfs`."""
 
-    def __init__(self, rootfs: Path, uid: int, gid: int, mode: int | None) -> None:
+    def __init__(self, rootfs: Path, uid: int, gid: int, mode: ModeChange | None) -> None:
         self.rootfs, self.uid, self.gid, self.mode = rootfs, uid, gid, mode
 
     def ensure_dir(self, inside: str) -> Path:
@@ -216,24 +233,34 @@ class _Writer:
             target.unlink()
         target.write_bytes(data)
         os.chown(target, self.uid, self.gid)
-        os.chmod(target, self.mode if self.mode is not None else mode)
+        os.chmod(target, self.mode(mode, False) if self.mode is not None else mode)
 
     def _meta(self, target: Path, st: os.stat_result) -> None:
         os.chown(target, self.uid, self.gid)
-        os.chmod(target, self.mode if self.mode is not None else stat.S_IMODE(st.st_mode))
+        mode = stat.S_IMODE(st.st_mode)
+        os.chmod(target, self.mode(mode, stat.S_ISDIR(st.st_mode)) if self.mode is not None else mode)
         os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def copy_step(
-    rootfs: Path, instr: CopyBase, workdir: str, reader: ContextSource | RootfsSource, tmp: Path
+    rootfs: Path,
+    instr: CopyBase,
+    workdir: str,
+    reader: ContextSource | RootfsSource,
+    tmp: Path,
+    *,
+    previous: Path | None = None,
 ) -> None:
-    """Perform one COPY/ADD into the mounted `rootfs`."""
+    """Perform one COPY/ADD into the mounted `rootfs`. `previous` is the stage's filesystem when
+    `rootfs` starts empty (`COPY --link`): `--chown` names and whether the destination is an
+    existing directory are looked up there."""
+    seen = previous or rootfs
     dest = instr.dest if instr.dest.startswith("/") else posixpath.join(workdir or "/", instr.dest)
-    uid, gid = _owner(rootfs, instr.chown)
+    uid, gid = _owner(seen, instr.chown)
     writer = _Writer(rootfs, uid, gid, _mode(instr.chmod))
     sources = [s for pattern in instr.sources for s in reader.sources(pattern)]
     count = len(sources) + len(instr.inline)
-    dest_is_dir = instr.dest.endswith("/") or count > 1 or rootfs_path(rootfs, dest).is_dir()
+    dest_is_dir = instr.dest.endswith("/") or count > 1 or rootfs_path(seen, dest).is_dir()
     parents = isinstance(instr, Copy) and instr.parents
     for inline in instr.inline:
         writer.write(posixpath.join(dest, inline.name) if dest_is_dir else dest, inline.data.encode())

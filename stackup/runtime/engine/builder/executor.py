@@ -33,13 +33,19 @@ from stackup.build.dockerfile.instructions import CopyBase, MountType, Run
 from stackup.build.graph import BuildGraph, SourceRef, Stage, Step, StepKind, plan_build
 from stackup.build.ignore import IgnoreMatcher
 from stackup.errors import DockerfileError, NotFound, RuntimeFailure
-from stackup.runtime.engine.builder import imageconf, snapshot
+from stackup.runtime.engine.builder import imageconf, namedctx, snapshot
 from stackup.runtime.engine.builder import mounts as run_mounts
 from stackup.runtime.engine.builder.cache import BuildCache
-from stackup.runtime.engine.builder.copystep import ContextSource, CopyError, RootfsSource, copy_step
+from stackup.runtime.engine.builder.copystep import (
+    ContextSource,
+    CopyError,
+    RootfsSource,
+    copy_step,
+    make_workdir,
+)
+from stackup.runtime.engine.builder.failures import BuildError, NotCached, missing_base
 from stackup.runtime.engine.builder.mounts import Workspace, builder_dir
 from stackup.runtime.engine.builder.runstep import RunOptions, StepFailed, run_step
-from stackup.runtime.engine.containers.config import rootfs_path
 from stackup.runtime.engine.images.layers import chain_ids
 from stackup.runtime.engine.images.store import ImageStore
 from stackup.runtime.wire.build import BuildEvent, BuildEventKind, BuildRequest
@@ -47,14 +53,6 @@ from stackup.runtime.wire.images import Image, LayerRecord
 from stackup.runtime.wire.paths import EnginePaths
 
 Emit = Callable[[BuildEvent], None]
-
-
-class BuildError(RuntimeFailure):
-    """A located build failure: the step, its Dockerfile line and its output's tail."""
-
-    def __init__(self, message: str, *, step: str = "", line: int = 0, tail: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.step, self.line, self.tail = step, line, tail
 
 
 @dataclass
@@ -90,6 +88,7 @@ class Build:
         self.statcache_file = builder_dir(paths) / "statcache.json"
         ignore = IgnoreMatcher.for_context(context, self.dockerfile_path)
         self.context = BuildContext(context, ignore, StatCache.load(self.statcache_file))
+        self.named = namedctx.local_contexts(request.additional_contexts, self.context.stat_cache)
         self.image_ids: dict[str, str] = {}
 
     # -- planning -------------------------------------------------------------------------------
@@ -98,16 +97,7 @@ class Build:
         try:
             return self.store.get(ref)
         except NotFound:
-            hint = (
-                "`stackup image bootstrap debian:bookworm`"
-                if ref.startswith("debian")
-                else "`stackup image bootstrap busybox`"
-                if ref.startswith("busybox")
-                else f"`stackup image import ROOTFS|ARCHIVE {ref}`"
-            )
-            raise NotFound(
-                f'base image "{ref}" is not in the local store (no registry is used): get it with {hint}'
-            ) from None
+            raise missing_base(ref) from None
 
     def plan(self) -> BuildGraph:
         if self.request.dockerfile_inline is not None:
@@ -123,12 +113,18 @@ class Build:
 
         def base_config(ref: str) -> imageconf.BuildConfig | None:
             try:
-                return imageconf.from_wire(self.store.get(ref).config)
+                image = self.store.get(ref)
             except NotFound:
                 return None
+            raw = json.loads(self.store.blob_path(image.id).read_bytes())
+            return imageconf.from_wire(image.config, raw.get("config"))
 
         graph = plan_build(
-            parsed, build_args=self.request.args, target=self.request.target, base_config=base_config
+            parsed,
+            build_args=self.request.args,
+            target=self.request.target,
+            base_config=base_config,
+            contexts=self.request.additional_contexts,
         )
         for index in graph.needed():
             for ref in sorted(graph.stages[index].images):
@@ -173,9 +169,9 @@ class Build:
         return f"[{name + ' ' if name else ''}{number}/{total}]"
 
     def _stage(self, graph: BuildGraph, stage: Stage) -> None:
-        state = self._start(stage)
         with self.lock:
-            inputs = KeyInputs(self.context, dict(self.stage_keys), dict(self.image_ids))
+            inputs = KeyInputs(self.context, dict(self.stage_keys), dict(self.image_ids), self.named)
+        state = self._context_base(stage, inputs) if stage.base_context else self._start(stage)
         chain = self._keys(stage, inputs)
         total = sum(1 for _, k in chain if k is not None)
         number = 0
@@ -200,8 +196,13 @@ class Build:
     def _keys(self, stage: Stage, inputs: KeyInputs) -> list[tuple[Step, CacheKey | None]]:
         """Every step's key (`cachekey.stage_chain`), computed before any step runs, so a source
         missing from the context fails the build at once, located at its instruction."""
-        parent = base_key(stage, inputs)
         out: list[tuple[Step, CacheKey | None]] = []
+        try:
+            parent = base_key(stage, inputs)
+        except (ValueError, OSError) as exc:
+            raise DockerfileError(
+                str(exc), path=self.display, line=stage.from_.line, column=stage.from_.column
+            ) from None
         for step in stage.steps:
             if not step.makes_layer:
                 out.append((step, None))
@@ -223,6 +224,8 @@ class Build:
         self.emit(BuildEvent(kind=BuildEventKind.STEP, step=label, line=instr.line, text=text))
         started = time.monotonic()
         hit = None if self.request.no_cache else self.cache.get(key.digest, state.diff_ids)
+        if hit is None and self.request.cached_only:
+            raise NotCached(f"{label} {text}: not in the build cache")
         if hit is not None:
             layer, created = hit.layer, hit.created
             self.emit(BuildEvent(kind=BuildEventKind.CACHED, step=label, line=instr.line, text=text))
@@ -251,8 +254,30 @@ class Build:
     def _lowers(self, diff_ids: list[str]) -> list[Path]:
         return [self.paths.layers / c.removeprefix("sha256:") / "diff" for c in chain_ids(diff_ids)]
 
+    def _context_base(self, stage: Stage, inputs: KeyInputs) -> _Result:
+        """`FROM name` of a local named context: one layer holding its files (cached by content)."""
+        key = "sha256:" + base_key(stage, inputs)
+        hit = None if self.request.no_cache else self.cache.get(key, [])
+        if hit is None and self.request.cached_only:
+            raise NotCached(f"FROM {stage.base}: the named context is not in the build cache")
+        if hit is not None:
+            layer, created = hit.layer, hit.created
+        else:
+            try:
+                layer = namedctx.context_layer(self.paths, self.store, self.named[stage.base_context],
+                                               stage.from_)
+            except CopyError as exc:
+                where = f"{self.display}:{stage.from_.line}"
+                raise BuildError(f"{where}: FROM {stage.base}: {exc.message}", line=stage.from_.line) from exc
+            created = _now()
+            self.cache.put(key, [layer.diff_id] if layer else [], layer, created)
+        return _Result([layer.diff_id] if layer else [], [layer] if layer else [], created)
+
     def _source_fs(self, ref: SourceRef, stack: contextlib.ExitStack) -> Path:
-        """Mount a stage's or an image's filesystem for reading (`--from`)."""
+        """Mount a stage's or an image's filesystem for reading (`--from`); a named local
+        context is its directory."""
+        if ref.context:
+            return self.named[ref.context].root
         if ref.stage is not None:
             diff_ids = self.results[ref.stage].diff_ids
         else:
@@ -275,7 +300,8 @@ class Build:
             )
 
         with contextlib.ExitStack() as stack:
-            ws = stack.enter_context(Workspace(self.paths, self._lowers(state.diff_ids)))
+            linked = isinstance(instr, CopyBase) and instr.link
+            ws = stack.enter_context(Workspace(self.paths, [] if linked else self._lowers(state.diff_ids)))
             try:
                 if step.kind is StepKind.RUN:
                     assert isinstance(instr, Run)
@@ -285,8 +311,10 @@ class Build:
                             sources.append(self._source_fs(ref, stack))
                         else:
                             sources.append(self.context.root if mount.type is MountType.BIND else None)
+                    values = {k: v.get_secret_value() for k, v in self.request.secret_values.items()}
                     prepared = run_mounts.prepare(
-                        self.paths, ws, step.mounts, sources, secrets=self.request.secrets, fail=fail
+                        self.paths, ws, step.mounts, sources, secrets=self.request.secrets,
+                        secret_values=values, fail=fail,
                     )
                     present = run_mounts.existing(ws.rootfs, prepared.targets)
                     options = RunOptions(
@@ -308,12 +336,18 @@ class Build:
                     run_mounts.remove_stubs(ws.upper, prepared.targets, present)
                 elif isinstance(instr, CopyBase):
                     reader: ContextSource | RootfsSource = ContextSource(self.context)
-                    if step.copy_from is not None:
+                    if step.copy_from is not None and step.copy_from.context:
+                        reader = ContextSource(self.named[step.copy_from.context])
+                    elif step.copy_from is not None:
                         reader = RootfsSource(self._source_fs(step.copy_from, stack))
-                    copy_step(ws.rootfs, instr, step.config.workdir, reader, ws.dir)
+                    previous = None
+                    if linked:  # BuildKit's --link: a layer made over nothing, laid on top
+                        below = stack.enter_context(Workspace(self.paths, self._lowers(state.diff_ids)))
+                        previous = below.rootfs
+                    copy_step(ws.rootfs, instr, step.config.workdir, reader, ws.dir, previous=previous)
                 else:  # WORKDIR
                     target = posixpath.join(step.config.workdir or "/", getattr(instr, "path", "."))
-                    rootfs_path(ws.rootfs, target).mkdir(parents=True, exist_ok=True)
+                    make_workdir(ws.rootfs, target, step.config.user)
             except StepFailed as exc:
                 raise fail(exc.message, exc.tail) from exc
             except (CopyError, RuntimeFailure) as exc:

@@ -23,7 +23,9 @@ __all__ = ["BuildConfig", "from_wire", "to_wire"]
 _NO_NODE = Node(keyword="healthcheck", original="HEALTHCHECK (from the base image)")
 
 
-def from_wire(config: WireConfig) -> BuildConfig:
+def from_wire(config: WireConfig, raw: Mapping[str, Any] | None = None) -> BuildConfig:
+    """The builder's view of a base image's config; `raw` (the config blob's `config` object)
+    adds what the wire model leaves out: the ONBUILD triggers a child build runs."""
     health = None
     if config.healthcheck is not None and config.healthcheck.test:
         h = config.healthcheck
@@ -47,6 +49,7 @@ def from_wire(config: WireConfig) -> BuildConfig:
         volumes=config.volumes,
         stop_signal=config.stop_signal or "",
         healthcheck=health,
+        onbuild=tuple(str(t) for t in ((raw or {}).get("OnBuild") or ())),
     )
 
 

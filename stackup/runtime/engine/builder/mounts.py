@@ -9,7 +9,8 @@ RUN mounts:
   target), shared by every build of this engine and kept between builds (`builder prune` keeps
   them too; remove the directory to drop them). `sharing` is treated as `shared`, `from` seeds
   are not supported (a located error says so).
-- secret: the host file named by the build request, copied with the mount's mode and owner into
+- secret: the host file named by the build request (or the value it carries, for a secret from
+  the caller's environment), copied with the mount's mode and owner into
   the workspace directory (outside the rootfs) and bound read-only; `env=` puts it in the
   process's environment instead. Never in a layer: the mount point the runtime creates in the
   upper dir is removed before the layer is taken (as for every other mount point it made).
@@ -24,7 +25,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -99,6 +100,7 @@ def prepare(
     sources: list[Path | None],
     *,
     secrets: dict[str, str],
+    secret_values: Mapping[str, str] | None = None,
     fail: Callable[[str], Exception],
 ) -> RunMounts:
     """Resolve each `--mount` to a host source. `sources[i]` is the host directory a bind or
@@ -116,12 +118,18 @@ def prepare(
             out.mounts.append(OciMount(kind=MountKind.TMPFS, target=target, tmpfs_size=mount.size or None))
         elif mount.type is MountType.SECRET:
             secret_file = secrets.get(mount.secret_id)
-            if secret_file is None or not os.path.isfile(secret_file):
+            value = (secret_values or {}).get(mount.secret_id)
+            if value is None and (secret_file is None or not os.path.isfile(secret_file)):
                 if mount.required:
                     raise fail(f"secret {mount.secret_id} is required but was not provided")
                 continue
             copy = scratch / f"secret-{number}"
-            shutil.copyfile(secret_file, copy)
+            if value is not None:
+                copy.touch(mode=0o600)
+                copy.write_bytes(value.encode("utf-8", "surrogateescape"))
+            else:
+                assert secret_file is not None
+                shutil.copyfile(secret_file, copy)
             os.chown(copy, mount.uid or 0, mount.gid or 0)
             os.chmod(copy, mount.mode if mount.mode is not None else 0o400)
             if mount.env:
