@@ -12,6 +12,7 @@ import random
 import secrets
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -358,3 +359,43 @@ def test_accepts_go_into_a_foreign_drop_forward_chain(env: Env) -> None:
     for record in env.manager.list_networks():
         env.manager.remove_network(record.name)
     assert "stackup:" not in _text("nft", "list", "table", "ip", table)
+
+
+def test_engines_of_two_roots_never_pick_the_same_subnet(env: Env, tmp_path: Path) -> None:
+    """Two engines sharing one address pool, creating networks at the same moment: each subnet is
+    claimed by one of them only (the chaos run once saw both pick one and the DNS bind fail)."""
+    other_root = tmp_path / "other-root"
+    other_root.mkdir()
+    other = Env(other_root)
+    other.pool = env.pool
+    other.manager.close()
+    other.manager = other.open()
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def make(target: Env) -> None:
+        try:
+            start.wait()
+            for index in range(4):
+                target.network(f"race{index}")
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=make, args=(e,)) for e in (env, other)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert not errors, errors
+        subnets = [
+            m.inspect_network(r.name).config.subnet
+            for m in (env.manager, other.manager)
+            for r in m.list_networks()
+        ]
+        assert len(subnets) == 8
+        assert len(set(subnets)) == 8, subnets
+    finally:
+        problems = other.cleanup()
+        assert not problems, problems
+        assert not other.leftovers()

@@ -25,6 +25,7 @@ from stackup.net import bridge, netns
 from stackup.net import names as ifnames
 from stackup.net.dns import Address, DnsEntry, DnsServer, DnsTable, host_resolvers
 from stackup.net.firewall import Firewall, NetRule
+from stackup.net.hostlock import subnet_claim
 from stackup.net.ipam import DEFAULT_POOLS, AddressPool, Ipam, check_overlaps, choose_subnet
 from stackup.runtime.engine.network.doctor import Orphan, find_orphans, tag_link, tag_of
 from stackup.runtime.engine.network.foreign import ForeignFilter
@@ -120,21 +121,26 @@ class NetworkManager:
                 return existing
             if existing is not None:
                 self._destroy(existing)  # a half-made or half-removed leftover of a crash
-            ipam = Ipam(self._pick_subnet(name, want_subnet), want_gateway, want_range)
-            network_id = secrets.token_hex(16)
-            config = NetworkConfig(
-                id=network_id,
-                bridge=ifnames.bridge_name(network_id),
-                subnet=ipam.subnet,
-                gateway=ipam.gateway,
-                ip_range=want_range,
-                internal=internal,
-            )
-            record = self._state.save_network(
-                NetworkRecord(name=name, labels=dict(labels or {}), config=config.model_dump(mode="json"))
-            )
+            with subnet_claim():  # other engines on this machine pick from the same pools
+                ipam = Ipam(self._pick_subnet(name, want_subnet), want_gateway, want_range)
+                network_id = secrets.token_hex(16)
+                config = NetworkConfig(
+                    id=network_id,
+                    bridge=ifnames.bridge_name(network_id),
+                    subnet=ipam.subnet,
+                    gateway=ipam.gateway,
+                    ip_range=want_range,
+                    internal=internal,
+                )
+                record = self._state.save_network(
+                    NetworkRecord(name=name, labels=dict(labels or {}), config=config.model_dump(mode="json"))
+                )
+                try:
+                    self._bring_up(name, config)
+                except BaseException:
+                    self._destroy(record)
+                    raise
             try:
-                self._bring_up(name, config)
                 self._sync_firewall()
             except BaseException:
                 self._destroy(record)
