@@ -1,0 +1,84 @@
+"""Engine CPU per container during one `up -d` (Python time, the target of issue 18), optionally profiled.
+
+A private engine (temporary STACKUP_ROOT) with the busybox bench image; the engine's user+system
+CPU (from /proc/<pid>/stat, its own threads only: crun and conmon are other processes) is read
+before and after `up -d` of an N-service tree, and divided by N. `--profile FILE` records the
+engine with py-spy during the `up` (speedscope or flamegraph by the file's suffix; `--raw` for
+collapsed stacks). Then `down`, and the engine is stopped.
+Run as root: `python bench/bench_engine_cpu.py [--services 50] [--runs 3] [--profile up.txt]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_up import IMAGE, command, own_subnet, stack
+
+from stackup.runtime.wire.paths import EnginePaths
+from stackup.runtime.wire.runfiles import pid_path
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, env=env, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--services", type=int, default=50)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--profile", type=Path)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="stackup-cpu-"))
+    env = {**os.environ, "STACKUP_ROOT": str(root)}
+    work = Path(tempfile.mkdtemp(prefix="stackup-cpu-project-"))
+    (work / "docker-compose.yml").write_text(stack(args.services, "tree") + own_subnet())
+    base = command("stackup")
+    per: list[float] = []
+    try:
+        bootstrap = [*base, "image", "bootstrap", "busybox", IMAGE]
+        subprocess.run(bootstrap, env=env, check=True, capture_output=True)
+        subprocess.run([*base, "engine", "start"], env=env, check=True, capture_output=True)
+        pid = int(pid_path(EnginePaths(root)).read_text())
+        for i in range(args.runs):
+            spy = None
+            if args.profile is not None and i == args.runs - 1:
+                fmt = "raw" if args.profile.suffix == ".txt" else "speedscope"
+                spy_argv = ["py-spy", "record", "-p", str(pid), "-o", str(args.profile), "-f", fmt,
+                            "-r", "200", "--nonblocking", "--gil"]  # fmt: skip
+                spy = subprocess.Popen(spy_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(1.0)
+            before = cpu_seconds(pid)
+            up = run([*base, "up", "-d"], work, env)
+            used = cpu_seconds(pid) - before
+            if spy is not None:
+                spy.send_signal(2)
+                spy.wait()
+            down = run([*base, "down", "-t", "1"], work, env)
+            per.append(used / args.services * 1000)
+            print(f"up {up:.2f} s  down {down:.2f} s  engine CPU {used:.2f} s = {per[-1]:.1f} ms/container")
+        print(f"median engine CPU per container: {statistics.median(per):.1f} ms")
+    finally:
+        subprocess.run([*base, "down", "-t", "1"], cwd=work, env=env, check=False, capture_output=True)
+        subprocess.run([*base, "engine", "stop"], env=env, check=False, capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+        if not any(str(root) in line for line in Path("/proc/mounts").read_text().splitlines()):
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
