@@ -26,9 +26,12 @@ from stackup.runtime.wire.paths import EnginePaths
 from stackup.runtime.wire.runfiles import pid_path
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """The process's own user+system CPU; with `children`, that of its reaped children (the
+    runtime's processes) instead."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    first = 13 if children else 11
+    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
@@ -42,6 +45,7 @@ def main() -> None:
     parser.add_argument("--services", type=int, default=50)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", type=Path)
+    parser.add_argument("--profile-down", type=Path, help="profile of the last `down` (raw)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="stackup-cpu-"))
     env = {**os.environ, "STACKUP_ROOT": str(root)}
@@ -62,15 +66,30 @@ def main() -> None:
                             "-r", "200", "--nonblocking", "--gil"]  # fmt: skip
                 spy = subprocess.Popen(spy_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 time.sleep(1.0)
-            before = cpu_seconds(pid)
+            before, before_children = cpu_seconds(pid), cpu_seconds(pid, children=True)
             up = run([*base, "up", "-d"], work, env)
             used = cpu_seconds(pid) - before
+            up_children = cpu_seconds(pid, children=True) - before_children
             if spy is not None:
                 spy.send_signal(2)
                 spy.wait()
+            spy = None
+            if args.profile_down is not None and i == args.runs - 1:
+                spy_argv = ["py-spy", "record", "-p", str(pid), "-o", str(args.profile_down), "-f", "raw",
+                            "-r", "200", "--nonblocking", "--gil"]  # fmt: skip
+                spy = subprocess.Popen(spy_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(1.0)
+            before, before_children = cpu_seconds(pid), cpu_seconds(pid, children=True)
             down = run([*base, "down", "-t", "1"], work, env)
+            down_used = cpu_seconds(pid) - before
+            down_children = cpu_seconds(pid, children=True) - before_children
+            if spy is not None:
+                spy.send_signal(2)
+                spy.wait()
             per.append(used / args.services * 1000)
-            print(f"up {up:.2f} s  down {down:.2f} s  engine CPU {used:.2f} s = {per[-1]:.1f} ms/container")
+            print(f"up {up:.2f} s (engine CPU {used:.2f} s = {per[-1]:.1f} ms/container, its children "
+                  f"{up_children:.2f} s)  down {down:.2f} s (engine {down_used:.2f} s, children "
+                  f"{down_children:.2f} s)")
         print(f"median engine CPU per container: {statistics.median(per):.1f} ms")
     finally:
         subprocess.run([*base, "down", "-t", "1"], cwd=work, env=env, check=False, capture_output=True)
