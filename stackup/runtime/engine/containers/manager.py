@@ -106,7 +106,10 @@ class ContainerManager:
         return ContainerConfig.model_validate(record.config)
 
     def log_path(self, record: ContainerRecord) -> Path:
-        return self.paths.container(record.id).dir / "ctr.log"
+        return self.log_file(record.id)
+
+    def log_file(self, container_id: str) -> Path:
+        return self.paths.container(container_id).dir / "ctr.log"
 
     # -- queries ----------------------------------------------------------------------------
 

@@ -88,9 +88,7 @@ class Monitor:
         self._handled = {name: key for name, key in self._handled.items() if files.get(name) == key}
         candidates = {name for name in files if name not in self._handled}
         if check_liveness:
-            candidates.update(
-                r.id for r in self._state.list_containers() if r.status is ContainerStatus.RUNNING
-            )
+            candidates.update(self._state.container_ids(ContainerStatus.RUNNING))
         for container_id in sorted(candidates):
             if self.record(container_id) and container_id in files:
                 self._handled[container_id] = files[container_id]
@@ -115,17 +113,17 @@ class Monitor:
     def refresh_logs(self) -> None:
         """Tell the log rotator which containers run now, with their logging policies."""
         running: dict[str, Watched] = {}
-        for record in self._state.list_containers():
-            if record.status is not ContainerStatus.RUNNING:
+        for container_id in self._state.container_ids(ContainerStatus.RUNNING):
+            policy = self._policies.get(container_id)
+            try:
+                record = self._state.get_container(container_id) if policy is None else None
+                if record is not None:
+                    policy = self._policies[container_id] = self._containers.config_of(record).log_policy
+            except (StackupError, ValueError) as exc:
+                log.error("container %s: no log policy: %s", container_id[:12], exc)
                 continue
-            policy = self._policies.get(record.id)
-            if policy is None:
-                try:
-                    policy = self._policies[record.id] = self._containers.config_of(record).log_policy
-                except (StackupError, ValueError) as exc:
-                    log.error("container %s: no log policy: %s", record.id[:12], exc)
-                    continue
-            running[record.id] = Watched(self._containers.log_path(record), policy)
+            if policy is not None:
+                running[container_id] = Watched(self._containers.log_file(container_id), policy)
         self._policies = {cid: p for cid, p in self._policies.items() if cid in running}
         self.rotator.set_running(running)
 
