@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -34,10 +35,14 @@ def cpu_seconds(pid: int, *, children: bool = False) -> float:
     return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+def run(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Wall time and the CLI's own CPU time (its user+system, from its rusage)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(argv, cwd=cwd, env=env, check=True, capture_output=True)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -67,7 +72,7 @@ def main() -> None:
                 spy = subprocess.Popen(spy_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 time.sleep(1.0)
             before, before_children = cpu_seconds(pid), cpu_seconds(pid, children=True)
-            up = run([*base, "up", "-d"], work, env)
+            up, up_cli = run([*base, "--progress", "quiet", "up", "-d"], work, env)
             used = cpu_seconds(pid) - before
             up_children = cpu_seconds(pid, children=True) - before_children
             if spy is not None:
@@ -80,7 +85,7 @@ def main() -> None:
                 spy = subprocess.Popen(spy_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 time.sleep(1.0)
             before, before_children = cpu_seconds(pid), cpu_seconds(pid, children=True)
-            down = run([*base, "down", "-t", "1"], work, env)
+            down, down_cli = run([*base, "--progress", "quiet", "down", "-t", "1"], work, env)
             down_used = cpu_seconds(pid) - before
             down_children = cpu_seconds(pid, children=True) - before_children
             if spy is not None:
@@ -88,8 +93,8 @@ def main() -> None:
                 spy.wait()
             per.append(used / args.services * 1000)
             print(f"up {up:.2f} s (engine CPU {used:.2f} s = {per[-1]:.1f} ms/container, its children "
-                  f"{up_children:.2f} s)  down {down:.2f} s (engine {down_used:.2f} s, children "
-                  f"{down_children:.2f} s)")
+                  f"{up_children:.2f} s, CLI {up_cli:.2f} s)  down {down:.2f} s (engine {down_used:.2f} s, "
+                  f"children {down_children:.2f} s, CLI {down_cli:.2f} s)")
         print(f"median engine CPU per container: {statistics.median(per):.1f} ms")
     finally:
         subprocess.run([*base, "down", "-t", "1"], cwd=work, env=env, check=False, capture_output=True)

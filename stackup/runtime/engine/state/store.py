@@ -158,7 +158,17 @@ class StateStore(Database):
         with self._lock:
             current = self.get_container(container_id)
             updated = current.model_validate({**current.model_dump(), **changes})
-            return self.save_container(updated)
+            # Only the changed columns are written: re-serialising the whole record (its config
+            # is most of it) for a status change was a fifth of the engine's database time.
+            row = updated.model_dump(mode="json", include=set(changes))
+            for key in row.keys() & set(_JSON["containers"]):
+                row[key] = None if row[key] is None else json.dumps(row[key], sort_keys=True)
+            if row:
+                assignments = ", ".join(f"{column} = :{column}" for column in row)
+                with self._tx() as db:
+                    sql = f"UPDATE containers SET {assignments} WHERE id = :id"
+                    db.execute(sql, {**row, "id": container_id})
+            return updated
 
     def get_container(self, container_id: str) -> ContainerRecord:
         rows = self._query("SELECT * FROM containers WHERE id = ?", (container_id,))
