@@ -267,8 +267,8 @@ class ContainerManager:
         return record
 
     def close(self) -> None:
-        """On engine shutdown: finish releasing stopped containers (runtime records, rootfs
-        mounts) and deleting removed containers' directories now."""
+        """On engine shutdown: finish deleting stopped containers' runtime records and removed
+        containers' directories now."""
         self._releaser.shutdown(wait=True)
         self._trash.drain()
 
@@ -288,10 +288,8 @@ class ContainerManager:
             grace = config.stop_grace_period if timeout_s is None else timeout_s
             conmon.stop(record.id, int(config.stop_signal), grace, paths=self.paths)
             # The exit is recorded now; deleting the runtime's record (a runtime process, tens of
-            # ms) and unmounting the rootfs happen after the answer: a `down` stops dependencies
-            # only once their dependents are stopped, so the stop's latency is on its critical
-            # path. Whatever needs them gone (start, remove) takes the same lock and releases
-            # first.
+            # ms) happens after the answer: a `down` stops dependencies only once their
+            # dependents are stopped, so the stop's latency is on its critical path.
             record = self.record_exit(record.id, requested=True, release_now=False) or record
         return record
 
@@ -376,7 +374,8 @@ class ContainerManager:
             finished = (current.finished_at if current is not None else None) or utcnow()
             if release_now:
                 self._release(record)
-            else:  # the runtime's record and the mount go right after the answer (see `stop`)
+            else:  # the mount goes now (an exited container pins none), the runtime's record later
+                self._unmount(record)
                 self._releaser.submit(self._release_exited, container_id)
             record = self._state.update_container(
                 container_id,
