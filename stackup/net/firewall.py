@@ -155,10 +155,11 @@ class Firewall:
     def __init__(self, root: Path) -> None:
         self.table = names.table_name(root)
 
-    def sync(self, networks: list[NetRule], ports: list[PortRule]) -> None:
-        """Make the table exactly what these networks and ports need, in one transaction."""
-        _nft(render(self.table, networks, ports))
+    def sync(self, networks: list[NetRule], ports: list[PortRule], *, also: str = "") -> None:
+        """Make the table exactly what these networks and ports need, in one transaction;
+        `also`: more nft commands for the same transaction (one `nft` process instead of two)."""
+        _nft(render(self.table, networks, ports) + also)
 
-    def destroy(self) -> None:
+    def destroy(self, *, also: str = "") -> None:
         """Remove the table and every rule in it; absent already is fine."""
-        _nft(f"table inet {self.table}\ndelete table inet {self.table}\n")
+        _nft(f"table inet {self.table}\ndelete table inet {self.table}\n" + also)

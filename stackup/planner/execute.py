@@ -190,15 +190,28 @@ class _Walk:
             max_workers=max(1, min(64, len(self.gates))), thread_name_prefix="stackup-wait"
         )
         running: dict[cf.Future[str | None], str] = {}
+        queued: list[str] = []  # operations waiting for a worker
+        busy = 0  # operations (not gates) running
         try:
-            while ready or running:
+            while ready or running or queued:
                 for node in ready:
-                    pool = gate_pool if node in self.gates else ops_pool
-                    running[pool.submit(self._work, node)] = node
+                    if node in self.gates:
+                        running[gate_pool.submit(self._work, node)] = node
+                    else:
+                        queued.append(node)
                 ready = []
+                # Handed to workers only as they free up, so the order can still change: a
+                # container's start (which unblocks its dependents' gates) goes before the early
+                # creates of dependents, which would otherwise hold every worker until all exist.
+                queued.sort(key=lambda n: (n.startswith(f"{PRECREATE}:"), order.get(n, -1)))
+                while queued and busy < parallel:
+                    node = queued.pop(0)
+                    running[ops_pool.submit(self._work, node)] = node
+                    busy += 1
                 finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
                 for future in sorted(finished, key=lambda f: order.get(running[f], -1)):
                     node = running.pop(future)
+                    busy -= node not in self.gates
                     self._settle(node, future)
                     settled = [node]
                     while settled:

@@ -12,7 +12,10 @@ A dead client's last requests outlive it: the engine finishes a `stop` or `remov
 So a released lock passes to the next holder only once every mutating request that was in
 flight at the moment of release has finished (`Inflight`), else the next `up` would observe a
 container as running that a moment later is stopped by the dead client's request (found by
-`bench/chaos.py`: SIGKILL of the CLI during `down`).
+`bench/chaos.py`: SIGKILL of the CLI during `down`). Such a request may even still sit unread
+in the dead client's socket when its lock's connection is seen closed, hence a grace period
+before the release. A live client pays neither: it releases the lock explicitly (`release`, with
+the token its `held` line carried) once all its requests have been answered.
 
 Waiters queue in arrival order (`asyncio.Lock` is fair), and each is told who holds the lock.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -67,10 +71,19 @@ class Inflight:
 
 
 @dataclass
+class _Hold:
+    """One acquisition of a lock: its token, and whether it was already given back."""
+
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+    released: bool = False
+
+
+@dataclass
 class _Entry:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     holder: str = ""
     users: int = 0
+    current: _Hold | None = None
 
 
 class ProjectLocks:
@@ -97,31 +110,51 @@ class ProjectLocks:
         entry = self._entries.setdefault(project, _Entry())
         entry.users += 1
         ticket = next(self._tickets)
-        acquired = False
+        hold: _Hold | None = None
         try:
             if entry.lock.locked():
                 yield ProjectLockStatus(state=LockState.WAITING, project=project, holder=entry.holder)
             await entry.lock.acquire()
-            acquired = True
+            hold = entry.current = _Hold()
             entry.holder = holder or f"client #{ticket}"
-            yield ProjectLockStatus(state=LockState.HELD, project=project, holder=entry.holder)
+            held = ProjectLockStatus(
+                state=LockState.HELD, project=project, holder=entry.holder, token=hold.token
+            )
+            yield held
             while True:
                 await asyncio.sleep(self.KEEPALIVE_S)
-                yield ProjectLockStatus(state=LockState.HELD, project=project, holder=entry.holder)
+                yield held
         finally:
             # A task of its own: this generator is being cancelled, and must not await here.
-            task = asyncio.get_running_loop().create_task(self._release(project, entry, acquired))
+            task = asyncio.get_running_loop().create_task(self._release(project, entry, hold))
             self._releases.add(task)
             task.add_done_callback(self._releases.discard)
 
-    async def _release(self, project: str, entry: _Entry, acquired: bool) -> None:
-        if acquired:
+    def release(self, project: str, token: str) -> bool:
+        """Give the lock back now, for a live client done with it: all its requests have been
+        answered, so there is nothing to wait for. False if `token` does not hold it (any more)."""
+        entry = self._entries.get(project)
+        hold = entry.current if entry is not None else None
+        if entry is None or hold is None or hold.released or not secrets.compare_digest(hold.token, token):
+            return False
+        self._give_back(entry, hold)
+        return True
+
+    @staticmethod
+    def _give_back(entry: _Entry, hold: _Hold) -> None:
+        hold.released = True
+        entry.current = None
+        entry.holder = ""
+        entry.lock.release()
+
+    async def _release(self, project: str, entry: _Entry, hold: _Hold | None) -> None:
+        if hold is not None and not hold.released:
             # A request the client sent just before it died may still sit unread in its socket
             # when the lock's connection is seen closed: let it begin before taking the snapshot.
             await asyncio.sleep(RELEASE_GRACE_S)
             await self.inflight.settle(self.inflight.snapshot())
-            entry.holder = ""
-            entry.lock.release()
+            if not hold.released:
+                self._give_back(entry, hold)
         entry.users -= 1
         if entry.users == 0 and self._entries.get(project) is entry:
             del self._entries[project]

@@ -18,7 +18,7 @@ from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 
-from stackup.errors import EngineUnavailable, NotFound, ProjectBusy, RuntimeFailure
+from stackup.errors import EngineUnavailable, NotFound, ProjectBusy, RuntimeFailure, StackupError
 from stackup.runtime.native.answers import raise_for_answer
 from stackup.runtime.native.streams import UpgradedStream, open_upgraded
 from stackup.runtime.native.unixhttp import Answer, UnixHTTP
@@ -184,7 +184,12 @@ class EngineClient:
         """Hold the project's lock in the engine for the duration of the `with` block: the
         connection stays open, and closing it (or this process dying) releases the lock.
         Waits at most `timeout_s` (None: forever) for another holder, telling `on_wait` who
-        it is; raises `ProjectBusy` after that."""
+        it is; raises `ProjectBusy` after that.
+
+        A block that ends normally gives the lock back explicitly: every request it made has been
+        answered, so the next holder need not wait the grace period the engine gives a client
+        that vanished (whose last requests may still be unread, see `projectlocks`). A block that
+        raised leaves it to the connection's close: worker threads may still be sending."""
         with self._http.stream("POST", f"/projects/{project}/lock", params={"holder": holder},
                                timeout_s=timeout_s) as response:  # fmt: skip
             if not 200 <= response.status < 300:
@@ -210,6 +215,9 @@ class EngineClient:
                 if on_wait is not None:
                     on_wait(other)
             yield  # keepalives are left unread: the socket's buffer absorbs a line every few seconds
+            if status.token:  # an older engine gives none: the close alone releases
+                with contextlib.suppress(StackupError, OSError):  # the close releases it anyway
+                    self._call("DELETE", f"/projects/{project}/lock", params={"token": status.token})
 
     # -- images -----------------------------------------------------------------------------
 

@@ -336,3 +336,5 @@ class ProjectLockStatus(_Frozen):
     state: LockState
     project: str
     holder: str = ""
+    #: With `held`: what `DELETE /projects/{name}/lock` takes to release the lock at once.
+    token: str = ""

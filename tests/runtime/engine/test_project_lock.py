@@ -61,6 +61,20 @@ def test_second_holder_waits_then_gets_it(engine: Engine) -> None:
     assert order == ["first", "second"]
 
 
+def test_a_finished_block_hands_the_lock_over_at_once(engine: Engine) -> None:
+    """Leaving the block releases explicitly: the next client is never told to wait (it would be
+    during the grace period the engine gives a client that vanished)."""
+    project = engine.name("h")
+    waits: list[str] = []
+    with EngineClient(engine.paths.socket) as other:
+        for _ in range(3):
+            with engine.client.project_lock(project, holder="up"):
+                pass
+            with other.project_lock(project, holder="down", on_wait=waits.append):
+                pass
+    assert waits == []
+
+
 def test_timeout_names_the_holder(engine: Engine) -> None:
     project = engine.name("q")
     with (
@@ -121,3 +135,28 @@ def test_release_waits_for_the_dead_clients_requests() -> None:
         return order
 
     assert asyncio.run(scenario()) == ["request ends", "second holds"]
+
+
+def test_explicit_release_takes_the_holders_token_only() -> None:
+    """`release` needs the token of the current hold; the hold's own later close (the client's
+    connection) then leaves the lock alone, whoever holds it by then."""
+
+    async def scenario() -> None:
+        locks = ProjectLocks()
+        first = locks.hold("p", "up, pid 1")
+        held = await anext(first)
+        assert held.state is LockState.HELD and held.token
+        assert not locks.release("p", "not-the-token")
+        assert not locks.release("other", held.token)
+        assert locks.release("p", held.token)
+        assert not locks.release("p", held.token)  # given back already
+        second = locks.hold("p", "up, pid 2")
+        assert (await anext(second)).state is LockState.HELD  # no waiting line: it was free
+        await first.aclose()  # the first client's connection closes afterwards
+        await asyncio.sleep(0)
+        assert locks.holder("p") == "up, pid 2"
+        await second.aclose()
+        while locks.holder("p") is not None:  # the dead-client path: grace, then released
+            await asyncio.sleep(0.05)
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))

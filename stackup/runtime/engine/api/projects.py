@@ -18,6 +18,14 @@ async def lock(request: Request) -> Response:
     return ndjson(engine_of(request).project_locks.hold(project, holder))
 
 
+async def release(request: Request) -> Response:
+    """Give the lock back at once (a live client done with it); 409 if the token does not hold it."""
+    project = request.path_params["name"]
+    if engine_of(request).project_locks.release(project, request.query_params.get("token", "")):
+        return Response(status_code=204)
+    return Response(status_code=409)
+
+
 ENDPOINTS = [
     Endpoint(
         "POST",
@@ -29,6 +37,17 @@ ENDPOINTS = [
         params=(
             Param("name", where="path", description="the project"),
             Param("holder", description="who asks, shown to those who wait (e.g. 'up, pid 42')"),
+        ),
+    ),
+    Endpoint(
+        "DELETE",
+        "/projects/{name}/lock",
+        release,
+        "Release the project's lock now (a client done with its requests); closing the lock's "
+        "connection alone releases it too, after a grace period for requests still unread",
+        params=(
+            Param("name", where="path", description="the project"),
+            Param("token", description="the token of the `held` line"),
         ),
     ),
 ]

@@ -13,6 +13,7 @@ assumed, so a pure cgroup2 machine works too (every controller maps to the one u
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import time
 from pathlib import Path
@@ -35,12 +36,23 @@ class CgroupLimits(BaseModel):
     cpu_period_us: int | None
 
 
-def hierarchies(mountinfo: Path = Path("/proc/self/mountinfo")) -> dict[str, tuple[Path, str]]:
+def hierarchies(mountinfo: Path | None = None) -> dict[str, tuple[Path, str]]:
     """Controller name -> (mount point, mount root). The cgroup2 mount is keyed `unified`.
 
     v1 mounts are keyed by each controller in their super options (`cpu`, `memory`,
     `name=systemd`, ...); a mount of several controllers appears once per controller.
+    This process's own table is read once: cgroup hierarchies are mounted at boot, while the
+    table grows with every container's mounts (reading it per removal was a sixth of `down`).
     """
+    return dict(_own_hierarchies() if mountinfo is None else _read_hierarchies(mountinfo))
+
+
+@functools.cache
+def _own_hierarchies() -> dict[str, tuple[Path, str]]:
+    return _read_hierarchies(Path("/proc/self/mountinfo"))
+
+
+def _read_hierarchies(mountinfo: Path) -> dict[str, tuple[Path, str]]:
     found: dict[str, tuple[Path, str]] = {}
     for line in mountinfo.read_text().splitlines():
         fields = line.split()

@@ -118,11 +118,12 @@ class RuntimeDirs(BaseModel):
 
 
 def conmon_command(
-    cfg: ContainerConfig, bundle_dir: Path, dirs: RuntimeDirs, log_path: Path, rt: OciRuntime
+    cfg: ContainerConfig, bundle_dir: Path, dirs: RuntimeDirs, log_path: Path, runtime_options: list[str]
 ) -> list[str]:
-    """The conmon invocation for `cfg` (Podman's flags; the runtime gets our `--root` through conmon)."""
+    """The conmon invocation for `cfg` (Podman's flags; `runtime_options` from
+    `OciRuntime.create_options`: the runtime gets our `--root` through conmon)."""
     command = [
-        CONMON, "--api-version", "1", "-c", cfg.id, "-u", cfg.id, *rt.conmon_args(),
+        CONMON, "--api-version", "1", "-c", cfg.id, "-u", cfg.id, *runtime_options,
         "--runtime-arg", "--log", "--runtime-arg", str(bundle_dir / RUNTIME_LOG),
         "-b", str(bundle_dir), "-p", str(bundle_dir / "pidfile"), "-P", str(bundle_dir / "conmon.pid"),
         "-n", cfg.name, "--exit-dir", str(dirs.exits), "--persist-dir", str(dirs.persist_dir(cfg.id)),
@@ -176,31 +177,27 @@ def create(
     log_path = log_path or bundle_dir / "ctr.log"
     ours, theirs = socket.socketpair()
     try:
-        with (bundle_dir / "conmon.err").open("w") as errors:
-            command = conmon_command(cfg, bundle_dir, dirs, log_path, rt)
+        with (bundle_dir / "conmon.err").open("w") as errors, rt.create_options() as runtime_options:
+            command = conmon_command(cfg, bundle_dir, dirs, log_path, runtime_options)
             env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
                    "_OCI_SYNCPIPE": str(theirs.fileno())}  # fmt: skip
-            # conmon execs `<runtime> create` and stays where it was started: in the runtime's view.
             # cwd "/": conmon and the runtime must not depend on the engine's working directory.
-            intermediate = rt.in_view(
-                lambda: subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=errors,
-                    pass_fds=(theirs.fileno(),),
-                    env=env,
-                    cwd="/",
-                    start_new_session=True,
-                    close_fds=True,
-                ),
-                long_lived=True,
-                keep=_create_needs(cfg),
+            intermediate = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                pass_fds=(theirs.fileno(),),
+                env=env,
+                cwd="/",
+                start_new_session=True,
+                close_fds=True,
             )
-        theirs.close()
-        # The intermediate exits as soon as the daemon has forked; reaping it leaves no zombie.
-        intermediate.wait(timeout=CREATE_TIMEOUT)
-        message = _read_sync(ours, time.monotonic() + CREATE_TIMEOUT)
+            theirs.close()
+            # The intermediate exits as soon as the daemon has forked; reaping it leaves no zombie.
+            intermediate.wait(timeout=CREATE_TIMEOUT)
+            # The runtime has entered its namespace once conmon reports: `create` has finished.
+            message = _read_sync(ours, time.monotonic() + CREATE_TIMEOUT)
     except (RuntimeFailure, subprocess.TimeoutExpired, ValueError) as exc:
         detail = _failure_text(bundle_dir, str(exc))
         _forget(cfg, paths)
@@ -228,11 +225,6 @@ def _failure_text(bundle_dir: Path, reported: str) -> str:
             if text and text not in reported:
                 parts.append(f"{label}: {text[-_DETAIL_MAX:]}")
     return "; ".join(parts)
-
-
-def _create_needs(cfg: ContainerConfig) -> list[Path]:
-    """The mounts `<runtime> create` must find: the rootfs and the network namespace to join."""
-    return [cfg.rootfs, *([cfg.netns_path] if cfg.netns_path is not None else [])]
 
 
 def _forget(cfg: ContainerConfig, paths: EnginePaths | None) -> None:

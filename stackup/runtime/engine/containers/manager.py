@@ -106,7 +106,10 @@ class ContainerManager:
         return ContainerConfig.model_validate(record.config)
 
     def log_path(self, record: ContainerRecord) -> Path:
-        return self.paths.container(record.id).dir / "ctr.log"
+        return self.log_file(record.id)
+
+    def log_file(self, container_id: str) -> Path:
+        return self.paths.container(container_id).dir / "ctr.log"
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -264,7 +267,9 @@ class ContainerManager:
         return record
 
     def close(self) -> None:
-        """On engine shutdown: finish deleting removed containers' directories now."""
+        """On engine shutdown: finish deleting stopped containers' runtime records and removed
+        containers' directories now."""
+        self._releaser.shutdown(wait=True)
         self._trash.drain()
 
     def stop(self, ref: str, timeout_s: float | None = None) -> ContainerRecord:

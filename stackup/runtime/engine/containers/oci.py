@@ -14,8 +14,10 @@ later, in place (not by rename: a bind mount pins the inode).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import secrets
 import stat
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -32,6 +34,10 @@ CATATONIT = Path("/usr/bin/catatonit")
 #: Where the init binary appears inside the container. /dev is the runtime's tmpfs, so the
 #: mount point never has to be created in the image, even with a read-only rootfs.
 INIT_PATH = "/dev/init"
+
+#: Stands for the serialised seccomp section in `write_bundle`'s JSON; random, so no user string can
+#: be it.
+_SECCOMP_MARK = f"seccomp-{secrets.token_hex(16)}"
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -290,6 +296,18 @@ def oci_config(cfg: ContainerConfig, *, seccomp_bpf: BpfCache | None = None) -> 
     With `seccomp_bpf` (crun), the seccomp profile is also given compiled, as the annotation
     crun prefers to compiling `linux.seccomp` itself; the section stays for any other runtime.
     """
+    config, seccomp = _config(cfg, seccomp_bpf)
+    if seccomp is not None:
+        config["linux"]["seccomp"] = json.loads(seccomp)
+    return config
+
+
+def _config(cfg: ContainerConfig, seccomp_bpf: BpfCache | None) -> tuple[dict[str, Any], str | None]:
+    """`oci_config` with `linux.seccomp` left as `_SECCOMP_MARK`, and that section serialised.
+
+    The section (about 300 rules) and its compiled annotation depend only on the capabilities
+    and the profile, shared by nearly every container: made once (`_seccomp`), not per container.
+    """
     user = resolve_user(cfg.rootfs, cfg.user)
     caps = capabilities(cfg)
     args = [INIT_PATH, "--", *cfg.args] if cfg.init else list(cfg.args)
@@ -314,12 +332,14 @@ def oci_config(cfg: ContainerConfig, *, seccomp_bpf: BpfCache | None = None) -> 
     }
     if nodes:
         linux["devices"] = nodes
+    seccomp: str | None = None
+    annotation: str | None = None
     if not cfg.privileged:
         linux["maskedPaths"] = list(MASKED_PATHS)
         linux["readonlyPaths"] = list(READONLY_PATHS)
         if cfg.seccomp != "unconfined":
-            profile = json.loads(cfg.seccomp) if cfg.seccomp else None
-            linux["seccomp"] = default_seccomp(caps, profile=profile)
+            seccomp, annotation = _seccomp(tuple(caps), cfg.seccomp or None, seccomp_bpf)
+            linux["seccomp"] = _SECCOMP_MARK
     config: dict[str, Any] = {
         "ociVersion": "1.0.2",
         "root": {"path": str(cfg.rootfs), "readonly": cfg.read_only},
@@ -328,9 +348,17 @@ def oci_config(cfg: ContainerConfig, *, seccomp_bpf: BpfCache | None = None) -> 
         "mounts": _mounts(cfg),
         "linux": linux,
     }
-    if seccomp_bpf is not None and "seccomp" in linux:
-        config["annotations"] = {ANNOTATION: seccomp_bpf.annotation(linux["seccomp"])}
-    return config
+    if annotation is not None:
+        config["annotations"] = {ANNOTATION: annotation}
+    return config, seccomp
+
+
+@functools.lru_cache(maxsize=32)
+def _seccomp(caps: tuple[str, ...], profile: str | None, bpf: BpfCache | None) -> tuple[str, str | None]:
+    """The serialised `linux.seccomp` for `caps` and a profile (Docker's when None), and its
+    compiled annotation when `bpf` is given (crun)."""
+    section = default_seccomp(caps, profile=json.loads(profile) if profile else None)
+    return json.dumps(section, separators=(",", ":")), bpf.annotation(section) if bpf is not None else None
 
 
 def exec_process_spec(
@@ -428,7 +456,11 @@ def write_bundle(cfg: ContainerConfig, bundle_dir: Path, *, seccomp_bpf: BpfCach
         (bundle_dir / name).write_text(text)
     config_path = bundle_dir / "config.json"
     tmp = config_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(oci_config(cfg, seccomp_bpf=seccomp_bpf), separators=(",", ":")))
+    config, seccomp = _config(cfg, seccomp_bpf)
+    text = json.dumps(config, separators=(",", ":"))
+    if seccomp is not None:
+        text = text.replace(f'"{_SECCOMP_MARK}"', seccomp, 1)
+    tmp.write_text(text)
     os.replace(tmp, config_path)
     return config_path
 

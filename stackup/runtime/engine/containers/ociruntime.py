@@ -11,11 +11,12 @@ This module owns what differs between the two: the binary, the engine-private st
 
 Hybrid cgroups: crun 1.8.1 refuses to run when cgroup2 sits beside the v1 controllers with a
 controller of its own ("cgroups in hybrid mode not supported"), as on the dev and CI machines
-(`hugetlb` on /sys/fs/cgroup/unified). So every crun process (and conmon, which runs
-`crun create` and stays in the namespace it was started in) is started in a private mount
-namespace where that mount is detached (`OciRuntime.in_view`). There crun sees plain v1 and
-puts limits where runc puts them; the host's mount table is untouched. A fresh namespace per
-call needs no state that could be lost when the engine dies.
+(`hugetlb` on /sys/fs/cgroup/unified). So every crun process that sets up cgroups is started in
+a private mount namespace where that mount is detached (`OciRuntime.in_view`). There crun sees
+plain v1 and puts limits where runc puts them; the host's mount table is untouched. A fresh
+namespace per call needs no state that could be lost when the engine dies. conmon, which lives
+as long as its container, stays in the engine's namespace: only the `crun create` it runs
+enters a private one, through `nsenter` (`OciRuntime.create_options`).
 
 Which runtime holds an existing container is read from the state roots, not the environment, so
 `stackup exec` in the CLI, or an engine restarted with the other runtime, still drives every
@@ -24,11 +25,12 @@ container with the runtime that created it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -45,6 +47,8 @@ ENV = "STACKUP_OCI_RUNTIME"
 _PINNED_TYPES = ("overlay", "nsfs")
 #: Runtime commands that set up no cgroup: they run in the engine's own view (see `OciRuntime.run`).
 _PLAIN_COMMANDS = frozenset({"state", "start", "kill"})
+#: util-linux's, essential on Debian: enters a namespace held by a file, then execs the runtime.
+NSENTER = "/usr/bin/nsenter"
 
 
 class RuntimeName(StrEnum):
@@ -94,8 +98,9 @@ class OciRuntime:
         processes it starts see the cgroups this runtime accepts.
 
         With a hidden cgroup2 mount that is a private mount namespace
-        (`linux.run_in_private_mounts`, about 0.5 ms). For a `long_lived` process (conmon lives
-        as long as its container; an interactive exec as long as its session) the engine's
+        (`linux.run_in_private_mounts`, about 0.5 ms). For a `long_lived` process (an
+        interactive exec lives as long as its session; conmon avoids this, see
+        `create_options`) the engine's
         other rootfs overlays and network namespaces are detached there too: the host's mounts
         are private here, so the host's later unmounts never reach a copy, and a lasting copy
         keeps an overlay's upperdir "in use" (a restarted container would mount over a live
@@ -121,9 +126,31 @@ class OciRuntime:
     def argv(self, *args: str) -> list[str]:
         return [self.binary, "--root", str(self.root), *args]
 
-    def conmon_args(self) -> list[str]:
-        """conmon's `-r` and the global options it must put before `create`."""
-        return ["-r", self.binary, "--runtime-arg", "--root", "--runtime-arg", str(self.root)]
+    @contextlib.contextmanager
+    def create_options(self) -> Iterator[list[str]]:
+        """conmon's `-r` and the global options it must put before `create`, valid in the block.
+
+        With a hidden cgroup2 mount, conmon runs `nsenter --mount=<fd> <runtime> ...`: the
+        runtime's `create` enters a private namespace made for it (`in_view`, without the
+        cgroup2 mount) and held open by the engine until the block ends, while conmon itself
+        stays in the engine's namespace. A conmon in a private copy would pin every other
+        container's overlay and network namespace for the life of its container unless each copy
+        unmounted them all (per create, about 40 us per mount: a cost that grew with the number of
+        containers). The runtime's copy vanishes when `create` exits (the container's own
+        namespace keeps only its rootfs after pivot_root), so it needs no such cleanup.
+        """
+        options = ["--runtime-arg", "--root", "--runtime-arg", str(self.root)]
+        if self.hides is None:
+            yield ["-r", self.binary, *options]
+            return
+        if not os.access(NSENTER, os.X_OK):
+            raise RuntimeFailure(f"{self.name} needs {NSENTER} (util-linux) on a hybrid-cgroup machine")
+        view = self.in_view(lambda: os.open("/proc/thread-self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC))
+        try:
+            enter = f"--mount=/proc/{os.getpid()}/fd/{view}"
+            yield ["-r", NSENTER, "--runtime-arg", enter, "--runtime-arg", self.binary, *options]
+        finally:
+            os.close(view)
 
     def run(self, *args: str, check: bool = True, plain: bool = False) -> subprocess.CompletedProcess[str]:
         """Run `<runtime> --root <root> ARGS`; on failure raise with the runtime's own message.

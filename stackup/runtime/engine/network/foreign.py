@@ -68,6 +68,18 @@ class ForeignFilter(BaseModel):
 
     def sync(self, our_table: str, bridges: list[str]) -> None:
         """Make our accepts in the foreign chain exactly one pair per bridge (none if no bridges)."""
+        script = self.script(our_table, bridges)
+        if not script:
+            return
+        done = _nft(script=script)
+        if done.returncode != 0:
+            raise RuntimeFailure(
+                f"cannot update {self.family} {self.table} for stackup: {done.stderr.strip()}"
+            )
+
+    def script(self, our_table: str, bridges: list[str]) -> str:
+        """The nft commands `sync` runs ("" when there is nothing to change), for a caller that
+        applies them in a transaction of its own."""
         entries = self._listing()
         marker = f"stackup:{our_table}"
         chain = self.target_chain(entries)
@@ -82,13 +94,7 @@ class ForeignFilter(BaseModel):
                         f'insert rule {self.family} {self.table} {chain} {direction} "{bridge}" '
                         f'accept comment "{marker}"'
                     )
-        if not lines:
-            return
-        done = _nft(script="\n".join(lines) + "\n")
-        if done.returncode != 0:
-            raise RuntimeFailure(
-                f"cannot update {self.family} {self.table} for stackup: {done.stderr.strip()}"
-            )
+        return "\n".join(lines) + "\n" if lines else ""
 
     def remove(self, our_table: str) -> None:
         """Take our accepts out again (on engine teardown)."""

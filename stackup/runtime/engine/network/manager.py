@@ -302,14 +302,15 @@ class NetworkManager:
         in a foreign chain) so an idle engine leaves no trace in the firewall."""
         live = [r for r in self._state.list_networks() if r.status is not NetworkStatus.REMOVING]
         configs = [config_of(r) for r in live]
+        # Our table and our accepts in a foreign chain change in one nft transaction: one
+        # process fewer per network created or removed, on the critical path of `up` and `down`.
+        foreign = self._foreign.script(self._firewall.table, [c.bridge for c in configs])
         if not configs:
-            self._firewall.destroy()
-            self._foreign.remove(self._firewall.table)
+            self._firewall.destroy(also=foreign)
             return
         rules = [NetRule(bridge=c.bridge, subnet=c.subnet, internal=c.internal) for c in configs]
         ports = [as_rule(p) for p in self._store.ports()]
-        self._firewall.sync(rules, ports)
-        self._foreign.sync(self._firewall.table, [c.bridge for c in configs])
+        self._firewall.sync(rules, ports, also=foreign)
 
     def _refresh_dns(self) -> None:
         """The endpoints changed: the DNS server rebuilds its table at the next lookup (once per

@@ -12,7 +12,7 @@ Not thread-safe on its own: the network manager calls it under its lock.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Address, IPv4Interface
 from pathlib import Path
 
 from stackup.errors import PlanError, RuntimeFailure
@@ -48,7 +48,7 @@ class Wiring:
 
     def ipam(self, network: str, config: NetworkConfig) -> Ipam:
         """The network's allocator as the records say it is now (leases and the last address)."""
-        taken = frozenset(lease.address for lease in self._state.leases(network=network))
+        taken = frozenset(IPv4Address(address) for address in self._state.leased_addresses(network))
         leases = Leases.model_validate({"addresses": taken, "last": self._store.cursor(network)})
         return Ipam(config.subnet, config.gateway, config.ip_range, leases=leases)
 
