@@ -13,7 +13,7 @@ import pytest
 
 from stackup.registry.media import OCI_MANIFEST
 from tests.e2e.conftest import IMAGE, Stackup, _leftovers
-from tests.registry._images import Layout, payload
+from tests.registry._images import Layout, digest_of, payload
 from tests.registry._registry import Pki, RegistryServer, free_port, htpasswd_line, skopeo
 
 USER, PASSWORD = "alice", "s3cret-pw"
@@ -60,16 +60,23 @@ def second_engine() -> Iterator[Stackup]:
 
 
 def _seed(server: RegistryServer, tmp_path: Path, repo: str, layers: list[dict[str, bytes]],
-          tag: str = "v1", creds: str | None = None) -> tuple[Layout, str]:
-    """Copy a made-up image into the registry with skopeo; (its blobs, manifest digest)."""
-    layout = Layout()
-    digest, raw = layout.image(layers)
+          tag: str = "v1", creds: str | None = None, made: tuple[Layout, str, bytes] | None = None,
+          ) -> tuple[Layout, str]:
+    """Copy a made-up image (or the one `made`) into the registry with skopeo; (its blobs, manifest
+    digest)."""
+    layout, digest, raw = made or _made(layers)
     name = f"oci-{repo.replace('/', '-')}-{tag}"
     directory = layout.write(tmp_path / name, {tag: (digest, raw, OCI_MANIFEST)})
     extra = ["--dest-creds", creds] if creds else []
     skopeo("copy", "--dest-tls-verify=false", *extra, f"oci:{directory}:{tag}",
            f"docker://{server.host}/{repo}:{tag}")
     return layout, digest
+
+
+def _made(layers: list[dict[str, bytes]]) -> tuple[Layout, str, bytes]:
+    layout = Layout()
+    digest, raw = layout.image(layers)
+    return layout, digest, raw
 
 
 def _images(su: Stackup) -> dict[str, dict[str, object]]:
@@ -129,6 +136,37 @@ def test_corrupted_blob_is_refused_and_nothing_is_stored(stackup: Stackup, regis
     assert f"{registry.host}/broken/app:v1" in result.stderr and victim in result.stderr
     assert f"{registry.host}/broken/app:v1" not in _images(stackup)
     assert _store_files(stackup.root) == before  # no record, blob, layer or temporary file left
+
+
+def test_a_damaged_image_is_pulled_but_never_runs(stackup: Stackup, registry: RegistryServer,
+                                                  tmp_path: Path, docker_config: Path) -> None:
+    """Its blobs are intact (the pull stores them), but the top layer does not unpack to the DiffID
+    its config promises: the container is refused, saying why and what to do."""
+    layout, _, raw = _made([BASE, {"app/bad": payload("bad", 20_000)}])
+    manifest = json.loads(raw)
+    config = json.loads(layout.blobs[manifest["config"]["digest"]])
+    config["rootfs"]["diff_ids"][-1] = digest_of(b"another layer")
+    config_raw = json.dumps(config, sort_keys=True).encode()
+    manifest["config"] = {**manifest["config"], "digest": layout.add(config_raw), "size": len(config_raw)}
+    raw = json.dumps(manifest, sort_keys=True).encode()
+    _seed(registry, tmp_path, "damaged/app", [], made=(layout, layout.add(raw), raw))
+    ref = f"{registry.host}/damaged/app:v1"
+    directory = stackup.project(tmp_path, COMPOSE.format(ref=ref, policy="missing"), prefix="damaged")
+    result = stackup.run("up", "-d", cwd=directory, check=False)
+    assert result.returncode != 0
+    assert "DiffID" in result.stderr and "damaged" in result.stderr and "pull it again" in result.stderr
+    out = stackup.run("ps", "-a", "--format", "json", cwd=directory).stdout.strip()
+    listed = json.loads(out) if out.startswith("[") else [json.loads(line) for line in out.splitlines()]
+    assert all(c["State"] != "running" for c in listed), listed
+
+
+def test_a_pulled_image_pushed_elsewhere_keeps_its_digest(stackup: Stackup, registry: RegistryServer,
+                                                          tmp_path: Path, docker_config: Path) -> None:
+    _, digest = _seed(registry, tmp_path, "keep/src", [BASE, {"app/keep": payload("keep", 30_000)}])
+    stackup.run("image", "pull", f"{registry.host}/keep/src:v1")
+    stackup.run("image", "tag", f"{registry.host}/keep/src:v1", f"{registry.host}/keep/dst:v1")
+    pushed = stackup.run("image", "push", f"{registry.host}/keep/dst:v1")
+    assert f"Pushed {registry.host}/keep/dst:v1 {digest}" in pushed.stdout
 
 
 def test_errors_name_the_image_and_what_to_do(stackup: Stackup, registry: RegistryServer,

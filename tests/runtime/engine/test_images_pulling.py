@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from stackup.errors import RuntimeFailure
+from stackup.registry.auth import Credentials, store_credentials
 from stackup.registry.client import RegistryClient
 from stackup.registry.config import RegistryConfig
 from stackup.registry.errors import DigestMismatch
@@ -27,9 +28,11 @@ from stackup.runtime.engine.images.layers import chain_ids
 from stackup.runtime.engine.images.pulling import CLIENTS, pull_image, push_stored
 from stackup.runtime.engine.images.store import ImageStore
 from stackup.runtime.engine.images.unpacking import BACKGROUND
+from stackup.runtime.native.credentials import credentials_for
 from stackup.runtime.wire.paths import EnginePaths
 from tests.registry._images import Layout, digest_of, payload
-from tests.registry._registry import RegistryServer
+from tests.registry._registry import Pki, RegistryServer, htpasswd_line
+from tests.registry.conftest import PASSWORD, USER
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("docker-registry") is None,
                                 reason="needs root (layers keep owners) and Debian's docker-registry")
@@ -117,7 +120,7 @@ def test_starts_racing_the_background_unpack_all_get_complete_layers(
     def start() -> None:
         try:
             results.append(store.layer_dirs(image))
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=start) for _ in range(4)]
@@ -178,3 +181,48 @@ def test_a_pulled_image_pushed_again_keeps_its_digest(
     # the kept manifest survives garbage collection while the image exists
     store.collect_garbage()
     assert store.pulled_manifest(image.id) == (raw, OCI_MANIFEST)
+
+
+@pytest.fixture(scope="module")
+def secure_mirror() -> Iterator[tuple[RegistryServer, Path]]:
+    """A TLS + htpasswd registry to serve as a Docker Hub mirror; (server, certs.d directory)."""
+    root = Path(tempfile.mkdtemp(prefix="stackup-pulling-mirror-"))
+    try:
+        pki = Pki(root / "pki")
+        htpasswd = root / "htpasswd"
+        htpasswd.write_text(htpasswd_line(USER, PASSWORD) + "\n")
+        with RegistryServer(root, tls=pki.issue("server"), htpasswd=htpasswd) as server:
+            certs = root / "certs.d"
+            (certs / server.host).mkdir(parents=True)
+            shutil.copy(pki.ca_path, certs / server.host / "ca.crt")
+            yield server, certs
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_mirror_gets_the_callers_credentials_for_it(
+        store: ImageStore, secure_mirror: tuple[RegistryServer, Path], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client sends the caller's login for the mirror host the engine's daemon.json names, and
+    the engine uses it there: the Docker Hub image comes from the private mirror alone."""
+    server, certs = secure_mirror
+    docker = tmp_path / "docker" / "config.json"
+    store_credentials(docker, server.host, Credentials(USER, PASSWORD))
+    monkeypatch.setenv("DOCKER_CONFIG", str(docker.parent))
+    daemon = tmp_path / "daemon.json"
+    daemon.write_text(json.dumps({"registry-mirrors": [f"https://{server.host}"]}))
+    auth = credentials_for("mirrored/app:v1", daemon_json=(daemon,))
+    assert [a.host for a in auth] == [server.host]
+
+    layout = Layout()
+    _, raw = layout.image([{"from/the/mirror": payload("mirror", 20_000)}])
+    pusher = RegistryConfig(docker_config=docker, certs_dir=certs, retries=1)
+    _push(server, pusher, tmp_path, "mirrored/app:v1", layout, raw)
+    engine = RegistryConfig.from_daemon_json(daemon, docker_config=tmp_path / "none.json", certs_dir=certs,
+                                             retries=1)
+    mark = server.log_mark()
+    image = pull_image(store, "mirrored/app:v1", auth=auth, config=engine)
+    assert image.refs == ("mirrored/app:v1",)
+    assert server.requests_since(mark, "GET /v2/mirrored/app/manifests/v1")
+    dirs = store.layer_dirs(image)
+    assert (dirs[0] / "from/the/mirror").read_bytes() == payload("mirror", 20_000)

@@ -27,7 +27,7 @@ from stackup.errors import NotFound, RuntimeFailure
 from stackup.registry.auth import Credentials
 from stackup.registry.blobs import BlobProgress, BlobState
 from stackup.registry.client import RegistryClient
-from stackup.registry.config import RegistryConfig
+from stackup.registry.config import DAEMON_JSON, RegistryConfig, daemon_json
 from stackup.registry.errors import RegistryError
 from stackup.registry.media import OCI_CONFIG, OCI_MANIFEST
 from stackup.registry.platform import Platform
@@ -39,7 +39,6 @@ from stackup.runtime.engine.images.store import ImageStore
 from stackup.runtime.engine.images.unpacking import BACKGROUND
 from stackup.runtime.wire.images import Image, LayerRecord, RegistryAuth, TransferEvent, TransferState
 
-DAEMON_JSON = (Path("/etc/stackup/daemon.json"), Path("/etc/docker/daemon.json"))
 _NO_DOCKER_CONFIG = Path("/nonexistent/stackup-engine/config.json")
 
 Report = Callable[[TransferEvent], None]
@@ -47,9 +46,9 @@ Report = Callable[[TransferEvent], None]
 
 def registry_config(candidates: Sequence[Path] = DAEMON_JSON) -> RegistryConfig:
     """The first daemon.json that exists decides; credentials never come from root's HOME."""
-    for path in candidates:
-        if path.is_file():
-            return RegistryConfig.from_daemon_json(path, docker_config=_NO_DOCKER_CONFIG)
+    path = daemon_json(candidates)
+    if path is not None:
+        return RegistryConfig.from_daemon_json(path, docker_config=_NO_DOCKER_CONFIG)
     return RegistryConfig(docker_config=_NO_DOCKER_CONFIG)
 
 
