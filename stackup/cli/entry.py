@@ -1,8 +1,8 @@
 """Console entry point.
 
 `stackup --version` answers before anything heavy is imported (target: < 150 ms end to end), and
-so does a no-op `up -d` that `fastpath` can prove unchanged, and `image pull` on a running
-engine (`pullfast`);
+so does a no-op `up -d` that `fastpath` can prove unchanged, `image pull` on a running
+engine (`pullfast`) and a `pull` of an unchanged stack (`pullstack`);
 every other invocation loads the typer app, and `StackupError`s become one-line messages and
 their exit codes instead of tracebacks.
 
@@ -41,6 +41,12 @@ def _main(args: list[str]) -> None:
         from stackup.cli.fastpath import try_noop_up
 
         code = try_noop_up(args)
+        if code is not None:
+            raise SystemExit(code)
+    if "pull" in args and args[:2] != ["image", "pull"]:
+        from stackup.cli.pullstack import try_stack_pull
+
+        code = try_stack_pull(args)
         if code is not None:
             raise SystemExit(code)
     if args[:2] == ["image", "pull"]:

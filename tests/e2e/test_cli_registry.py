@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from stackup.cli.pullstack import try_stack_pull
 from stackup.registry.media import OCI_MANIFEST
 from tests.e2e.conftest import IMAGE, Stackup, _leftovers
 from tests.registry._images import Layout, digest_of, payload
@@ -262,6 +263,48 @@ services:
     pushed = stackup.run("push", cwd=directory)
     assert f"Pushed {built} sha256:" in pushed.stdout
     assert "db: skipped" in pushed.stderr  # not built here: never pushed back
+
+
+def test_an_unchanged_stack_pulls_without_loading_the_model(
+        stackup: Stackup, registry: RegistryServer, tmp_path: Path, docker_config: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`pullstack`: a second identical `stackup pull` is answered from what the first one decided
+    plus the engine's present state, with the full path's output; a changed stack file, or an
+    image removed meanwhile, is noticed."""
+    _seed(registry, tmp_path, "fast/db", [BASE], tag="1")
+    _seed(registry, tmp_path, "fast/web", [BASE, {"web": payload("fastweb", 20_000)}], tag="1")
+    compose = f"""\
+services:
+  db:
+    image: {registry.host}/fast/db:1
+  web:
+    image: {registry.host}/fast/web:1
+    pull_policy: always
+  local:
+    image: {IMAGE}
+    pull_policy: never
+"""
+    directory = stackup.project(tmp_path, compose, prefix="pullfast")
+    stackup.run("pull", cwd=directory)  # full path: pulls both, records what it decided
+    full = stackup.run("pull", "--include-deps", cwd=directory)  # another command line: full path again
+    assert "db: skipped (already present)" in full.stderr
+    assert f"Pulled {registry.host}/fast/web:1 sha256:" in full.stdout
+
+    monkeypatch.setenv("STACKUP_ROOT", str(stackup.root))
+    monkeypatch.chdir(directory)
+    capsys.readouterr()
+    assert try_stack_pull(["pull"]) == 0
+    fast = capsys.readouterr()
+    assert (fast.out, fast.err) == (full.stdout, full.stderr)
+
+    stackup.run("image", "rm", f"{registry.host}/fast/db:1")
+    assert try_stack_pull(["pull"]) == 0
+    assert f"Pulled {registry.host}/fast/db:1 sha256:" in capsys.readouterr().out
+    assert f"{registry.host}/fast/db:1" in _images(stackup)
+
+    (directory / "compose.yaml").write_text(compose + "# edited\n")
+    assert try_stack_pull(["pull"]) is None  # the stack changed: the full path decides
+    assert try_stack_pull(["pull", "web"]) is None  # never run in full: nothing recorded
 
 
 @pytest.fixture(scope="module")

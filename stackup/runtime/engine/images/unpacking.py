@@ -21,6 +21,8 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
+from stackup.errors import NotFound
+
 log = logging.getLogger("stackupd.unpack")
 
 
@@ -76,6 +78,9 @@ class Background:
     def _run(what: str, job: Callable[[], object]) -> object:
         try:
             return job()
+        except NotFound:
+            log.debug("%s was removed before its background unpack", what)
+            raise
         except Exception as exc:  # the foreground unpack reports it where a container needs it
             log.warning("background unpack of %s failed: %s", what, exc)
             raise
