@@ -99,10 +99,12 @@ def test_pull_stores_blobs_then_layers_unpack_with_real_sizes(
     image = pull_image(store, f"{registry.host}/lazy/app:v1", config=config)
     for layer in image.layers:  # every blob is there, verified, before the pull returns
         assert store.blob_path(layer.digest).is_file()
-    dirs = store.layer_dirs(store.get(image.id))  # the background unpack's or its own
+    assert BACKGROUND.idle(60)  # the background unpack (a child process) did them all
+    chains = [c.removeprefix("sha256:") for c in chain_ids(image.diff_ids)]
+    assert set(chains) <= _unpacked(store)
+    dirs = store.layer_dirs(store.get(image.id))
     assert [(d / "etc/base").exists() for d in dirs] == [True, False]
     assert (dirs[1] / "app/bin").read_bytes() == payload("app", 100_000)
-    assert BACKGROUND.idle(60)
     sizes = [layer.size for layer in store.get(image.id).layers]
     assert sizes[0] >= 200_000 and sizes[1] >= 100_000  # files', not the (smaller) blobs'
     assert store.get(image.id).repo_digests == (f"{registry.host}/lazy/app@{digest}",)

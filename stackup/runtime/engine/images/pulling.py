@@ -236,7 +236,7 @@ def pull_image(store: ImageStore, ref_text: str, *, platform: str | None = None,
         sink.release_claims()
         if not ok:
             store.collect_garbage_if_idle()
-    BACKGROUND.submit(f"{ref.familiar} ({image.short_id})", lambda: store.layer_dirs(image))
+    BACKGROUND.submit(store.paths.root, image.id)
     return image
 
 

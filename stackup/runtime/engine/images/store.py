@@ -47,7 +47,7 @@ from stackup.runtime.engine.images.layers import (
     unpack_layer,
 )
 from stackup.runtime.engine.images.ref import ImageRef, is_digest
-from stackup.runtime.engine.images.unpacking import LOCKS
+from stackup.runtime.engine.images.unpacking import BACKGROUND, LOCKS
 from stackup.runtime.wire.imageconfig import ImageConfig
 from stackup.runtime.wire.images import Image, LayerRecord
 from stackup.runtime.wire.paths import EnginePaths
@@ -377,6 +377,9 @@ class ImageStore:
         chains = chain_ids(image.diff_ids)
         missing = [i for i, chain in enumerate(chains)
                    if not (self._layer_dir(chain) / "layer.json").exists()]
+        if missing:  # a background unpack of this image is as good as ours, and already started
+            BACKGROUND.wait(image.id)
+            missing = [i for i in missing if not (self._layer_dir(chains[i]) / "layer.json").exists()]
         if missing:
             self._unpack_missing(image, chains, missing)
         return [self._layer_dir(chain) / "diff" for chain in chains]
