@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,6 +88,13 @@ def _images(su: Stackup) -> dict[str, dict[str, object]]:
 
 
 def _store_files(root: Path) -> set[str]:
+    """The store's files, once the engine's background unpacks (child processes) are done."""
+    for _ in range(600):
+        running = subprocess.run(["pgrep", "-f", f"images.unpackchild {root} "], capture_output=True,
+                                 check=False)
+        if running.returncode != 0:
+            break
+        time.sleep(0.1)
     images = root / "images"
     return {str(p.relative_to(images)) for sub in ("blobs", "layers", "records")
             for p in (images / sub).rglob("*")}
