@@ -1,10 +1,10 @@
 """The background unpack's child process: `python -m stackup.runtime.engine.images.unpackchild
 ROOT IMAGE_ID...` unpacks the images' missing layers (DiffIDs checked) in the store at ROOT
-(`unpacking.Background` runs it at low priority, so the engine's own threads keep the GIL)."""
+(`unpacking.Background` runs it under `nice`, out of the engine's process so the engine's own
+threads keep the GIL)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -14,7 +14,6 @@ from stackup.runtime.wire.paths import EnginePaths
 
 
 def main(argv: list[str]) -> int:
-    os.nice(10)  # background work: the engine's requests and the containers come first
     store = ImageStore(EnginePaths(root=Path(argv[0])))
     failed = 0
     for image_id in argv[1:]:

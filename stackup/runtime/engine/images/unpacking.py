@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -63,14 +65,17 @@ class Background:
     thread asking for the GIL while another gunzips waits up to ~5 ms each time), so an unpack in
     an engine thread made every other request slow meanwhile (a warm pull of another image: 0.3 s
     instead of 0.06 s). A child (`nice` 10) runs the images queued so far in one go, one child at
-    a time; `wait` lets a container start that needs one of them wait for it rather than unpack
-    the same layers again, and then unpack whatever is still missing (if the child failed)."""
+    a time; `wait` lets a container start that needs one of them wait for it (at normal priority
+    from then on) rather than unpack the same layers again, and then unpack whatever is still
+    missing (if the child failed); an image only queued is left to the caller."""
 
     def __init__(self) -> None:
         self._queue: list[tuple[Path, str]] = []
         self._running: set[str] = set()
         self._cond = threading.Condition()
         self._worker: threading.Thread | None = None
+        self._child: subprocess.Popen[bytes] | None = None
+        self._urgent = False
 
     def submit(self, root: Path, image_id: str) -> None:
         with self._cond:
@@ -99,30 +104,50 @@ class Background:
                     self._running = set()
                     self._cond.notify_all()
 
-    @staticmethod
-    def _run(root: Path, image_ids: list[str]) -> None:
-        argv = [sys.executable, "-m", "stackup.runtime.engine.images.unpackchild", str(root), *image_ids]
+    def _run(self, root: Path, image_ids: list[str]) -> None:
+        nice = shutil.which("nice")  # coreutils: the niceness is set before the child runs
+        argv = [*((nice, "-n", "10") if nice else ()), sys.executable, "-m",
+                "stackup.runtime.engine.images.unpackchild", str(root), *image_ids]
         try:
-            done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, check=False)
+            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
         except OSError as exc:
             log.warning("cannot start the background unpack of %s: %s", ", ".join(image_ids), exc)
             return
-        if done.returncode != 0:  # a container that needs the layers unpacks them and says why
+        with self._cond:
+            self._child = child
+            if self._urgent:
+                _hurry(child)
+        try:
+            _, err = child.communicate()
+        finally:
+            with self._cond:
+                self._child, self._urgent = None, False
+        if child.returncode != 0:  # a container that needs the layers unpacks them and says why
             log.warning("background unpack of %s failed: %s", ", ".join(image_ids),
-                        done.stderr.decode(errors="replace").strip()[-500:])
+                        err.decode(errors="replace").strip()[-500:])
 
     def wait(self, image_id: str, timeout: float | None = None) -> None:
         """Return once no child is unpacking `image_id`; if it is only queued, it leaves the queue
         (the caller, who needs it now, unpacks it rather than wait for the images before it)."""
         with self._cond:
             self._queue = [(root, queued) for root, queued in self._queue if queued != image_id]
+            if image_id in self._running:  # someone waits for it now: no longer background work
+                self._urgent = True
+                if self._child is not None:
+                    _hurry(self._child)
             self._cond.wait_for(lambda: image_id not in self._running, timeout)
 
     def idle(self, timeout: float | None = None) -> bool:
         """Wait until every submitted unpack finished (tests); True if so."""
         with self._cond:
             return self._cond.wait_for(lambda: self._worker is None, timeout)
+
+
+def _hurry(child: subprocess.Popen[bytes]) -> None:
+    """Back to normal priority (the engine runs as root, so it may lower a niceness)."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, child.pid, 0)
 
 
 BACKGROUND = Background()
