@@ -25,7 +25,7 @@ from stackup.registry.push import push_image
 from stackup.registry.reference import Reference
 from stackup.registry.sinks import DirectorySource, blob_path
 from stackup.runtime.engine.images.layers import chain_ids
-from stackup.runtime.engine.images.pulling import CLIENTS, pull_image, push_stored
+from stackup.runtime.engine.images.pulling import CLIENTS, pull_image, push_stored, resume_unpacks
 from stackup.runtime.engine.images.store import ImageStore
 from stackup.runtime.engine.images.unpacking import BACKGROUND
 from stackup.runtime.native.credentials import credentials_for
@@ -228,3 +228,19 @@ def test_a_mirror_gets_the_callers_credentials_for_it(
     assert server.requests_since(mark, "GET /v2/mirrored/app/manifests/v1")
     dirs = store.layer_dirs(image)
     assert (dirs[0] / "from/the/mirror").read_bytes() == payload("mirror", 20_000)
+
+
+def test_layers_left_packed_by_a_stopped_engine_are_unpacked_at_the_next_start(
+        store: ImageStore, registry: RegistryServer, config: RegistryConfig, tmp_path: Path) -> None:
+    layout = Layout()
+    _, raw = layout.image([{"resume/me": payload("resume", 50_000)}])
+    _push(registry, config, tmp_path, "lazy/resume:v1", layout, raw)
+    image = pull_image(store, f"{registry.host}/lazy/resume:v1", config=config)
+    assert BACKGROUND.idle(60)
+    layer = store.paths.layers / chain_ids(image.diff_ids)[-1].removeprefix("sha256:")
+    shutil.rmtree(layer)  # as if the engine had stopped before its background unpack
+    assert resume_unpacks(store) == 1
+    assert BACKGROUND.idle(60)
+    assert (layer / "layer.json").exists()
+    assert (layer / "diff" / "resume/me").read_bytes() == payload("resume", 50_000)
+    assert resume_unpacks(store) == 0

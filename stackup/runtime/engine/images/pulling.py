@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-from stackup.errors import NotFound, RuntimeFailure
+from stackup.errors import NotFound, RuntimeFailure, StackupError
 from stackup.registry.auth import Credentials
 from stackup.registry.blobs import BlobProgress, BlobState
 from stackup.registry.client import RegistryClient
@@ -238,6 +238,20 @@ def pull_image(store: ImageStore, ref_text: str, *, platform: str | None = None,
             store.collect_garbage_if_idle()
     BACKGROUND.submit(store.paths.root, image.id)
     return image
+
+
+def resume_unpacks(store: ImageStore) -> int:
+    """At engine start: pulled images whose layers are still packed (the engine stopped or died
+    before its background unpack finished) are queued again; returns how many."""
+    try:
+        images = store.list()
+    except (StackupError, OSError, ValueError):  # a damaged store must not keep the engine down
+        return 0
+    pending = [image.id for image in images
+               if not all(store.has_layer(list(image.diff_ids[:i + 1])) for i in range(len(image.diff_ids)))]
+    for image_id in pending:
+        BACKGROUND.submit(store.paths.root, image_id)
+    return len(pending)
 
 
 def manifest_for(store: ImageStore, image: Image) -> bytes:
