@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import gzip
 import hashlib
 import json
@@ -218,22 +219,38 @@ class Tool:
 
 def _templated(template: str, refs: list[str]) -> list[Command]:
     """One command per reference (`{ref}`), or one for all of them (`{refs}`: the way Compose and
-    `stackup image pull A B ...` pull several images, in one process)."""
+    `stackup image pull A B ...` pull several images, in one process). `{python}` is this
+    interpreter's real path: `python` found on PATH may be a wrapper (pyenv's shim is a bash
+    script that costs ~0.25 s per start here), which an installed `stackup` never goes through."""
     if "{refs}" in template:
-        return [["sh", "-c", template.format(refs=" ".join(refs))]]
-    return [["sh", "-c", template.format(ref=ref)] for ref in refs]
+        return [["sh", "-c", template.format(refs=" ".join(refs), python=sys.executable)]]
+    return [["sh", "-c", template.format(ref=ref, python=sys.executable)] for ref in refs]
 
 
-def tools(stackup_cmd: str | None, stackup_reset: str | None) -> dict[str, Tool]:
-    if stackup_cmd:
-        stackup = Tool("stackup", lambda refs, _d: _templated(stackup_cmd, refs),
-                       lambda refs, _d: _templated(stackup_reset or "true", refs), ["stackup", "--version"])
+def _pull_with(template: str, refs: list[str], _workdir: Path) -> list[Command]:
+    return _templated(template, refs)
+
+
+def stackup_names(commands: list[str]) -> list[str]:
+    """`stackup` for the first `--stackup-cmd`, `stackup-2`, `stackup-3` ... for the others."""
+    return ["stackup" if i == 0 else f"stackup-{i + 1}" for i in range(len(commands))]
+
+
+def tools(stackup_cmds: list[str], stackup_reset: str | None) -> dict[str, Tool]:
+    extra: dict[str, Tool] = {}
+    for name, command in zip(stackup_names(stackup_cmds), stackup_cmds, strict=True):
+        extra[name] = Tool(name, functools.partial(_pull_with, command),
+                           lambda refs, _d: _templated(stackup_reset or "true", refs),
+                           [sys.executable, "-c", "0"])
+    if extra:
+        stackup = extra.pop("stackup")
     else:
         stackup = Tool("stackup", lambda refs, d: [[sys.executable, "-c", _LIBRARY_PULL, str(d / "stackup"),
                                                     *refs]],
                        lambda _refs, d: [["rm", "-rf", str(d / "stackup")]], [sys.executable, "-c", "0"])
     return {
         "stackup": stackup,
+        **extra,
         "stackup-resident": Tool("stackup-resident", lambda refs, d: [[str(d / "stackup-resident"), *refs]],
                                  lambda _refs, d: [["rm", "-rf", str(d / "stackup-resident")]],
                                  [sys.executable, "-c", "0"], resident=True),
@@ -336,8 +353,11 @@ def main() -> None:
     parser.add_argument("--big-layers", type=int, default=5)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--tools", default="stackup,stackup-resident,skopeo,docker,podman")
-    parser.add_argument("--stackup-cmd", help="command template with {ref} (one command per image) or "
-                        "{refs} (one for all), e.g. 'stackup image pull -q {refs}'")
+    parser.add_argument("--stackup-cmd", action="append", default=[],
+                        help="command template with {ref} (one command per image) or {refs} (one for "
+                        "all), e.g. 'stackup image pull -q {refs}'; `{python}`: this interpreter. "
+                        "Repeat it to time several: they are named stackup, stackup-2, ... (add those "
+                        "names to --tools)")
     parser.add_argument("--stackup-reset", help="command template with {ref} that forgets the image")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-pull-"))
@@ -363,7 +383,9 @@ def main() -> None:
                 "setup": {"build_s": built, "stackup_push_s": pushed,
                           "big_compressed_bytes": sizes["bench/debian"],
                           "small_compressed_bytes": sizes["bench/small-0"],
-                          "stackup_mode": "cli" if args.stackup_cmd else "library into a directory sink"},
+                          "stackup_mode": "cli" if args.stackup_cmd else "library into a directory sink",
+                          "stackup_cmds": dict(zip(stackup_names(args.stackup_cmd), args.stackup_cmd,
+                                                   strict=True))},
             }
             for name in args.tools.split(","):
                 tool = catalogue[name]
@@ -399,8 +421,8 @@ def show(report: dict[str, object]) -> None:
             peers = {k: v for k, v in rows.items() if not k.startswith("stackup")}
             best = min(peers.values()) if peers else None
             for name, seconds in sorted(rows.items(), key=lambda kv: kv[1]):
-                ours = best and name.startswith("stackup")
-                ratio = f"  x{seconds / best:.2f} of fastest peer" if ours else ""
+                ours = best is not None and name.startswith("stackup")
+                ratio = f"  x{seconds / best:.2f} of fastest peer" if best and ours else ""
                 print(f"{label:9} {mode}  {name:16} {seconds:8.3f} s{ratio}")
 
 

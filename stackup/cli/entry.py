@@ -2,7 +2,8 @@
 
 `stackup --version` answers before anything heavy is imported (target: < 150 ms end to end), and
 so does a no-op `up -d` that `fastpath` can prove unchanged, a `build` whose recorded
-requests are proven current (`buildfast`), and `image pull` on a running engine (`pullfast`);
+requests are proven current (`buildfast`), `image pull` on a running engine (`pullfast`) and a
+`pull` of an unchanged stack (`pullstack`);
 every other invocation loads the typer app, and `StackupError`s become one-line messages and
 their exit codes instead of tracebacks.
 
@@ -47,6 +48,12 @@ def _main(args: list[str]) -> None:
         from stackup.cli.buildfast import try_build
 
         code = try_build(args)
+        if code is not None:
+            raise SystemExit(code)
+    if "pull" in args and args[:2] != ["image", "pull"]:
+        from stackup.cli.pullstack import try_stack_pull
+
+        code = try_stack_pull(args)
         if code is not None:
             raise SystemExit(code)
     if args[:2] == ["image", "pull"]:

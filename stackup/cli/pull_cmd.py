@@ -7,8 +7,10 @@ errors. Results go to stdout: one line per image (`NAME ID` for a pull, `NAME DI
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -19,6 +21,7 @@ from stackup.cli.output import warn, write
 if TYPE_CHECKING:
     from stackup.api.pulling import Transfer
     from stackup.runtime.base import LayerProgress, TransferProgress
+    from stackup.spec.loader import LoadedProject
 
 _WORDS = {"exists": "Already exists", "done": "Pull complete"}
 _PUSH_WORDS = {"exists": "Layer already exists", "done": "Pushed"}
@@ -78,7 +81,39 @@ def pull(
     with opts.stack(names) as stack:
         results = stack.pull(names, include_deps=include_deps, ignore_failures=ignore_pull_failures,
                              progress=_progress(quiet, _WORDS))
+        if stack.loaded is not None and not any(t.error for t in results):
+            _remember_pull(stack.loaded, results)
     _report(results, "Pulled", quiet)
+
+
+def _remember_pull(loaded: LoadedProject, results: list[Transfer]) -> None:
+    """Record what a later identical `pull` must find to skip loading (see `cli/pullstack.py`)."""
+    from stackup.cli.context import ARGV
+    from stackup.cli.fastpath import discover
+    from stackup.cli.pullstack import remember, split_pull_argv
+    from stackup.planner.pulls import parse_policy
+    from stackup.registry.reference import Reference
+
+    split = split_pull_argv(ARGV)
+    if split is None or loaded.inputs is None or not loaded.inputs.complete:
+        return
+    stack_files, env_files = discover(split[0], Path.cwd())
+    if stack_files != [str(f) for f in loaded.files]:
+        return  # discovery depends on something the shortcut cannot see: never cache
+    project = loaded.project
+    services = []
+    for name in sorted({name for t in results for name in t.services}):
+        service = project.services[name]
+        services.append({
+            "name": name, "image": service.image or "", "declared": service.pull_policy,
+            "policy": parse_policy(service.pull_policy, service.pull_refresh_after)[0].value,
+            "platform": service.platform,
+            "familiar": Reference.parse(service.image).familiar if service.image else "",
+        })
+    inputs = {"files": dict(loaded.inputs.files), "variables": dict(loaded.inputs.variables)}
+    with contextlib.suppress(OSError):
+        remember(ARGV, project=project.name, stack_files=stack_files, env_files=env_files, inputs=inputs,
+                 services=services)
 
 
 def push(

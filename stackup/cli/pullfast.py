@@ -45,12 +45,38 @@ def _registry_host(ref: str) -> str:
     return "docker.io"
 
 
-def _auth(ref: str) -> list[dict[str, str]] | None:
-    """The caller's credentials for the reference's registry; None: let the full path decide.
+def _mirror_hosts() -> list[str] | None:
+    """The registry mirrors the engine tries for Docker Hub images (their hosts); None when the
+    settings cannot be read cheaply (the full path decides)."""
+    for name in ("/etc/stackup/daemon.json", "/etc/docker/daemon.json"):
+        try:
+            data = json.loads(Path(name).read_bytes())
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
+            return None
+        mirrors = data.get("registry-mirrors") if isinstance(data, dict) else None
+        if not mirrors:
+            return []
+        from stackup.registry.config import mirror_host
 
-    Docker's config is read with `json` first; only when it may hold something for this host (or
-    names a credential store) is `stackup.registry.auth` loaded, which knows every form."""
+        return [mirror_host(str(m)) for m in mirrors]
+    return []
+
+
+def _auth(ref: str) -> list[dict[str, str]] | None:
+    """The caller's credentials for the reference's registry (and, for Docker Hub, its mirrors);
+    None: let the full path decide.
+
+    Docker's config is read with `json` first; only when it may hold something for these hosts
+    (or names a credential store) is `stackup.registry.auth` loaded, which knows every form."""
     host = _registry_host(ref)
+    hosts = [host]
+    if host == "docker.io":
+        mirrors = _mirror_hosts()
+        if mirrors is None:
+            return None
+        hosts += [m for m in mirrors if m not in hosts]
     base = os.environ.get("DOCKER_CONFIG")
     path = (Path(base) if base else Path.home() / ".docker") / "config.json"
     try:
@@ -59,23 +85,24 @@ def _auth(ref: str) -> list[dict[str, str]] | None:
         return []
     except (OSError, ValueError):
         return None
-    hub = host == "docker.io"
+    keys = [key for section in ("auths", "credHelpers") for key in (data.get(section) or {})]
     mentions = data.get("credsStore") or any(
-        host in key or (hub and "docker.io" in key)
-        for section in ("auths", "credHelpers") for key in (data.get(section) or {}))
+        name in key or (name == "docker.io" and "docker.io" in key) for name in hosts for key in keys)
     if not mentions:
         return []
     from stackup.registry.auth import load_credentials
     from stackup.registry.errors import RegistryError
 
-    try:
-        found = load_credentials(path, host)
-    except RegistryError:
-        return None
-    if found is None:
-        return []
-    return [{"host": host, "username": found.username, "password": found.password,
-             "identity_token": found.identity_token}]
+    found = []
+    for name in hosts:
+        try:
+            creds = load_credentials(path, name)
+        except RegistryError:
+            return None
+        if creds is not None:
+            found.append({"host": name, "username": creds.username, "password": creds.password,
+                          "identity_token": creds.identity_token})
+    return found
 
 
 def try_image_pull(args: list[str]) -> int | None:

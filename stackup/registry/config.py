@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from stackup.registry.errors import RegistryError
 
 DEFAULT_CERTS_DIR = Path("/etc/docker/certs.d")
 LOOPBACK_CIDRS = ("127.0.0.0/8", "::1/128")
+DAEMON_JSON = (Path("/etc/stackup/daemon.json"), Path("/etc/docker/daemon.json"))
+"""Where the engine's registry settings live: the first that exists decides."""
 
 
 def default_docker_config() -> Path:
@@ -62,3 +65,26 @@ class RegistryConfig:
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def daemon_json(candidates: Sequence[Path] = DAEMON_JSON) -> Path | None:
+    """The daemon.json that decides the engine's registry settings, if any."""
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def mirror_host(mirror: str) -> str:
+    """`host[:port]` of a mirror URL: the name its credentials are filed under, as a registry's."""
+    base = mirror.rstrip("/")
+    return base.split("://", 1)[1].split("/", 1)[0] if "://" in base else base.split("/", 1)[0]
+
+
+def configured_mirror_hosts(candidates: Sequence[Path] = DAEMON_JSON) -> tuple[str, ...]:
+    """The mirror hosts the engine will try for Docker Hub pulls; () when unreadable (the engine
+    then reports the file's problem itself)."""
+    path = daemon_json(candidates)
+    if path is None:
+        return ()
+    try:
+        return tuple(mirror_host(m) for m in RegistryConfig.from_daemon_json(path).mirrors)
+    except RegistryError:
+        return ()

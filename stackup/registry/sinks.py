@@ -2,7 +2,8 @@
 
 `DirectorySink` keeps blobs as `ROOT/blobs/<algorithm>/<hex>` (the OCI image layout's blob tree):
 the benchmark pulls into it, tests inspect it, and it shows the contract a store must keep:
-bytes go to a private temporary file and appear under their digest only on `commit`.
+bytes go to a private temporary file and appear under their digest only on `commit` (`BlobFile`,
+which the engine's store sink uses too).
 `DirectorySource` serves the same tree to `push`.
 """
 
@@ -14,7 +15,7 @@ import hashlib
 import importlib
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -22,6 +23,7 @@ from stackup.registry.errors import DigestMismatch, RegistryError
 from stackup.registry.media import Compression
 
 _CHUNK = 1 << 20
+PARTIAL_PREFIX = ".partial-"
 
 
 def blob_path(root: Path, digest: str) -> Path:
@@ -29,11 +31,16 @@ def blob_path(root: Path, digest: str) -> Path:
     return root / "blobs" / algorithm / encoded
 
 
-class _FileWriter:
-    def __init__(self, target: Path) -> None:
+class BlobFile:
+    """A blob being written: a private temporary file next to `target` that becomes the blob only
+    on `commit` (an atomic rename), or disappears on `abort`. The one blob writer of the project:
+    `DirectorySink` and the engine's store sink both hand it out; `on_done` runs after either."""
+
+    def __init__(self, target: Path, on_done: Callable[[], None] | None = None) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         self._target = target
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=".partial-")
+        self._on_done = on_done
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=PARTIAL_PREFIX)
         self._tmp = Path(name)
         self._file: IO[bytes] | None = os.fdopen(fd, "wb")
 
@@ -43,15 +50,26 @@ class _FileWriter:
 
     def commit(self) -> None:
         assert self._file is not None
-        self._file.close()
-        self._file = None
-        os.replace(self._tmp, self._target)
-
-    def abort(self) -> None:
-        if self._file is not None:
+        try:
             self._file.close()
             self._file = None
-        self._tmp.unlink(missing_ok=True)
+            os.replace(self._tmp, self._target)
+        finally:
+            self._finish()
+
+    def abort(self) -> None:
+        try:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+            self._tmp.unlink(missing_ok=True)
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        if self._on_done is not None:
+            done, self._on_done = self._on_done, None
+            done()
 
 
 class DirectorySink:
@@ -66,12 +84,13 @@ class DirectorySink:
     def read(self, digest: str) -> bytes:
         return blob_path(self.root, digest).read_bytes()
 
-    def open_writer(self, digest: str, size: int, media_type: str) -> _FileWriter:
-        return _FileWriter(blob_path(self.root, digest))
+    def open_writer(self, digest: str, size: int, media_type: str) -> BlobFile:
+        return BlobFile(blob_path(self.root, digest))
 
     def partials(self) -> list[Path]:
         """Temporary files left behind (there must never be any after a pull returns or raises)."""
-        return sorted((self.root / "blobs").rglob(".partial-*")) if (self.root / "blobs").is_dir() else []
+        blobs = self.root / "blobs"
+        return sorted(blobs.rglob(PARTIAL_PREFIX + "*")) if blobs.is_dir() else []
 
 
 class DirectorySource:

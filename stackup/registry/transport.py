@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from stackup.registry.config import LOOPBACK_CIDRS, RegistryConfig
+from stackup.registry.config import LOOPBACK_CIDRS, RegistryConfig, mirror_host
 from stackup.registry.errors import RegistryError
 from stackup.registry.reference import DEFAULT_DOMAIN
 
@@ -124,7 +124,7 @@ class Transport:
                 base = mirror.rstrip("/")
                 if "://" not in base:
                     base = "https://" + base
-                name = base.split("://", 1)[1].split("/", 1)[0]
+                name = mirror_host(base)
                 out.append(Endpoint(host, base, verify=not self.is_insecure(name), mirror=True))
         target = api_host(host)
         insecure = self.is_insecure(target)

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from stackup.cli.pullstack import try_stack_pull
 from stackup.registry.media import OCI_MANIFEST
 from tests.e2e.conftest import IMAGE, Stackup, _leftovers
-from tests.registry._images import Layout, payload
+from tests.registry._images import Layout, digest_of, payload
 from tests.registry._registry import Pki, RegistryServer, free_port, htpasswd_line, skopeo
 
 USER, PASSWORD = "alice", "s3cret-pw"
@@ -60,10 +63,11 @@ def second_engine() -> Iterator[Stackup]:
 
 
 def _seed(server: RegistryServer, tmp_path: Path, repo: str, layers: list[dict[str, bytes]],
-          tag: str = "v1", creds: str | None = None) -> tuple[Layout, str]:
-    """Copy a made-up image into the registry with skopeo; (its blobs, manifest digest)."""
-    layout = Layout()
-    digest, raw = layout.image(layers)
+          tag: str = "v1", creds: str | None = None, made: tuple[Layout, str, bytes] | None = None,
+          ) -> tuple[Layout, str]:
+    """Copy a made-up image (or the one `made`) into the registry with skopeo; (its blobs, manifest
+    digest)."""
+    layout, digest, raw = made or _made(layers)
     name = f"oci-{repo.replace('/', '-')}-{tag}"
     directory = layout.write(tmp_path / name, {tag: (digest, raw, OCI_MANIFEST)})
     extra = ["--dest-creds", creds] if creds else []
@@ -72,12 +76,25 @@ def _seed(server: RegistryServer, tmp_path: Path, repo: str, layers: list[dict[s
     return layout, digest
 
 
+def _made(layers: list[dict[str, bytes]]) -> tuple[Layout, str, bytes]:
+    layout = Layout()
+    digest, raw = layout.image(layers)
+    return layout, digest, raw
+
+
 def _images(su: Stackup) -> dict[str, dict[str, object]]:
     listed = json.loads(su.run("image", "ls", "--format", "json").stdout)
     return {ref: image for image in listed for ref in image["refs"]}
 
 
 def _store_files(root: Path) -> set[str]:
+    """The store's files, once the engine's background unpacks (child processes) are done."""
+    for _ in range(600):
+        running = subprocess.run(["pgrep", "-f", f"images.unpackchild {root} "], capture_output=True,
+                                 check=False)
+        if running.returncode != 0:
+            break
+        time.sleep(0.1)
     images = root / "images"
     return {str(p.relative_to(images)) for sub in ("blobs", "layers", "records")
             for p in (images / sub).rglob("*")}
@@ -129,6 +146,37 @@ def test_corrupted_blob_is_refused_and_nothing_is_stored(stackup: Stackup, regis
     assert f"{registry.host}/broken/app:v1" in result.stderr and victim in result.stderr
     assert f"{registry.host}/broken/app:v1" not in _images(stackup)
     assert _store_files(stackup.root) == before  # no record, blob, layer or temporary file left
+
+
+def test_a_damaged_image_is_pulled_but_never_runs(stackup: Stackup, registry: RegistryServer,
+                                                  tmp_path: Path, docker_config: Path) -> None:
+    """Its blobs are intact (the pull stores them), but the top layer does not unpack to the DiffID
+    its config promises: the container is refused, saying why and what to do."""
+    layout, _, raw = _made([BASE, {"app/bad": payload("bad", 20_000)}])
+    manifest = json.loads(raw)
+    config = json.loads(layout.blobs[manifest["config"]["digest"]])
+    config["rootfs"]["diff_ids"][-1] = digest_of(b"another layer")
+    config_raw = json.dumps(config, sort_keys=True).encode()
+    manifest["config"] = {**manifest["config"], "digest": layout.add(config_raw), "size": len(config_raw)}
+    raw = json.dumps(manifest, sort_keys=True).encode()
+    _seed(registry, tmp_path, "damaged/app", [], made=(layout, layout.add(raw), raw))
+    ref = f"{registry.host}/damaged/app:v1"
+    directory = stackup.project(tmp_path, COMPOSE.format(ref=ref, policy="missing"), prefix="damaged")
+    result = stackup.run("up", "-d", cwd=directory, check=False)
+    assert result.returncode != 0
+    assert "DiffID" in result.stderr and "damaged" in result.stderr and "pull it again" in result.stderr
+    out = stackup.run("ps", "-a", "--format", "json", cwd=directory).stdout.strip()
+    listed = json.loads(out) if out.startswith("[") else [json.loads(line) for line in out.splitlines()]
+    assert all(c["State"] != "running" for c in listed), listed
+
+
+def test_a_pulled_image_pushed_elsewhere_keeps_its_digest(stackup: Stackup, registry: RegistryServer,
+                                                          tmp_path: Path, docker_config: Path) -> None:
+    _, digest = _seed(registry, tmp_path, "keep/src", [BASE, {"app/keep": payload("keep", 30_000)}])
+    stackup.run("image", "pull", f"{registry.host}/keep/src:v1")
+    stackup.run("image", "tag", f"{registry.host}/keep/src:v1", f"{registry.host}/keep/dst:v1")
+    pushed = stackup.run("image", "push", f"{registry.host}/keep/dst:v1")
+    assert f"Pushed {registry.host}/keep/dst:v1 {digest}" in pushed.stdout
 
 
 def test_errors_name_the_image_and_what_to_do(stackup: Stackup, registry: RegistryServer,
@@ -224,6 +272,48 @@ services:
     pushed = stackup.run("push", cwd=directory)
     assert f"Pushed {built} sha256:" in pushed.stdout
     assert "db: skipped" in pushed.stderr  # not built here: never pushed back
+
+
+def test_an_unchanged_stack_pulls_without_loading_the_model(
+        stackup: Stackup, registry: RegistryServer, tmp_path: Path, docker_config: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`pullstack`: a second identical `stackup pull` is answered from what the first one decided
+    plus the engine's present state, with the full path's output; a changed stack file, or an
+    image removed meanwhile, is noticed."""
+    _seed(registry, tmp_path, "fast/db", [BASE], tag="1")
+    _seed(registry, tmp_path, "fast/web", [BASE, {"web": payload("fastweb", 20_000)}], tag="1")
+    compose = f"""\
+services:
+  db:
+    image: {registry.host}/fast/db:1
+  web:
+    image: {registry.host}/fast/web:1
+    pull_policy: always
+  local:
+    image: {IMAGE}
+    pull_policy: never
+"""
+    directory = stackup.project(tmp_path, compose, prefix="pullfast")
+    stackup.run("pull", cwd=directory)  # full path: pulls both, records what it decided
+    full = stackup.run("pull", "--include-deps", cwd=directory)  # another command line: full path again
+    assert "db: skipped (already present)" in full.stderr
+    assert f"Pulled {registry.host}/fast/web:1 sha256:" in full.stdout
+
+    monkeypatch.setenv("STACKUP_ROOT", str(stackup.root))
+    monkeypatch.chdir(directory)
+    capsys.readouterr()
+    assert try_stack_pull(["pull"]) == 0
+    fast = capsys.readouterr()
+    assert (fast.out, fast.err) == (full.stdout, full.stderr)
+
+    stackup.run("image", "rm", f"{registry.host}/fast/db:1")
+    assert try_stack_pull(["pull"]) == 0
+    assert f"Pulled {registry.host}/fast/db:1 sha256:" in capsys.readouterr().out
+    assert f"{registry.host}/fast/db:1" in _images(stackup)
+
+    (directory / "compose.yaml").write_text(compose + "# edited\n")
+    assert try_stack_pull(["pull"]) is None  # the stack changed: the full path decides
+    assert try_stack_pull(["pull", "web"]) is None  # never run in full: nothing recorded
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from stackup.runtime.engine.containers.execs import ExecSessions
 from stackup.runtime.engine.containers.manager import ContainerManager
 from stackup.runtime.engine.containers.networking import LazyNetworks
 from stackup.runtime.engine.containers.syncing import SyncCounts
+from stackup.runtime.engine.images.pulling import resume_unpacks
 from stackup.runtime.engine.images.store import ImageStore
 from stackup.runtime.engine.projectlocks import ProjectLocks
 from stackup.runtime.engine.state.events import EventBus
@@ -111,6 +112,7 @@ class EngineService:
         state = StateStore(paths.state_db)
         events = EventBus(state)
         images = ImageStore(paths)
+        resume_unpacks(images)  # in the background: pulled images the last engine left packed
         volumes = VolumeManager(paths, state, events)
         networks = LazyNetworks(paths, state)
         containers = ContainerManager(paths, state, events, images, volumes, networks=networks)

@@ -94,8 +94,11 @@ class Build:
     # -- planning -------------------------------------------------------------------------------
 
     def _base_image(self, ref: str) -> Image:
+        """A base image, its layers unpacked (a pulled one may not be yet: `images/unpacking.py`)."""
         try:
-            return self.store.get(ref)
+            image = self.store.get(ref)
+            self.store.layer_dirs(image)
+            return image
         except NotFound:
             raise missing_base(ref) from None
 

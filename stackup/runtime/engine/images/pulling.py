@@ -1,13 +1,13 @@
 """Registry pulls and pushes for the engine's image store, over `stackup.registry`.
 
 A pull streams verified blobs straight into the store's blob directory (`StoreSink`: a private
-temporary file renamed to its digest only after the client verified size and digest), unpacks
-each layer as soon as its blob is committed, while the others still download (every DiffID is
-known from the config before any layer is fetched), and records the image only once every
-layer is unpacked and its DiffID checked. The store's GC lock is held shared for the whole pull,
-so garbage collection never deletes a committed blob no record references yet. A failed pull
-records nothing, and what it stored is collected at once (unless another import is running, in
-which case the next collection takes it): a container can never start from a partial image.
+temporary file renamed to its digest only after the client verified size and digest) and
+records the image once every blob is there, with the manifest it came with (a push of the image
+sends it again, so the digest stays). Layers are unpacked afterwards, in the background and by
+whatever needs them first, DiffIDs checked (`unpacking.py`). The store's GC lock is held shared
+for the whole pull, so garbage collection never deletes a committed blob no record references
+yet. A failed pull records nothing, and what it stored is collected at once (unless another
+import is running, in which case the next collection takes it).
 
 Credentials arrive with the request (`RegistryAuth`, resolved by the client as the invoking
 user); the engine never reads root's Docker config. Registry settings (insecure registries,
@@ -18,53 +18,51 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO
 
-from stackup.errors import NotFound, RuntimeFailure
+from stackup.errors import NotFound, RuntimeFailure, StackupError
 from stackup.registry.auth import Credentials
 from stackup.registry.blobs import BlobProgress, BlobState
 from stackup.registry.client import RegistryClient
-from stackup.registry.config import RegistryConfig
+from stackup.registry.config import DAEMON_JSON, RegistryConfig, daemon_json
 from stackup.registry.errors import RegistryError
 from stackup.registry.media import OCI_CONFIG, OCI_MANIFEST
 from stackup.registry.platform import Platform
-from stackup.registry.pull import Layer, pull
+from stackup.registry.pull import pull
 from stackup.registry.push import push_image
 from stackup.registry.reference import Reference
-from stackup.runtime.engine.images.layers import chain_ids
+from stackup.registry.sinks import BlobFile
 from stackup.runtime.engine.images.store import ImageStore
+from stackup.runtime.engine.images.unpacking import BACKGROUND
 from stackup.runtime.wire.images import Image, LayerRecord, RegistryAuth, TransferEvent, TransferState
 
-DAEMON_JSON = (Path("/etc/stackup/daemon.json"), Path("/etc/docker/daemon.json"))
 _NO_DOCKER_CONFIG = Path("/nonexistent/stackup-engine/config.json")
-_CHUNK = 1 << 20
-_UNPACKERS = 2
 
 Report = Callable[[TransferEvent], None]
 
 
 def registry_config(candidates: Sequence[Path] = DAEMON_JSON) -> RegistryConfig:
     """The first daemon.json that exists decides; credentials never come from root's HOME."""
-    for path in candidates:
-        if path.is_file():
-            return RegistryConfig.from_daemon_json(path, docker_config=_NO_DOCKER_CONFIG)
+    path = daemon_json(candidates)
+    if path is not None:
+        return RegistryConfig.from_daemon_json(path, docker_config=_NO_DOCKER_CONFIG)
     return RegistryConfig(docker_config=_NO_DOCKER_CONFIG)
 
 
 class _Clients:
     """Registry clients kept between requests, keyed by settings and credentials: a warm pull is
     then one manifest request on a kept-alive connection with a cached token, not a new TLS
-    handshake, `/v2/` ping and token fetch. A few entries only; the oldest is closed first."""
+    handshake, `/v2/` ping and token fetch. A few entries only; the oldest is dropped first. A
+    dropped client is closed once the last pull using it is done (concurrent pulls share one)."""
 
     def __init__(self, size: int = 8) -> None:
         self.size = size
         self._clients: dict[tuple[object, ...], RegistryClient] = {}
+        self._users: dict[int, int] = {}
+        self._retired: dict[int, RegistryClient] = {}
         self._lock = threading.Lock()
 
     @contextlib.contextmanager
@@ -77,10 +75,11 @@ class _Clients:
                 credentials = {a.host: Credentials(a.username, a.password, a.identity_token) for a in auth}
                 client = RegistryClient(settings, credentials=credentials)
             self._clients[key] = client  # most recently used last
-            evicted = list(self._clients)[:-self.size]
-            old = [self._clients.pop(k) for k in evicted]
-        for stale in old:
-            stale.close()
+            self._users[id(client)] = self._users.get(id(client), 0) + 1
+            closing = [self._retire(self._clients.pop(k)) for k in list(self._clients)[:-self.size]]
+        for stale in closing:
+            if stale is not None:
+                stale.close()
         try:
             yield client
         except RegistryError:
@@ -88,7 +87,32 @@ class _Clients:
             with self._lock:
                 if self._clients.get(key) is client:
                     del self._clients[key]
+                    self._retired[id(client)] = client
             raise
+        finally:
+            with self._lock:
+                left = self._users.pop(id(client)) - 1
+                if left:
+                    self._users[id(client)] = left
+                done = None if left else self._retired.pop(id(client), None)
+            if done is not None:
+                done.close()
+
+    def _retire(self, client: RegistryClient) -> RegistryClient | None:
+        """Under the lock: the client to close now, or None if a pull still uses it."""
+        if self._users.get(id(client)):
+            self._retired[id(client)] = client
+            return None
+        return client
+
+    def close(self) -> None:
+        """Close every kept client nobody uses (engine shutdown, tests)."""
+        with self._lock:
+            closing = [self._retire(c) for c in self._clients.values()]
+            self._clients = {}
+        for client in closing:
+            if client is not None:
+                client.close()
 
 
 CLIENTS = _Clients()
@@ -97,35 +121,6 @@ CLIENTS = _Clients()
 def open_client(auth: Sequence[RegistryAuth], config: RegistryConfig | None = None,
                 ) -> contextlib.AbstractContextManager[RegistryClient]:
     return CLIENTS.get(auth, config)
-
-
-class _BlobFile:
-    """A blob being written: a private temporary file that becomes the blob only on `commit`."""
-
-    def __init__(self, target: Path, done: Callable[[], None]) -> None:
-        self._target = target
-        self._done = done
-        fd, name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-pull-")
-        self._tmp = Path(name)
-        self._file: IO[bytes] | None = os.fdopen(fd, "wb")
-
-    def write(self, data: bytes) -> None:
-        assert self._file is not None
-        self._file.write(data)
-
-    def commit(self) -> None:
-        assert self._file is not None
-        self._file.close()
-        self._file = None
-        os.replace(self._tmp, self._target)
-        self._done()
-
-    def abort(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self._tmp.unlink(missing_ok=True)
-        self._done()
 
 
 class _InFlight:
@@ -187,8 +182,8 @@ class StoreSink:
     def read(self, digest: str) -> bytes:
         return self.store.blob_path(digest).read_bytes()
 
-    def open_writer(self, digest: str, size: int, media_type: str) -> _BlobFile:
-        return _BlobFile(self.store.blob_path(digest), lambda: self._done(digest))
+    def open_writer(self, digest: str, size: int, media_type: str) -> BlobFile:
+        return BlobFile(self.store.blob_path(digest), lambda: self._done(digest))
 
     def _done(self, digest: str) -> None:
         """Committed or aborted: whoever waits for it may look again (and fetch it if aborted)."""
@@ -213,72 +208,16 @@ class StoreSource:
                            "image") from exc
 
 
-class _Unpacker:
-    """Unpacks layers as their blobs arrive, on a small pool, in any order."""
-
-    def __init__(self, store: ImageStore, layers: Sequence[Layer]) -> None:
-        self.store = store
-        digests = [layer.digest for layer in layers]
-        diff_ids = [layer.diff_id for layer in layers]
-        chains = chain_ids(diff_ids)
-        self.layers = [(digest, chains[i - 1] if i else None, diff_ids[i])
-                       for i, digest in enumerate(digests)]
-        self.futures: dict[int, Future[LayerRecord]] = {}
-        self.pool = ThreadPoolExecutor(_UNPACKERS, thread_name_prefix="stackupd-unpack")
-        self._lock = threading.Lock()
-
-    def blob_ready(self, digest: str) -> None:
-        with self._lock:
-            for index, (wanted, parent, diff_id) in enumerate(self.layers):
-                if wanted == digest and index not in self.futures:
-                    self.futures[index] = self.pool.submit(_add_layer, self.store, wanted, parent, diff_id)
-
-    def finish(self) -> tuple[LayerRecord, ...]:
-        for digest, _parent, _diff_id in self.layers:
-            self.blob_ready(digest)
-        try:
-            return tuple(self.futures[i].result() for i in range(len(self.layers)))
-        finally:
-            self.pool.shutdown(wait=True)
-
-    def cancel(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
-
-
-_LAYER_LOCKS: dict[str, threading.Lock] = {}
-_LAYER_LOCKS_GUARD = threading.Lock()
-
-
-def _add_layer(store: ImageStore, digest: str, parent: str | None, diff_id: str) -> LayerRecord:
-    """One unpack per layer at a time: concurrent pulls of images sharing it wait, then find it."""
-    key = f"{parent} {diff_id}"
-    with _LAYER_LOCKS_GUARD:
-        lock = _LAYER_LOCKS.setdefault(key, threading.Lock())
-    try:
-        with lock:
-            return store.unpack_layer(digest, parent, diff_id)
-    finally:
-        with _LAYER_LOCKS_GUARD:
-            if not lock.locked():
-                _LAYER_LOCKS.pop(key, None)
-
-
 def pull_image(store: ImageStore, ref_text: str, *, platform: str | None = None,
                auth: Sequence[RegistryAuth] = (), report: Report | None = None,
                config: RegistryConfig | None = None) -> Image:
-    """Pull `ref_text` into the store and record it under that reference."""
+    """Pull `ref_text` into the store and record it under that reference; its layers are then
+    unpacked in the background (`unpacking.py`), and by whatever needs them first."""
     ref = Reference.parse(ref_text)
     wanted = Platform.parse(platform) if platform else None
     sink = StoreSink(store)
-    unpacker: _Unpacker | None = None
-
-    def on_layers(layers: tuple[Layer, ...]) -> None:
-        nonlocal unpacker
-        unpacker = _Unpacker(store, layers)
 
     def progress(event: BlobProgress) -> None:
-        if unpacker is not None and event.state in (BlobState.DONE, BlobState.EXISTS):
-            unpacker.blob_ready(event.digest)
         if report is not None:
             state = TransferState(event.state.value)
             report(TransferEvent(layer=event.digest, state=state, done=event.done, total=event.total))
@@ -286,26 +225,33 @@ def pull_image(store: ImageStore, ref_text: str, *, platform: str | None = None,
     ok = False
     try:
         with store.import_lock(), open_client(auth, config) as client:
-            try:
-                pulled = pull(client, ref, sink, platform=wanted, progress=progress, on_layers=on_layers)
-                assert unpacker is not None
-                layers = unpacker.finish()
-            except BaseException:
-                if unpacker is not None:
-                    unpacker.cancel()
-                raise
-            image = store.record_pull(pulled.config_raw, layers, ref, pulled.resolved.digest)
+            pulled = pull(client, ref, sink, platform=wanted, progress=progress)
+            layers = tuple(LayerRecord(digest=layer.digest, diff_id=layer.diff_id, size=layer.size,
+                                       media_type=layer.media_type) for layer in pulled.layers)
+            resolved = pulled.resolved
+            manifest = (resolved.manifest_raw, resolved.manifest.media_type or OCI_MANIFEST)
+            image = store.record_pull(pulled.config_raw, layers, ref, resolved.digest, manifest)
         ok = True
-        return image
-    except RuntimeFailure as exc:
-        if "DiffID" in str(exc) and ref.familiar not in str(exc):
-            raise RuntimeFailure(f"{ref.familiar}: {exc}; the image in the registry is damaged: push it "
-                                 "again") from exc
-        raise
     finally:
         sink.release_claims()
         if not ok:
             store.collect_garbage_if_idle()
+    BACKGROUND.submit(store.paths.root, image.id)
+    return image
+
+
+def resume_unpacks(store: ImageStore) -> int:
+    """At engine start: pulled images whose layers are still packed (the engine stopped or died
+    before its background unpack finished) are queued again; returns how many."""
+    try:
+        images = store.list()
+    except (StackupError, OSError, ValueError):  # a damaged store must not keep the engine down
+        return 0
+    pending = [image.id for image in images
+               if not all(store.has_layer(list(image.diff_ids[:i + 1])) for i in range(len(image.diff_ids)))]
+    for image_id in pending:
+        BACKGROUND.submit(store.paths.root, image_id)
+    return len(pending)
 
 
 def manifest_for(store: ImageStore, image: Image) -> bytes:
@@ -321,7 +267,9 @@ def manifest_for(store: ImageStore, image: Image) -> bytes:
 
 def push_stored(store: ImageStore, ref_text: str, *, auth: Sequence[RegistryAuth] = (),
                 report: Report | None = None, config: RegistryConfig | None = None) -> str:
-    """Push the image `ref_text` names to its registry; returns the manifest digest."""
+    """Push the image `ref_text` names to its registry; returns the manifest digest. A pulled
+    image goes with the manifest it was pulled with, so its digest stays the same; others get an
+    OCI manifest of their blobs as stored."""
     ref = Reference.parse(ref_text)
     image = store.get(ref_text)
     if ref.digest and not ref.tag:
@@ -336,6 +284,6 @@ def push_stored(store: ImageStore, ref_text: str, *, auth: Sequence[RegistryAuth
     mounts = [r for r in (Reference.parse(name) for name in image.refs)
               if r.domain == ref.domain and r.path != ref.path]
     with store.import_lock(), open_client(auth, config) as client:
-        raw = manifest_for(store, image)
-        return push_image(client, ref, raw, StoreSource(store), media_type=OCI_MANIFEST,
+        raw, media_type = store.pulled_manifest(image.id) or (manifest_for(store, image), OCI_MANIFEST)
+        return push_image(client, ref, raw, StoreSource(store), media_type=media_type,
                           mount_from=mounts, progress=progress)

@@ -47,6 +47,7 @@ from stackup.runtime.engine.images.layers import (
     unpack_layer,
 )
 from stackup.runtime.engine.images.ref import ImageRef, is_digest
+from stackup.runtime.engine.images.unpacking import BACKGROUND, LOCKS
 from stackup.runtime.wire.imageconfig import ImageConfig
 from stackup.runtime.wire.images import Image, LayerRecord
 from stackup.runtime.wire.paths import EnginePaths
@@ -78,12 +79,21 @@ class _Record(BaseModel):
     id: str
     layers: tuple[LayerRecord, ...]
     loaded: datetime
+    manifest: str | None = None
+    """A pulled image's manifest blob, kept byte for byte: a push of it keeps its digest."""
+    manifest_media_type: str | None = None
 
 
 def _hex(digest: str) -> str:
     if not is_digest(digest):
         raise RuntimeFailure(f"invalid digest {digest!r} (only sha256 is supported)")
     return digest.removeprefix("sha256:")
+
+
+def _with_size(layer: LayerRecord, unpacked: LayerRecord | None) -> LayerRecord:
+    if unpacked is None or unpacked.size == layer.size:
+        return layer
+    return layer.model_copy(update={"size": unpacked.size})
 
 
 def _now() -> str:
@@ -271,14 +281,20 @@ class ImageStore:
     def _chain(parent: str | None, diff_id: str) -> str:
         return chain_ids([parent, diff_id])[-1] if parent else diff_id
 
-    def _commit(self, config: bytes, layers: tuple[LayerRecord, ...], refs: tuple[ImageRef, ...]) -> Image:
+    def _commit(self, config: bytes, layers: tuple[LayerRecord, ...], refs: tuple[ImageRef, ...],
+                manifest: tuple[str, str] | None = None) -> Image:
         image_id = "sha256:" + hashlib.sha256(config).hexdigest()
         with _flock(self._index_lock):
             if not self.blob_path(image_id).exists():
                 _atomic_write(self.blob_path(image_id), config)
             record_path = self._record_path(image_id)
-            if not record_path.exists():
-                record = _Record(id=image_id, layers=layers, loaded=datetime.now(UTC))
+            old = self._read_record(image_id)
+            same_blobs = old is not None and [x.digest for x in old.layers] == [x.digest for x in layers]
+            if old is None or (manifest is not None and old.manifest != manifest[0] and same_blobs):
+                record = _Record(id=image_id, layers=old.layers if old else layers,
+                                 loaded=old.loaded if old else datetime.now(UTC),
+                                 manifest=manifest[0] if manifest else None,
+                                 manifest_media_type=manifest[1] if manifest else None)
                 _atomic_write(record_path, record.model_dump_json().encode())
             index = self._read_index()
             if any(index.get(r.full) != image_id for r in refs):  # a warm pull changes nothing
@@ -292,14 +308,21 @@ class ImageStore:
         """Held (shared) for a whole import or pull: GC never deletes what it is about to record."""
         return _flock(self._gc_lock, shared=True)
 
-    def unpack_layer(self, digest: str, parent: str | None, diff_id: str) -> LayerRecord:
-        """Unpack a stored blob as the layer above ChainID `parent`, checking its DiffID."""
-        return self._ensure_layer(digest, parent, diff_id)
-
     def record_pull(self, config: bytes, layers: tuple[LayerRecord, ...], ref: ImageRef,
-                    repo_digest: str) -> Image:
-        """Record a pulled image under `ref`, with the digest the registry gave it and the time."""
-        image = self._commit(config, layers, (ref,))
+                    repo_digest: str, manifest: tuple[bytes, str] | None = None) -> Image:
+        """Record a pulled image under `ref`, with the digest the registry gave it and the time.
+
+        Its blobs are stored and verified; its layers need not be unpacked yet (`layer_dirs`
+        unpacks them; until then a layer's size is its blob's). `manifest` (bytes, media type)
+        is kept as a blob so that pushing the image again sends the same manifest."""
+        kept: tuple[str, str] | None = None
+        if manifest is not None:
+            raw, media_type = manifest
+            digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+            if not self.blob_path(digest).exists():
+                _atomic_write(self.blob_path(digest), raw, sync=False)
+            kept = (digest, media_type)
+        image = self._commit(config, layers, (ref,), kept)
         with _flock(self._index_lock):
             pulls = self._read_pulls()
             pulls[ref.full] = {"id": image.id, "digest": repo_digest, "pulled": _now()}
@@ -347,14 +370,61 @@ class ImageStore:
         return self._load(image_id, index)
 
     def layer_dirs(self, image: Image) -> builtins.list[Path]:
-        """The unpacked layers of `image`, lowest first, ready to be overlayfs lowerdirs."""
-        dirs = [self._layer_dir(chain) / "diff" for chain in chain_ids(image.diff_ids)]
-        for directory in dirs:
-            if not directory.is_dir():
-                raise RuntimeFailure(
-                    f"image {image.short_id}: layer {directory.parent.name[:12]} is missing from the "
-                    "store; remove and re-import the image")
-        return dirs
+        """The unpacked layers of `image`, lowest first, ready to be overlayfs lowerdirs.
+
+        Layers not unpacked yet (a pull stores blobs only: `unpacking.py`) are unpacked now, or
+        waited for when another thread is at it, each DiffID checked against the config."""
+        chains = chain_ids(image.diff_ids)
+        missing = [i for i, chain in enumerate(chains)
+                   if not (self._layer_dir(chain) / "layer.json").exists()]
+        if missing:  # a background unpack of this image is as good as ours, and already started
+            BACKGROUND.wait(image.id)
+            missing = [i for i in missing if not (self._layer_dir(chains[i]) / "layer.json").exists()]
+        if missing:
+            self._unpack_missing(image, chains, missing)
+        return [self._layer_dir(chain) / "diff" for chain in chains]
+
+    def _unpack_missing(self, image: Image, chains: builtins.list[str], missing: builtins.list[int]) -> None:
+        name = image.refs[0] if image.refs else image.short_id
+        unpacked: dict[int, LayerRecord] = {}
+        with _flock(self._gc_lock, shared=True):
+            if self._read_record(image.id) is None:
+                raise NotFound(f"image {name} was removed")
+            for i in missing:
+                layer = image.layers[i]
+                if not self.blob_path(layer.digest).is_file():
+                    raise RuntimeFailure(f"image {name}: layer {layer.digest[7:19]} is missing from the "
+                                         "store; remove the image and pull or import it again")
+                with LOCKS.hold(str(self._layer_dir(chains[i]))):
+                    try:
+                        unpacked[i] = self._ensure_layer(layer.digest, chains[i - 1] if i else None,
+                                                         layer.diff_id)
+                    except RuntimeFailure as exc:
+                        raise RuntimeFailure(
+                            f"image {name}: {exc}: the image is damaged, no container runs from it; "
+                            f"remove it (`stackup image rm {name}`) and pull it again") from exc
+            self._note_sizes(image.id, unpacked)
+
+    def _note_sizes(self, image_id: str, unpacked: dict[int, LayerRecord]) -> None:
+        """Once unpacked, a layer's recorded size is its files' (it was its blob's until then)."""
+        with _flock(self._index_lock):
+            record = self._read_record(image_id)
+            if record is None:
+                return
+            layers = tuple(_with_size(layer, unpacked.get(i)) for i, layer in enumerate(record.layers))
+            if layers != record.layers:
+                updated = record.model_copy(update={"layers": layers})
+                _atomic_write(self._record_path(image_id), updated.model_dump_json().encode(), sync=False)
+
+    def pulled_manifest(self, image_id: str) -> tuple[bytes, str] | None:
+        """The manifest (bytes, media type) `image_id` was pulled with, if it was pulled."""
+        record = self._read_record(image_id)
+        if record is None or record.manifest is None:
+            return None
+        try:
+            return self.blob_path(record.manifest).read_bytes(), record.manifest_media_type or ""
+        except FileNotFoundError:
+            return None
 
     def config_bytes(self, image_id: str) -> bytes:
         """The image's config JSON exactly as stored (its sha256 is the image id)."""
@@ -462,6 +532,8 @@ class ImageStore:
             chains.update(_hex(c) for c in chain_ids([layer.diff_id for layer in record.layers]))
             blobs.update(_hex(layer.digest) for layer in record.layers)
             blobs.add(path.stem)
+            if record.manifest:
+                blobs.add(_hex(record.manifest))
         for entry in self.build_cache_dir.glob("*.json"):  # layers the build cache still offers
             with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
                 pin = json.loads(entry.read_bytes())
@@ -536,6 +608,12 @@ class ImageStore:
 
     def _record_path(self, image_id: str) -> Path:
         return self.paths.image_records / f"{_hex(image_id)}.json"
+
+    def _read_record(self, image_id: str) -> _Record | None:
+        try:
+            return _Record.model_validate_json(self._record_path(image_id).read_bytes())
+        except FileNotFoundError:
+            return None
 
     def _read_index(self) -> dict[str, str]:
         try:
