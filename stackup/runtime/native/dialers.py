@@ -33,6 +33,7 @@ from stackup.runtime.wire.relay import relay
 
 SSH_COMMAND_ENV = "STACKUP_SSH_COMMAND"
 REMOTE_COMMAND = ("stackup", "system", "dial-stdio")
+SSH_EXIT_GRACE_S = 5.0
 
 
 class Dialer(Protocol):
@@ -183,12 +184,19 @@ class SSHDialer:
         return ""
 
     def close(self) -> None:
-        """Wait for the ssh processes of closed connections (a live one is left to its socket)."""
+        """Wait for the ssh processes, whose connections the client has closed by now (an ssh
+        still running after the grace is killed: its connection is of no use to anyone)."""
         with self._lock:
-            self._reap()
+            procs, self._procs = self._procs, []
             if self._stderr is not None:
                 self._stderr.close()
                 self._stderr = None
+        for proc in procs:
+            try:
+                proc.wait(SSH_EXIT_GRACE_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
     def __str__(self) -> str:
         return str(self.host)

@@ -97,7 +97,7 @@ def parse_host(value: str) -> EngineHost:
     if kind is HostScheme.TCP:
         if parts.username:
             raise UsageError(f'host "{value}": tcp:// takes no user (certificates say who you are)')
-        return EngineHost(kind, host=parts.hostname, port=port or DEFAULT_TCP_PORT)
+        return EngineHost(kind, host=parts.hostname, port=DEFAULT_TCP_PORT if port is None else port)
     return EngineHost(kind, host=parts.hostname, port=port, user=parts.username)
 
 
