@@ -117,7 +117,9 @@ def engine_env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def start_engine(root: Path, *args: str) -> Iterator[tuple[subprocess.Popen[bytes], int | None]]:
+def start_engine(
+    root: Path, *args: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int | None]]:
     """`stackupd --root ROOT ARGS` in the foreground; yields it with its TCP port (None without
     one) once its socket answers. SIGTERM and a wait on the way out: stopping the engine leaves
     containers running, so the caller removes them first."""
@@ -127,7 +129,7 @@ def start_engine(root: Path, *args: str) -> Iterator[tuple[subprocess.Popen[byte
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "stackup.runtime.engine.server", "--root", str(root), *args],
-            stdout=out, stderr=subprocess.STDOUT, env=engine_env(), cwd="/",
+            stdout=out, stderr=subprocess.STDOUT, env=engine_env() | (env or {}), cwd="/",
         )  # fmt: skip
     try:
         deadline = time.monotonic() + GUARD_S
