@@ -290,3 +290,15 @@ def test_plain_tcp_is_refused_unless_forced(tmp_path: Path) -> None:
             assert f"socket {root / 'stackupd.sock'}" in status.stdout
         finally:
             cli({**engine_env(), "STACKUP_ROOT": str(root)}, "engine", "stop", check=False)
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ssh"])
+def test_a_kept_alive_connection_closed_while_idle_is_reopened(remote: Remote, transport: str) -> None:
+    """The engine drops idle keep-alive connections (uvicorn: after 5 s); over TLS that arrives
+    as a TLS-level EOF, which must be retried on a fresh connection like a plain one."""
+    env = remote.env(transport)
+    with EngineClient(dialer_for(parse_host(env["STACKUP_HOST"]), env)) as client:
+        client.ping()
+        time.sleep(6.5)  # past the engine's keep-alive: the kept connection is closed by now
+        client.ping()
+        assert client.info().socket == str(remote.engine.paths.socket)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping
@@ -28,6 +29,15 @@ from stackup.runtime.native.dialers import Dialer, UnixDialer
 _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 """What a kept-alive connection the engine closed while idle raises on reuse: safe to retry,
 since the engine never read the request."""
+
+
+def _stale(exc: BaseException) -> bool:
+    """`_STALE`, or its TLS spelling (the engine's end of a `tcp://` connection closed: EOF in
+    the TLS layer). `ssl` is looked up, not imported: it is loaded only when TLS is in use."""
+    if isinstance(exc, _STALE):
+        return True
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError)
 
 
 class _Connection(http.client.HTTPConnection):
@@ -168,9 +178,9 @@ class UnixHTTP:
                         conn.sock.settimeout(timeout)
                     conn.request(method, target, body=body, headers=headers)
                     response = conn.getresponse()
-                except _STALE:
+                except OSError as exc:
                     self._drop(conn)
-                    if reused and attempt == 1:
+                    if reused and attempt == 1 and _stale(exc):
                         continue
                     raise
                 except BaseException:
