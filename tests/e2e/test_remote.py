@@ -141,7 +141,7 @@ def read_until(fd: int, needle: bytes, proc: subprocess.Popen[bytes]) -> bytes:
 
 @pytest.mark.parametrize("transport", ["tcp", "ssh"])
 def test_stack_on_a_remote_engine(remote: Remote, tmp_path: Path, transport: str) -> None:
-    """up / ps / logs / logs -f / exec (piped, and -it on a terminal) / down, all remote."""
+    """up / ps / logs / logs -f / exec (piped, and -it on a terminal) / cp / down, all remote."""
     env = remote.env(transport)
     with project(tmp_path, remote, env) as directory:
         cli(env, "up", "-d", cwd=directory)
@@ -170,6 +170,12 @@ def test_stack_on_a_remote_engine(remote: Remote, tmp_path: Path, transport: str
         assert piped.stdout.splitlines() == ["got one", "two", "end"], piped.stdout
         written = cli(env, "exec", "-T", "web", "sh", "-c", "echo kept > /data/f; cat /data/f", cwd=directory)
         assert written.stdout == "kept\n"
+
+        # cp sends and receives tar streams: this machine's files reach the remote container
+        (directory / "local.txt").write_text("from the client\n")
+        cli(env, "cp", "local.txt", "web:/data/copied.txt", cwd=directory)
+        cli(env, "cp", "web:/data/copied.txt", "back.txt", cwd=directory)
+        assert (directory / "back.txt").read_text() == "from the client\n"
 
         master, slave = os.openpty()
         term = subprocess.Popen([sys.executable, "-m", "stackup", "exec", "web", "sh"], cwd=directory,
