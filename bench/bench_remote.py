@@ -3,8 +3,9 @@
 One engine (`stackupd --host tcp://127.0.0.1:0 --tls-verify`) and one loopback sshd, as the
 tests make them (`tests/e2e/_remote.py`); for each transport: a request on a kept-alive
 connection (`GET /_ping`), a request on a fresh connection (TLS handshake; for ssh the ssh
-handshake plus `stackup system dial-stdio` starting on the far side), and a whole CLI command
-(`stackup ls`). Medians; the load average is recorded next to them.
+handshake plus `stackup system dial-stdio` starting on the far side), a whole CLI command
+(`stackup ls`), and `up -d` then `down` of six busybox services (each once; `down` waits out
+`sleep`'s 10 s stop grace). Medians; the load average is recorded next to them.
 
     python bench/bench_remote.py [--pings 200] [--fresh 20] [--cli 5]
 """
@@ -24,9 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from stackup.runtime.engine.images.store import ImageStore
+from stackup.runtime.engine.images.testimage import TEST_IMAGE_REF, ensure_busybox_image
 from stackup.runtime.native.client import EngineClient
 from stackup.runtime.native.dialers import Dialer, UnixDialer, dialer_for
 from stackup.runtime.wire.hosts import parse_host
+from stackup.runtime.wire.paths import EnginePaths
 from tests.e2e._remote import Pki, engine_env, running_sshd, start_engine
 
 RESULTS = Path(__file__).parent / "results" / "remote.json"
@@ -50,6 +54,16 @@ def _cli_ls(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "-m", "stackup", "ls"], env=env, check=True, capture_output=True)
 
 
+def _up_down(env: dict[str, str], project: Path) -> tuple[float, float]:
+    times = []
+    for verb in (["up", "-d"], ["down"]):
+        start = time.perf_counter()
+        argv = [sys.executable, "-m", "stackup", *verb]
+        subprocess.run(argv, cwd=project, env=env, check=True, capture_output=True)
+        times.append(round(time.perf_counter() - start, 2))
+    return times[0], times[1]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pings", type=int, default=200)
@@ -60,6 +74,12 @@ def main() -> int:
     root = base / "engine"
     results: dict[str, dict[str, float]] = {}
     try:
+        ensure_busybox_image(ImageStore(EnginePaths(root)))
+        project = base / "benchremote"
+        project.mkdir()
+        service = "  s{}:\n    image: " + TEST_IMAGE_REF + "\n    command: [sleep, '1000']\n"
+        services = "".join(service.format(i) for i in range(6))
+        (project / "compose.yaml").write_text(f"services:\n{services}")
         pki = Pki(base / "pki")
         server, client = pki.issue("engine", server=True), pki.issue("client", server=False)
         tls = ["--tls-verify", "--tlscacert", str(server / "ca.pem"), "--tlscert", str(server / "cert.pem"),
@@ -81,8 +101,11 @@ def main() -> int:
                     ping = _median_ms(args.pings, kept.ping)
                 fresh = _median_ms(args.fresh, lambda d=dialer: _fresh_ping(d))  # type: ignore[misc]
                 cli = _median_ms(args.cli, lambda e=env: _cli_ls(e))  # type: ignore[misc]
-                results[name] = {"ping_kept_ms": ping, "ping_fresh_connection_ms": fresh, "cli_ls_ms": cli}
-                print(f"{name:8} ping {ping:8.2f} ms   fresh connection {fresh:8.2f} ms   ls {cli:8.1f} ms")
+                up, down = _up_down(env, project)
+                results[name] = {"ping_kept_ms": ping, "ping_fresh_connection_ms": fresh, "cli_ls_ms": cli,
+                                 "up_6_services_s": up, "down_6_services_s": down}  # fmt: skip
+                print(f"{name:8} ping {ping:6.2f} ms  fresh connection {fresh:8.2f} ms  ls {cli:7.1f} ms  "
+                      f"up {up:5.2f} s  down {down:5.2f} s")  # fmt: skip
             subprocess.run([sys.executable, "-m", "stackup", "engine", "stop"], env=envs["unix"], check=False)
     finally:
         subprocess.run(["rm", "-rf", str(base)], check=False)
