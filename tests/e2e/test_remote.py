@@ -225,7 +225,8 @@ def test_attach_over_a_remote_engine(remote: Remote, transport: str) -> None:
 
 
 def test_client_paths_refused_by_a_remote_engine(remote: Remote, tmp_path: Path) -> None:
-    """A bind mount or a build context names a file on this machine: refused, saying what to do."""
+    """A bind mount, or a build secret read from a file, names a file on this machine: refused,
+    saying what to do, before anything is created."""
     env = remote.env("tcp")
     bind = f"services:\n  web:\n    image: {TEST_IMAGE_REF}\n    volumes: ['./here:/here']\n"
     with project(tmp_path, remote, env, bind) as directory:
@@ -234,12 +235,48 @@ def test_client_paths_refused_by_a_remote_engine(remote: Remote, tmp_path: Path)
         assert failed.returncode != 0
         assert "bind mount" in failed.stderr and "another machine" in failed.stderr, failed.stderr
         assert not remote.engine.client.list_containers(project=directory.name)
-    build = "services:\n  app:\n    build: .\n"
+    build = ("services:\n  app:\n    build: {context: ., secrets: [token]}\n"
+             "secrets:\n  token: {file: ./token.txt}\n")  # fmt: skip
     with project(tmp_path, remote, env, build) as directory:
         (directory / "Dockerfile").write_text(f"FROM {TEST_IMAGE_REF}\n")
+        (directory / "token.txt").write_text("s3cret\n")
         failed = cli(env, "build", cwd=directory, check=False)
         assert failed.returncode != 0
-        assert "build of" in failed.stderr and "another machine" in failed.stderr, failed.stderr
+        assert "secret token names a file on this machine" in failed.stderr, failed.stderr
+
+
+@pytest.mark.parametrize("transport", ["tcp", "ssh"])
+def test_build_context_is_sent_to_a_remote_engine(remote: Remote, tmp_path: Path, transport: str) -> None:
+    """`build:` on a remote engine: the context travels as a tar (.dockerignore applied), the
+    Dockerfile's COPY and RUN see it there, and the upload is gone afterwards."""
+    env = remote.env(transport)
+    image = f"stackup-test/remote-built-{uuid.uuid4().hex[:8]}:latest"
+    stack = (f"services:\n  app:\n    image: {image}\n    build: .\n"
+             "    command: [sleep, '1000']\n")  # fmt: skip
+    with project(tmp_path, remote, env, stack) as directory:
+        (directory / "Dockerfile").write_text(
+            f"FROM {TEST_IMAGE_REF}\nCOPY . /ctx/\nRUN cat /ctx/hello.txt > /ran.txt\n"
+        )
+        (directory / "hello.txt").write_text("from the client's context\n")
+        (directory / "sub").mkdir()
+        (directory / "sub" / "nested.txt").write_text("nested\n")
+        (directory / "private.key").write_text("never sent\n")
+        (directory / ".dockerignore").write_text("private.key\n")
+        try:
+            cli(env, "up", "-d", "--build", cwd=directory)
+            script = "cat /ran.txt /ctx/sub/nested.txt; ls -a /ctx"
+            ran = cli(env, "exec", "-T", "app", "sh", "-c", script, cwd=directory, check=False)
+            state = cli(env, "ps", "-a", cwd=directory, check=False).stdout
+            assert ran.returncode == 0, f"{ran.stdout}{ran.stderr}\n{state}"
+            seen = ran.stdout
+            assert seen.startswith("from the client's context\nnested\n"), seen
+            assert "private.key" not in seen and "Dockerfile" in seen, seen
+            uploads = remote.engine.paths.tmp / "build-contexts"
+            assert not uploads.exists() or not any(uploads.iterdir()), list(uploads.iterdir())
+        finally:
+            cli(env, "down", cwd=directory, check=False)
+            with contextlib.suppress(Exception):
+                remote.engine.client.remove_image(image, force=True)
 
 
 def _http_ping(sock: socket.socket) -> bytes:

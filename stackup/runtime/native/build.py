@@ -13,6 +13,7 @@ import os
 from stackup.errors import BuildFailed, DockerfileError, NotFound, RuntimeFailure
 from stackup.runtime.base import BuildProgress, BuildSpec
 from stackup.runtime.native.client import EngineClient
+from stackup.runtime.native.contexts import uploaded
 from stackup.runtime.wire.build import BuildEvent, BuildEventKind, BuildRequest
 from stackup.runtime.wire.images import ImageRecord
 
@@ -71,6 +72,19 @@ def build_on_engine(
     dockerfile = (
         spec.dockerfile if os.path.isabs(spec.dockerfile) else os.path.join(request.context, spec.dockerfile)
     )
+    if not client.remote:
+        return _follow(client, request, spec, dockerfile, progress)
+    with uploaded(client, request) as sent:  # the engine cannot read this machine's directory
+        return _follow(client, sent, spec, dockerfile, progress)
+
+
+def _follow(
+    client: EngineClient,
+    request: BuildRequest,
+    spec: BuildSpec,
+    dockerfile: str,
+    progress: BuildProgress | None,
+) -> ImageRecord:
     for event in client.build(request):
         if progress is not None and event.kind is not BuildEventKind.ERROR:
             progress(describe(event))

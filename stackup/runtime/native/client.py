@@ -24,7 +24,13 @@ from stackup.runtime.native.answers import raise_for_answer
 from stackup.runtime.native.dialers import Dialer
 from stackup.runtime.native.streams import UpgradedStream, open_upgraded
 from stackup.runtime.native.unixhttp import Answer, UnixHTTP
-from stackup.runtime.wire.build import BuildCachePrune, BuildCacheUsage, BuildEvent, BuildRequest
+from stackup.runtime.wire.build import (
+    BuildCachePrune,
+    BuildCacheUsage,
+    BuildEvent,
+    BuildRequest,
+    ContextUpload,
+)
 from stackup.runtime.wire.images import (
     BootstrapProgress,
     BootstrapRequest,
@@ -176,6 +182,16 @@ class EngineClient:
             while line := response.readline():
                 if line.strip():
                     yield BuildEvent.model_validate_json(line)
+
+    def upload_context(self, archive: IO[bytes]) -> ContextUpload:
+        """Send a build context (a tar) to the engine; where it was unpacked (`contexts.py`)."""
+        answer = self._http.upload("POST", "/build/contexts", archive, content_type="application/x-tar",
+                                   timeout_s=None)  # fmt: skip
+        raise_for_answer(answer)
+        return ContextUpload.model_validate_json(answer.content)
+
+    def remove_context(self, upload_id: str) -> None:
+        self._call("DELETE", f"/build/contexts/{upload_id}")
 
     def build_cache(self) -> BuildCacheUsage:
         return self._get(BuildCacheUsage, "GET", "/build/cache")

@@ -3,7 +3,8 @@
 Requests that carry file *contents* work on any engine: `cp` and `watch` sync send tar streams,
 `image load` streams the archive, named volumes live on the engine. Requests that carry a *path*
 are read by the engine from its own filesystem: a bind mount's source (and so file-based
-`secrets` and `configs`), a build context, `image import PATH`. Against a remote engine
+`secrets` and `configs`), a build's secret files and extra contexts, `image import PATH` (a
+build's main context is uploaded instead: `contexts.py`). Against a remote engine
 (`tcp://`, `ssh://`) that path names the wrong machine's file, or none at all. Docker silently
 mounts whatever the daemon's host has at that path; stackup refuses before anything is created,
 saying what to do instead, since a wrong mount is worse than none.
@@ -32,12 +33,19 @@ def check_create(dialer: Dialer, request: ContainerCreate) -> None:
 
 
 def check_build(dialer: Dialer, request: BuildRequest) -> None:
-    """A build context is read where the engine runs: refused on a remote engine."""
-    if dialer.remote:
+    """The context itself travels (`contexts.py`); secret files and extra contexts named by path
+    do not yet: refused on a remote engine rather than read from the wrong machine."""
+    if not dialer.remote:
+        return
+    local = [f"secret {key}" for key in request.secrets] + [
+        f"additional context {key}" for key, value in request.additional_contexts.items()
+        if "://" not in value  # docker-image://, https:// are fetched by the engine itself
+    ]  # fmt: skip
+    if local:
         raise UsageError(
-            f"build of {request.context}: the engine at {dialer} is on another machine and builds read "
-            "their context from its filesystem. Build on the engine's host (or with a local engine) and "
-            "push the image to a registry the remote engine can pull from, or `image save` | `image load`."
+            f"build of {request.context}: {', '.join(local)} names a file on this machine, which the "
+            f"engine at {dialer} (another machine) cannot read. Build with a local engine and push the "
+            "image to a registry the remote engine pulls from, or `image save` | `image load`."
         )
 
 
