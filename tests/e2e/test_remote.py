@@ -9,12 +9,14 @@ empty STACKUP_ROOT of its own, so a local engine started by mistake would show u
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import select
 import socket
 import ssl
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import uuid
@@ -24,6 +26,7 @@ from pathlib import Path
 
 import pytest
 
+from stackup.errors import RuntimeFailure
 from stackup.runtime.engine.images.store import ImageStore
 from stackup.runtime.engine.images.testimage import TEST_IMAGE_REF, ensure_busybox_image
 from stackup.runtime.native.client import EngineClient
@@ -345,3 +348,51 @@ def test_a_kept_alive_connection_closed_while_idle_is_reopened(remote: Remote, t
         time.sleep(6.5)  # past the engine's keep-alive: the kept connection is closed by now
         client.ping()
         assert client.info().socket == str(remote.engine.paths.socket)
+
+
+def _tar(*members: tuple[str, bytes | None, str | None]) -> io.BytesIO:
+    """A tar of (name, content or None, symlink target or None) members."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, content, link in members:
+            info = tarfile.TarInfo(name)
+            if link is not None:
+                info.type, info.linkname = tarfile.SYMTYPE, link
+                tar.addfile(info)
+            else:
+                info.size = len(content or b"")
+                tar.addfile(info, io.BytesIO(content or b""))
+    buffer.seek(0)
+    return buffer
+
+
+@pytest.mark.parametrize(
+    "members",
+    [
+        [("../../escaped", b"x", None)],
+        [("out", None, "/etc"), ("out/passwd", b"x", None)],
+        [("up", None, "../../.."), ("up/escaped", b"x", None)],
+    ],
+    ids=["dotdot", "symlink-absolute", "symlink-up"],
+)
+def test_an_uploaded_context_cannot_write_outside_itself(
+    remote: Remote, members: list[tuple[str, bytes | None, str | None]]
+) -> None:
+    tmp = remote.engine.paths.tmp
+    with pytest.raises(RuntimeFailure, match="build context upload refused"):
+        remote.engine.client.upload_context(_tar(*members))
+    assert not (tmp / "escaped").exists() and not (tmp.parent / "escaped").exists()
+    uploads = tmp / "build-contexts"
+    assert not uploads.exists() or not any(uploads.iterdir()), "a refused upload was left behind"
+
+
+def test_an_absolute_name_in_an_uploaded_context_lands_inside_it(remote: Remote) -> None:
+    """As Docker does with a context tar: the leading `/` is dropped, never the host's root."""
+    name = f"abs-{uuid.uuid4().hex[:8]}"
+    upload = remote.engine.client.upload_context(_tar((f"/{name}", b"x", None)))
+    try:
+        assert (Path(upload.path) / name).read_bytes() == b"x"
+        assert not Path(f"/{name}").exists()
+    finally:
+        remote.engine.client.remove_context(upload.id)
+    assert not Path(upload.path).exists()

@@ -47,9 +47,10 @@ def pack(context: Path, keep: tuple[str, ...] = ()) -> IO[bytes]:
                 base = os.path.relpath(here, context)
                 for name in sorted(dirs):
                     rel = name if base == "." else f"{base}/{name}"
-                    if ignore.matches(rel) and not ignore.has_exclusions:
-                        dirs.remove(name)  # nothing under it can be included again
-                        continue
+                    if ignore.matches(rel):
+                        if not ignore.has_exclusions:
+                            dirs.remove(name)  # nothing under it can be included again
+                        continue  # a file re-included below it brings its parents along
                     tar.add(os.path.join(here, name), arcname=rel, recursive=False)
                 for name in sorted(files):
                     rel = name if base == "." else f"{base}/{name}"
