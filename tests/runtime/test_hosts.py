@@ -63,7 +63,8 @@ def test_dialers_follow_the_scheme_and_environment(tmp_path: Path) -> None:
 
 
 def test_dash_h_among_global_options_becomes_stackup_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("STACKUP_HOST", raising=False)
+    monkeypatch.setenv("STACKUP_HOST", "")  # recorded, so whatever take_host sets is undone after
+    monkeypatch.delenv("STACKUP_HOST")
     assert take_host(["-p", "demo", "-H", "ssh://box", "ps"]) == ["-p", "demo", "ps"]
     assert os.environ["STACKUP_HOST"] == "ssh://box"
     assert take_host(["--host=tcp://h:1", "up", "-d"]) == ["up", "-d"]
