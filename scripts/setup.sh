@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what stackup needs on Debian 12 (run as root): the OCI runtimes (crun, preferred;
 # runc, the fallback the tests also cover), conmon, catatonit, busybox-static for test images,
-# nftables and iproute2 for networks; then stackup itself.
+# nftables and iproute2 for networks; openssh-client (STACKUP_HOST=ssh://) and openssh-server (the
+# remote-engine tests start their own sshd on a loopback port; the system's ssh service is neither
+# needed nor configured by them); then stackup itself.
 # Idempotent and quiet; safe to run again.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(crun runc conmon catatonit busybox-static nftables iproute2 util-linux procps debootstrap)
+pkgs=(crun runc conmon catatonit busybox-static nftables iproute2 util-linux procps debootstrap
+      openssh-client openssh-server)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if ((${#missing[@]})); then

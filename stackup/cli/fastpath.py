@@ -191,7 +191,7 @@ def _inputs_unchanged(cached: dict[str, Any]) -> bool:
 def try_noop_up(argv: list[str]) -> int | None:
     """Exit code 0 when `argv` is a no-op `up -d` that can be proven so; None to take the full path."""
     global_args = split_up_argv(argv)
-    if global_args is None:
+    if global_args is None or os.environ.get("STACKUP_HOST"):  # the record is the local engine's
         return None
     cwd = Path.cwd()
     build = builds_first(argv)
@@ -244,6 +244,8 @@ def remember(
 ) -> None:
     """After a successful `up -d`: record what the shortcut must find next time. `builds`: the
     build requests of `up -d --build` (without them, the record is for a plain `up -d`)."""
+    if os.environ.get("STACKUP_HOST"):  # another engine's state is not the local record's to keep
+        return
     path = cache_path(global_args, Path.cwd(), build=builds is not None)
     try:
         current = snapshot(project, runtime_of(global_args), locked=False)

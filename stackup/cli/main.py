@@ -101,12 +101,13 @@ def _register() -> None:
         pull_cmd,
         run_cmd,
         stack_cmd,
+        system_cmd,
         watch_cmd,
     )
 
     modules = (
         config_cmd, stack_cmd, run_cmd, containers_cmd, cp_cmd, engine_cmd, imageio_cmd, network_cmd,
-        dockerfile_cmd, deploy_cmd, login_cmd, build_cmd, watch_cmd, pull_cmd,
+        dockerfile_cmd, deploy_cmd, login_cmd, build_cmd, watch_cmd, pull_cmd, system_cmd,
     )
     for module in modules:
         module.register(app)

@@ -3,7 +3,11 @@
 One engine per `STACKUP_ROOT`, enforced with an flock held for the engine's whole life (a stale
 socket file left by a killed engine is then safe to unlink). The socket is bound here rather
 than by uvicorn because uvicorn would chmod it 0666: it is created under a 0177 umask and
-chmod'ed 0600, since whoever can talk to it can run anything as root.
+chmod'ed 0600, since whoever can talk to it can run anything as root. `--group NAME` (or
+`STACKUP_GROUP`) opens it to one group, 0660, as Docker's `docker` group: only when asked.
+
+`--host tcp://ADDR:PORT` adds a TCP listener for remote clients, mutual TLS only unless
+`--insecure-tcp` (see `remote.py`).
 
 With `--detach` it becomes a daemon (see `_detach`); the launcher (`runtime/native/launcher.py`)
 always starts it that way.
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import grp
 import logging
 import os
 import socket
@@ -26,10 +31,13 @@ from pathlib import Path
 
 import uvicorn
 
+from stackup.errors import UsageError
 from stackup.runtime.engine.api.app import create_app
 from stackup.runtime.engine.api.streams import stream_server
 from stackup.runtime.engine.api.upgrade import upgrading_protocol
+from stackup.runtime.engine.remote import RemoteListener
 from stackup.runtime.engine.service import EngineService
+from stackup.runtime.wire.hosts import EngineHost, HostScheme, TLSFiles, parse_host, server_context
 from stackup.runtime.wire.paths import EnginePaths
 from stackup.runtime.wire.runfiles import lock_path, log_path, pid_path
 
@@ -56,8 +64,20 @@ def _engine_lock(paths: EnginePaths) -> Iterator[None]:
             pid_file.unlink(missing_ok=True)
 
 
-def bind_socket(path: Path) -> socket.socket:
-    """A listening Unix socket at `path`, mode 0600, replacing a stale file left by a dead engine."""
+GROUP_ENV = "STACKUP_GROUP"
+
+
+def group_id(name: str) -> int:
+    """The gid of `--group`, refusing a group that does not exist rather than falling back to root."""
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        raise SystemExit(f"stackupd: group {name!r} does not exist (create it: `groupadd {name}`)") from None
+
+
+def bind_socket(path: Path, *, gid: int | None = None) -> socket.socket:
+    """A listening Unix socket at `path`, replacing a stale file left by a dead engine: mode 0600
+    owned by us, or 0660 owned by group `gid` when one was configured."""
     if len(os.fsencode(path)) > _SUN_PATH_MAX:
         raise SystemExit(f"stackupd: socket path too long for a Unix socket ({path})")
     path.unlink(missing_ok=True)
@@ -67,7 +87,9 @@ def bind_socket(path: Path) -> socket.socket:
         sock.bind(os.fspath(path))
     finally:
         os.umask(old_umask)
-    os.chmod(path, 0o600)
+    if gid is not None:
+        os.chown(path, -1, gid)
+    os.chmod(path, 0o600 if gid is None else 0o660)
     sock.listen(128)
     return sock
 
@@ -99,18 +121,31 @@ def _server(engine: EngineService, log_level: str) -> uvicorn.Server:
     return server
 
 
-def serve(paths: EnginePaths, *, log_level: str = "info") -> int:
+def serve(
+    paths: EnginePaths,
+    *,
+    log_level: str = "info",
+    group: str | None = None,
+    listeners: Sequence[RemoteListener] = (),
+) -> int:
     """Run the engine in the foreground until `/shutdown` or SIGTERM/SIGINT."""
     paths.root.mkdir(parents=True, exist_ok=True)
+    gid = group_id(group) if group else None
     with _engine_lock(paths):
         engine = EngineService.open(paths)
         try:
             server = _server(engine, log_level)
-            sock = bind_socket(paths.socket)
+            sock = bind_socket(paths.socket, gid=gid)
             log.info("stackupd %s serving on %s (pid %d)", engine.version, paths.socket, os.getpid())
+            started: list[RemoteListener] = []
             try:
+                for listener in listeners:
+                    listener.start()
+                    started.append(listener)
                 server.run(sockets=[sock])
             finally:
+                for listener in started:
+                    listener.close()
                 sock.close()
                 paths.socket.unlink(missing_ok=True)
         finally:
@@ -150,13 +185,65 @@ def _detach(paths: EnginePaths) -> None:
     os.close(log_fd)
 
 
+def remote_listeners(args: argparse.Namespace, paths: EnginePaths) -> list[RemoteListener]:
+    """The TCP listeners `--host` asks for, each checked before anything starts: a typo in a
+    certificate path must fail the start, not the first client."""
+    try:
+        hosts = [parse_host(value) for value in args.host or ()]
+    except UsageError as exc:
+        raise SystemExit(f"stackupd: {exc}") from None
+    tcp: list[EngineHost] = []
+    for host in hosts:
+        if host.scheme is HostScheme.TCP:
+            tcp.append(host)
+        elif host.scheme is not HostScheme.UNIX or host.path != paths.socket:
+            raise SystemExit(
+                f"stackupd: --host {host}: the engine listens on its Unix socket {paths.socket} "
+                "(set by --root) and on tcp:// addresses; ssh:// is a client's way in"
+            )
+    if not tcp:
+        if args.tls_verify or args.insecure_tcp:
+            raise SystemExit("stackupd: --tls-verify and --insecure-tcp need a --host tcp://ADDR:PORT")
+        return []
+    if args.insecure_tcp and args.tls_verify:
+        raise SystemExit("stackupd: --insecure-tcp and --tls-verify contradict each other")
+    if args.insecure_tcp:
+        return [RemoteListener(host, paths.socket, None) for host in tcp]
+    if not args.tls_verify:
+        raise SystemExit(
+            f"stackupd: refusing to listen on {tcp[0]} without TLS: whoever reaches it could run anything "
+            "as root. Pass --tls-verify with --tlscacert, --tlscert and --tlskey (mutual TLS), or "
+            "--insecure-tcp if you really mean it."
+        )
+    defaults = TLSFiles.from_env()
+    files = TLSFiles(
+        ca=args.tlscacert or defaults.ca, cert=args.tlscert or defaults.cert, key=args.tlskey or defaults.key
+    )
+    try:
+        context = server_context(files)
+    except UsageError as exc:
+        raise SystemExit(str(exc)) from None
+    return [RemoteListener(host, paths.socket, context) for host in tcp]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stackupd", description="the stackup container engine")
     parser.add_argument("--root", type=Path, help="engine root (default: $STACKUP_ROOT or /var/lib/stackup)")
     parser.add_argument("--detach", action="store_true", help="fork into the background")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("-H", "--host", action="append", help="also listen on tcp://ADDR:PORT (repeatable)")
+    parser.add_argument("--tls-verify", action="store_true", help="require client certificates (mutual TLS)")
+    parser.add_argument("--tlscacert", type=Path, help="CA that signs client certificates")
+    parser.add_argument("--tlscert", type=Path, help="the engine's certificate")
+    parser.add_argument("--tlskey", type=Path, help="the engine's private key")
+    parser.add_argument("--insecure-tcp", action="store_true", help="tcp:// WITHOUT TLS (dangerous)")
+    parser.add_argument("--group", default=None, help="open the Unix socket to this group (0660)")
     args = parser.parse_args(argv)
     paths = EnginePaths(args.root.absolute()) if args.root else EnginePaths.from_env()
+    listeners = remote_listeners(args, paths)
+    group = args.group or os.environ.get(GROUP_ENV) or None
+    if group:
+        group_id(group)
     if args.detach:
         _detach(paths)
     logging.basicConfig(
@@ -164,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
     )
-    return serve(paths, log_level=args.log_level)
+    return serve(paths, log_level=args.log_level, group=group, listeners=listeners)
 
 
 if __name__ == "__main__":

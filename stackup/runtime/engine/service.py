@@ -15,6 +15,7 @@ import contextlib
 import functools
 import os
 import platform
+import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ class EngineService:
         """
         for directory in (paths.root, paths.run, paths.tmp, paths.volumes, paths.containers, paths.images):
             directory.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(paths.tmp / "build-contexts", ignore_errors=True)  # uploads of builds that died with us
         ociruntime.configured(paths)  # a bad STACKUP_OCI_RUNTIME stops the engine here, not at a create
         state = StateStore(paths.state_db)
         events = EventBus(state)

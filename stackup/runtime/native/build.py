@@ -15,6 +15,7 @@ from pydantic import SecretStr
 from stackup.errors import RuntimeFailure
 from stackup.runtime.base import BuildProgress, BuildSpec
 from stackup.runtime.native.client import EngineClient
+from stackup.runtime.native.contexts import uploaded
 from stackup.runtime.wire.build import BuildEvent, BuildEventKind, BuildRequest
 from stackup.runtime.wire.buildtext import build_error, progress_line
 from stackup.runtime.wire.images import ImageRecord
@@ -60,6 +61,19 @@ def build_on_engine(
     dockerfile = (
         spec.dockerfile if os.path.isabs(spec.dockerfile) else os.path.join(request.context, spec.dockerfile)
     )
+    if not client.remote:
+        return _follow(client, request, spec, dockerfile, progress)
+    with uploaded(client, request) as sent:  # the engine cannot read this machine's directory
+        return _follow(client, sent, spec, dockerfile, progress)
+
+
+def _follow(
+    client: EngineClient,
+    request: BuildRequest,
+    spec: BuildSpec,
+    dockerfile: str,
+    progress: BuildProgress | None,
+) -> ImageRecord:
     for event in client.build(request):
         if progress is not None and event.kind is not BuildEventKind.ERROR:
             progress(describe(event))

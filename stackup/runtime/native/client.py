@@ -19,10 +19,18 @@ from typing import IO, Any, TypeVar
 from pydantic import BaseModel, TypeAdapter
 
 from stackup.errors import EngineUnavailable, NotFound, ProjectBusy, RuntimeFailure, StackupError
+from stackup.runtime.native import remotefiles
 from stackup.runtime.native.answers import raise_for_answer
+from stackup.runtime.native.dialers import Dialer
 from stackup.runtime.native.streams import UpgradedStream, open_upgraded
 from stackup.runtime.native.unixhttp import Answer, UnixHTTP
-from stackup.runtime.wire.build import BuildCachePrune, BuildCacheUsage, BuildEvent, BuildRequest
+from stackup.runtime.wire.build import (
+    BuildCachePrune,
+    BuildCacheUsage,
+    BuildEvent,
+    BuildRequest,
+    ContextUpload,
+)
 from stackup.runtime.wire.images import (
     BootstrapProgress,
     BootstrapRequest,
@@ -71,12 +79,20 @@ def _labels_param(labels: Mapping[str, str | None] | None) -> list[str]:
 class EngineClient:
     """One engine, one kept-alive connection per thread. Thread-safe, so one per process."""
 
-    def __init__(self, socket_path: Path, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
-        self.socket_path = socket_path
-        self._http = UnixHTTP(socket_path, timeout_s=timeout_s)
+    def __init__(self, target: Path | Dialer, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
+        self._http = UnixHTTP(target, timeout_s=timeout_s)
+        self.dialer = self._http.dialer
+
+    @property
+    def remote(self) -> bool:
+        """Whether the engine is on another machine: paths the client names mean nothing there."""
+        return self.dialer.remote
 
     def close(self) -> None:
         self._http.close()
+        close = getattr(self.dialer, "close", None)
+        if close is not None:
+            close()
 
     def __enter__(self) -> EngineClient:
         return self
@@ -158,6 +174,7 @@ class EngineClient:
 
     def build(self, request: BuildRequest) -> Iterator[BuildEvent]:
         """Progress of a build as the engine runs it; the last event is `result` or `error`."""
+        remotefiles.check_build(self.dialer, request)
         body = request.wire_json()
         with self._http.stream("POST", "/build", body=body, timeout_s=None) as response:
             if not 200 <= response.status < 300:
@@ -165,6 +182,16 @@ class EngineClient:
             while line := response.readline():
                 if line.strip():
                     yield BuildEvent.model_validate_json(line)
+
+    def upload_context(self, archive: IO[bytes]) -> ContextUpload:
+        """Send a build context (a tar) to the engine; where it was unpacked (`contexts.py`)."""
+        answer = self._http.upload("POST", "/build/contexts", archive, content_type="application/x-tar",
+                                   timeout_s=None)  # fmt: skip
+        raise_for_answer(answer)
+        return ContextUpload.model_validate_json(answer.content)
+
+    def remove_context(self, upload_id: str) -> None:
+        self._call("DELETE", f"/build/contexts/{upload_id}")
 
     def build_cache(self) -> BuildCacheUsage:
         return self._get(BuildCacheUsage, "GET", "/build/cache")
@@ -205,7 +232,7 @@ class EngineClient:
                         other,
                     ) from None
                 if not line:
-                    raise EngineUnavailable(f"engine at {self.socket_path} closed the lock of {project}")
+                    raise EngineUnavailable(f"engine at {self.dialer} closed the lock of {project}")
                 if not line.strip():
                     continue
                 status = ProjectLockStatus.model_validate_json(line)
@@ -233,6 +260,7 @@ class EngineClient:
         format: ImportFormat = ImportFormat.AUTO,
     ) -> list[ImageRecord]:
         """Import a rootfs (directory or tar; needs `ref`) or an image archive from a host path."""
+        remotefiles.check_import(self.dialer, str(path))
         body = ImageImport(path=str(path.absolute()), ref=ref, config=dict(config or {}), format=format)
         return self._get_list(ImageRecord, "/images/import", method="POST", body=body, timeout_s=None)
 
@@ -336,6 +364,7 @@ class EngineClient:
     # -- containers -------------------------------------------------------------------------
 
     def create_container(self, request: ContainerCreate) -> ContainerRecord:
+        remotefiles.check_create(self.dialer, request)
         return self._get(ContainerRecord, "POST", "/containers", body=request)
 
     def list_containers(
@@ -412,7 +441,7 @@ class EngineClient:
     def start_exec(self, session: ExecInspect, size: tuple[int, int] | None = None) -> UpgradedStream:
         """Start a created session; its stdio as a stream (see `wire/streams.py`)."""
         params = {"h": size[0], "w": size[1]} if size else {}
-        sock, first = open_upgraded(self.socket_path, f"/exec/{session.id}/start", params)
+        sock, first = open_upgraded(self.dialer, f"/exec/{session.id}/start", params)
 
         def exit_code() -> int:
             code = self.inspect_exec(session.id).exit_code
@@ -428,7 +457,7 @@ class EngineClient:
         the container's."""
         record = self.inspect_container(ref)
         tty = bool(record.config.get("tty", False))
-        sock, first = open_upgraded(self.socket_path, f"/containers/{record.id}/attach", {"stdin": stdin})
+        sock, first = open_upgraded(self.dialer, f"/containers/{record.id}/attach", {"stdin": stdin})
         return UpgradedStream(
             sock, first, tty=tty, resize=lambda r, c: self.resize_container(record.id, r, c),
             exit_code=lambda: self.wait_container(record.id),

@@ -5,6 +5,10 @@ answers, spawns `python -m stackup.runtime.engine.server --detach` (same interpr
 dependency). The server forks once more and the first process exits, so the engine is adopted by
 init and survives the CLI; its output goes to `$STACKUP_ROOT/engine.log`. A lock file serialises
 concurrent starters, so two CLIs racing never start two engines on one root.
+
+`STACKUP_HOST` names another engine (`wire/hosts.py`): a remote one (`tcp://`, `ssh://`) or a
+socket other than the root's is never started from here, only dialed; starting it is its
+host's business, and a local engine started by mistake would quietly take the remote's work.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from stackup.errors import EngineUnavailable, RuntimeFailure
+from stackup.errors import EngineUnavailable, RuntimeFailure, UsageError
 from stackup.runtime.native.client import EngineClient
+from stackup.runtime.native.dialers import dialer_for
+from stackup.runtime.wire.hosts import HOST_ENV, EngineHost, parse_host
 from stackup.runtime.wire.models import EngineInfo
 from stackup.runtime.wire.paths import EnginePaths
 from stackup.runtime.wire.runfiles import log_path, pid_path
@@ -86,8 +92,37 @@ def _start_lock(paths: EnginePaths) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def engine_host(paths: EnginePaths | None = None) -> EngineHost | None:
+    """The engine `STACKUP_HOST` names, None when it is the local root's (or unset)."""
+    value = os.environ.get(HOST_ENV)
+    if not value:
+        return None
+    host = parse_host(value)
+    if not host.remote and host.path == (paths or EnginePaths.from_env()).socket:
+        return None
+    return host
+
+
+def connect_host(host: EngineHost) -> EngineClient:
+    """A client of the engine at `host`, which must already answer (it is never started here)."""
+    client = EngineClient(dialer_for(host))
+    try:
+        client.ping()
+    except EngineUnavailable as exc:
+        client.close()
+        raise EngineUnavailable(
+            f"no engine answers at {host} ({HOST_ENV}); start it there (`stackupd --host ...` for "
+            f"tcp://, `stackup engine start` on the ssh host) or unset {HOST_ENV} for the local one.\n{exc}"
+        ) from None
+    return client
+
+
 def ensure_engine(paths: EnginePaths | None = None, *, timeout_s: float = START_TIMEOUT_S) -> EngineClient:
-    """A client of a running engine, starting one if the socket does not answer."""
+    """A client of a running engine, starting one if the socket does not answer (never when
+    `STACKUP_HOST` names another engine: that one is only dialed)."""
+    host = engine_host(paths) if paths is None else None
+    if host is not None:
+        return connect_host(host)
     paths = paths or EnginePaths.from_env()
     client = EngineClient(paths.socket)
     if _answers(client):
@@ -143,6 +178,8 @@ def stop_engine(paths: EnginePaths | None = None, *, timeout_s: float = STOP_TIM
     Asks politely over the API first; if the engine does not exit in time it gets SIGTERM, then
     SIGKILL, because a wedged engine must never block `stackup engine stop`.
     """
+    if paths is None and (host := engine_host()) is not None:
+        raise UsageError(f"{HOST_ENV}={host}: stop that engine on its own host (this stops local ones)")
     paths = paths or EnginePaths.from_env()
     pid = read_pid(paths)
     with EngineClient(paths.socket) as client:
@@ -165,6 +202,13 @@ def stop_engine(paths: EnginePaths | None = None, *, timeout_s: float = STOP_TIM
 
 
 def engine_status(paths: EnginePaths | None = None) -> EngineStatus:
+    if paths is None and (host := engine_host()) is not None:
+        with EngineClient(dialer_for(host)) as remote:
+            try:
+                info = remote.info()
+            except EngineUnavailable:
+                return EngineStatus(running=False, socket=str(host))
+        return EngineStatus(running=True, socket=str(host), pid=info.pid, info=info)
     paths = paths or EnginePaths.from_env()
     with EngineClient(paths.socket) as client:
         try:

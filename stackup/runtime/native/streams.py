@@ -1,7 +1,8 @@
 """The client's end of an upgraded connection (`exec -it`, `attach`): a `ProcessStream`.
 
 The handshake is a plain HTTP/1.1 request with `Connection: Upgrade` / `Upgrade: tcp`
-written on a fresh Unix socket connection; `101` makes the socket the process's stdio (see
+written on a fresh connection of the engine's dialer (Unix socket, TLS or ssh); `101` makes the
+socket the process's stdio (see
 `stackup.runtime.wire.streams` for the protocol). Anything else is an error answer, raised as
 the engine's error (`raise_for_answer`).
 
@@ -24,7 +25,8 @@ from typing import Any
 from stackup.errors import EngineUnavailable, RuntimeFailure
 from stackup.runtime.base import OutputStream
 from stackup.runtime.native.answers import raise_for_answer
-from stackup.runtime.native.unixhttp import Answer, query
+from stackup.runtime.native.dialers import Dialer
+from stackup.runtime.native.unixhttp import Answer, as_dialer, query
 from stackup.runtime.wire.streams import UPGRADE_PROTOCOL, FrameDecoder, FrameError, StreamId
 
 _HEAD_MAX = 64 << 10
@@ -53,17 +55,17 @@ def _read_head(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
 
 
 def open_upgraded(
-    socket_path: Path, path: str, params: Mapping[str, Any] | None = None, *, timeout_s: float = 60.0
+    target: Path | Dialer, path: str, params: Mapping[str, Any] | None = None, *, timeout_s: float = 60.0
 ) -> tuple[socket.socket, bytes]:
     """`POST path` with the upgrade headers; the socket (blocking, no timeout) once answered 101,
     and the first bytes of the stream if they came with the answer."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dialer = as_dialer(target)
     try:
-        sock.settimeout(timeout_s)
-        try:
-            sock.connect(str(socket_path))
-        except (FileNotFoundError, ConnectionError) as exc:
-            raise EngineUnavailable(f"engine at {socket_path} is not answering: {exc!r}") from exc
+        sock = dialer.connect(timeout_s, duplex=True)
+    except (FileNotFoundError, ConnectionError) as exc:
+        detail = f"\n{dialer.diagnose()}".rstrip()
+        raise EngineUnavailable(f"engine at {dialer} is not answering: {exc!r}{detail}") from exc
+    try:
         request = (
             f"POST {path}{query(params)} HTTP/1.1\r\nHost: stackupd\r\nConnection: Upgrade\r\n"
             f"Upgrade: {UPGRADE_PROTOCOL}\r\nContent-Length: 0\r\n\r\n"

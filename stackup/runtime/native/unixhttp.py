@@ -1,10 +1,11 @@
-"""HTTP/1.1 to `stackupd` over its Unix socket, with the standard library's `http.client`.
+"""HTTP/1.1 to `stackupd`, with the standard library's `http.client`, over a `Dialer`'s
+connections (the Unix socket, TLS or ssh: `dialers.py`).
 
 Why not httpx here: every CLI command talks to the engine, and importing httpx + httpcore (+ h11,
 and trio when it happens to be installed, which httpcore probes for) cost ~0.1 s of each command,
 more than most answers take. What the client needs is small: JSON requests, NDJSON streams, a
 keep-alive connection per thread, timeouts. `http.client` does all of it; this module adds the
-Unix socket, the per-thread pool and one retry when a kept-alive connection turns out closed.
+dialer, the per-thread pool and one retry when a kept-alive connection turns out closed.
 
 Errors leave as `stackup.errors` exceptions: nothing answering -> `EngineUnavailable`, a timeout
 -> `RuntimeFailure`.
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import socket
+import sys
 import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping
@@ -23,26 +24,34 @@ from pathlib import Path
 from typing import IO, Any
 
 from stackup.errors import EngineUnavailable, RuntimeFailure
+from stackup.runtime.native.dialers import Dialer, UnixDialer
 
 _STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 """What a kept-alive connection the engine closed while idle raises on reuse: safe to retry,
 since the engine never read the request."""
 
 
+def _stale(exc: BaseException) -> bool:
+    """`_STALE`, or its TLS spelling (the engine's end of a `tcp://` connection closed: EOF in
+    the TLS layer). `ssl` is looked up, not imported: it is loaded only when TLS is in use."""
+    if isinstance(exc, _STALE):
+        return True
+    ssl = sys.modules.get("ssl")
+    return ssl is not None and isinstance(exc, ssl.SSLEOFError | ssl.SSLZeroReturnError)
+
+
 class _Connection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout_s: float | None) -> None:
+    def __init__(self, dialer: Dialer, timeout_s: float | None) -> None:
         super().__init__("stackupd", timeout=timeout_s)
-        self._path = path
+        self._dialer = dialer
 
     def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(self.timeout)
-            sock.connect(str(self._path))
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = sock
+        self.sock = self._dialer.connect(self.timeout)
+
+
+def as_dialer(target: Path | Dialer) -> Dialer:
+    """A socket path is the local engine's; anything else already knows how to connect."""
+    return UnixDialer(target) if isinstance(target, Path) else target
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +82,10 @@ def query(params: Mapping[str, Any] | None) -> str:
 
 
 class UnixHTTP:
-    """Requests to one Unix socket; thread-safe (one kept-alive connection per thread)."""
+    """Requests to one engine; thread-safe (one kept-alive connection per thread)."""
 
-    def __init__(self, socket_path: Path, *, timeout_s: float | None) -> None:
-        self.socket_path = socket_path
+    def __init__(self, target: Path | Dialer, *, timeout_s: float | None) -> None:
+        self.dialer = as_dialer(target)
         self.timeout_s = timeout_s
         self._local = threading.local()
         self._lock = threading.Lock()
@@ -113,10 +122,10 @@ class UnixHTTP:
     ) -> Iterator[http.client.HTTPResponse]:
         """The open response, read as it arrives (`readline()` for NDJSON). The connection is
         not reused: a stream is often left before its end (`logs -f` interrupted)."""
-        conn = _Connection(self.socket_path, self._timeout(timeout_s))
+        conn = _Connection(self.dialer, self._timeout(timeout_s))
         headers = {"content-type": "application/json"} if body is not None else {}
         try:
-            with _mapped(self.socket_path):
+            with _mapped(self.dialer):
                 conn.request(method, path + query(params), body=body, headers=headers)
                 response = conn.getresponse()
             yield response
@@ -135,9 +144,9 @@ class UnixHTTP:
     ) -> Answer:
         """Send a request whose body is read from `body` as it goes (chunked), on a connection of
         its own: a half-sent body cannot be retried on a fresh connection as `request` does."""
-        conn = _Connection(self.socket_path, self._timeout(timeout_s))
+        conn = _Connection(self.dialer, self._timeout(timeout_s))
         try:
-            with _mapped(self.socket_path):
+            with _mapped(self.dialer):
                 conn.request(method, path + query(params), body=body, headers={"content-type": content_type},
                              encode_chunked=True)  # fmt: skip
                 response = conn.getresponse()
@@ -160,7 +169,7 @@ class UnixHTTP:
         target = path + query(params)
         headers = {"content-type": "application/json"} if body is not None else {}
         timeout = self._timeout(timeout_s)
-        with _mapped(self.socket_path):
+        with _mapped(self.dialer):
             for attempt in (1, 2):
                 conn, reused = self._connection()
                 try:
@@ -169,9 +178,9 @@ class UnixHTTP:
                         conn.sock.settimeout(timeout)
                     conn.request(method, target, body=body, headers=headers)
                     response = conn.getresponse()
-                except _STALE:
+                except OSError as exc:
                     self._drop(conn)
-                    if reused and attempt == 1:
+                    if reused and attempt == 1 and _stale(exc):
                         continue
                     raise
                 except BaseException:
@@ -191,7 +200,7 @@ class UnixHTTP:
         conn: _Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             return conn, True
-        conn = _Connection(self.socket_path, self.timeout_s)
+        conn = _Connection(self.dialer, self.timeout_s)
         self._local.conn = conn
         with self._lock:
             self._all.append(conn)
@@ -207,11 +216,14 @@ class UnixHTTP:
 
 
 @contextlib.contextmanager
-def _mapped(socket_path: Path) -> Iterator[None]:
-    """Transport failures as `stackup.errors` exceptions, naming the socket."""
+def _mapped(dialer: Dialer) -> Iterator[None]:
+    """Transport failures as `stackup.errors` exceptions, naming the engine (and, for ssh or
+    TLS, what the transport said)."""
     try:
         yield
     except TimeoutError as exc:
-        raise RuntimeFailure(f"engine at {socket_path} did not answer in time") from exc
-    except (FileNotFoundError, ConnectionError, http.client.HTTPException) as exc:
-        raise EngineUnavailable(f"engine at {socket_path} is not answering: {exc!r}") from exc
+        raise RuntimeFailure(f"engine at {dialer} did not answer in time") from exc
+    except (OSError, http.client.HTTPException) as exc:
+        said = dialer.diagnose()
+        detail = f"\n{said}" if said else ""
+        raise EngineUnavailable(f"engine at {dialer} is not answering: {exc!r}{detail}") from exc

@@ -1,12 +1,13 @@
 """What crosses the socket for a Dockerfile build: the request and the progress stream.
 
-The engine is local, so the request names the context by its host path and the engine reads the
-directory itself (no tar upload). Secrets are host file paths, read by the engine only while the
-RUN step that mounts them runs, or values from the caller's environment (`secret_values`,
-`SecretStr`: masked in reprs and dumps); their content never appears in a layer, a cache key or
-the stream.
-Progress is newline-delimited `BuildEvent`s: one `step` when a step starts, then `cached` or
-`output` lines and `done` (with the elapsed time); the stream ends with `result` or `error`.
+A local engine is sent the context's host path and reads the directory itself (no tar upload); a
+remote one first receives the context as a tar (`POST /build/contexts`, answered with a
+`ContextUpload` naming where the engine unpacked it) and is then sent that path. Secrets are host
+file paths, read by the engine only while the RUN step that mounts them runs, or values from the
+caller's environment (`secret_values`, `SecretStr`: masked in reprs and dumps); their content
+never appears in a layer, a cache key or the stream. Progress is newline-delimited `BuildEvent`s:
+one `step` when a step starts, then `cached` or `output` lines and `done` (with the elapsed
+time); the stream ends with `result` or `error`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ContextUpload(_Frozen):
+    """Where the engine unpacked an uploaded build context; removed with
+    `DELETE /build/contexts/{id}` once the build that uses it is over."""
+
+    id: str
+    path: str
 
 
 class BuildRequest(_Frozen):

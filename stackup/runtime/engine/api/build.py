@@ -1,4 +1,10 @@
-"""Build endpoints: `POST /build` streams a build's progress; the build cache's usage and prune.
+"""Build endpoints: `POST /build` streams a build's progress; the build cache's usage and prune;
+uploaded contexts for remote clients (`POST /build/contexts`, `DELETE /build/contexts/{id}`).
+
+An uploaded context is a tar unpacked with the standard library's `data` filter, which refuses
+what a context has no business holding: absolute names, `..`, links leaving the directory,
+device nodes; setuid bits are dropped. It lives under the engine's tmp directory and is removed
+by the client after its build, or with every other leftover when the engine starts.
 
 The build runs in a worker thread; its events cross to the response through an asyncio queue.
 Every failure, before or during the steps, is the stream's last event (`error`, with the step,
@@ -10,12 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import secrets
+import shutil
+import tarfile
+import tempfile
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from stackup.errors import DockerfileError, NotFound, StackupError
+from stackup.errors import DockerfileError, NotFound, StackupError, UsageError
 from stackup.runtime.engine.api.routing import Endpoint, answer, blocking, engine_of, ndjson, read_body
 from stackup.runtime.engine.builder import executor
 from stackup.runtime.engine.builder.failures import BuildError, NotCached
@@ -25,6 +37,7 @@ from stackup.runtime.wire.build import (
     BuildEvent,
     BuildEventKind,
     BuildRequest,
+    ContextUpload,
 )
 from stackup.runtime.wire.records import EventType
 
@@ -96,6 +109,43 @@ async def prune_route(request: Request) -> Response:
     return answer(BuildCacheUsage(entries=entries, bytes=size, removed=removed, reclaimed=reclaimed))
 
 
+_CONTEXT_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def contexts_dir(tmp: Path) -> Path:
+    return tmp / "build-contexts"
+
+
+def _unpack(archive: Path, directory: Path) -> None:
+    try:
+        with tarfile.open(archive) as tar:
+            tar.extractall(directory, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise UsageError(f"build context upload refused: {exc}") from None
+
+
+async def context_upload_route(request: Request) -> Response:
+    engine = engine_of(request)
+    token = secrets.token_hex(16)
+    directory = contexts_dir(engine.paths.tmp) / token
+    await blocking(directory.mkdir, parents=True)
+    with tempfile.NamedTemporaryFile(dir=engine.paths.tmp, prefix="context-", suffix=".tar") as spool:
+        async for chunk in request.stream():
+            await blocking(spool.write, chunk)
+        await blocking(spool.flush)
+        await blocking(_unpack, Path(spool.name), directory)
+    return answer(ContextUpload(id=token, path=str(directory)))
+
+
+async def context_remove_route(request: Request) -> Response:
+    token = request.path_params["id"]
+    if not _CONTEXT_ID.match(token):
+        raise NotFound(f"no uploaded build context {token!r}")
+    await blocking(shutil.rmtree, contexts_dir(engine_of(request).paths.tmp) / token, ignore_errors=True)
+    return answer(None)
+
+
 ENDPOINTS = [
     Endpoint(
         "POST",
@@ -106,5 +156,9 @@ ENDPOINTS = [
         stream=BuildEvent,
     ),
     Endpoint("GET", "/build/cache", cache_route, "Build cache usage", answer=BuildCacheUsage),
+    Endpoint(
+        "POST", "/build/contexts", context_upload_route, "Upload a build context (tar)", answer=ContextUpload
+    ),
+    Endpoint("DELETE", "/build/contexts/{id}", context_remove_route, "Remove an uploaded build context"),
     Endpoint("POST", "/build/prune", prune_route, "Prune the build cache", BuildCachePrune, BuildCacheUsage),
 ]
