@@ -22,7 +22,7 @@ from datetime import datetime
 from importlib import metadata
 from typing import IO
 
-from stackup.errors import NotFound, RuntimeFailure
+from stackup.errors import Conflict, NotFound
 from stackup.runtime.engine.containers import attach, conmon, ociruntime
 from stackup.runtime.engine.containers.copying import ContainerFiles
 from stackup.runtime.engine.containers.execs import ExecSessions
@@ -208,7 +208,7 @@ class EngineService:
         """A session to start later; the container must be running now."""
         record = self.containers.get(ref)
         if record.status is not ContainerStatus.RUNNING:
-            raise RuntimeFailure(f"container {record.name} is not running ({record.status})")
+            raise Conflict(f"container {record.name} is not running ({record.status})")
         session = self.execs.create(record.id, request)
         self.containers.emit("exec_create", record, execID=session.id)
         return session.inspect()
@@ -250,9 +250,9 @@ class EngineService:
         """Resize the main process's terminal (through conmon's control fifo)."""
         record = self.containers.get(ref)
         if record.status is not ContainerStatus.RUNNING:
-            raise RuntimeFailure(f"container {record.name} is not running ({record.status})")
+            raise Conflict(f"container {record.name} is not running ({record.status})")
         if not self.containers.config_of(record).tty:
-            raise RuntimeFailure(f"container {record.name} has no TTY to resize")
+            raise Conflict(f"container {record.name} has no TTY to resize")
         attach.resize(self.paths.container(record.id).dir, rows, cols)
 
     def version_info(self) -> VersionInfo:

@@ -20,7 +20,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
-from stackup.errors import NotFound, RuntimeFailure, StackupError
+from stackup.errors import InvalidRequest, NotFound, RuntimeFailure, StackupError
 from stackup.runtime.engine.api.routing import (
     Endpoint,
     Param,
@@ -54,14 +54,14 @@ def _is_archive(path: Path) -> bool:
 def import_image(engine: EngineService, request: ImageImport) -> list[Image]:
     path = Path(request.path)
     if not path.is_absolute():
-        raise RuntimeFailure(f"import path must be absolute (the engine has no working directory): {path}")
+        raise InvalidRequest(f"import path must be absolute (the engine has no working directory): {path}")
     archive = request.format is ImportFormat.ARCHIVE or (
         request.format is ImportFormat.AUTO and path.exists() and _is_archive(path)
     )
     if archive:
         images = engine.images.import_archive(path, request.ref)
     elif request.ref is None:
-        raise RuntimeFailure("importing a root filesystem needs a name for the image (ref)")
+        raise InvalidRequest("importing a root filesystem needs a name for the image (ref)")
     else:
         images = [engine.images.import_rootfs(path, request.ref, config=request.config)]
     for image in images:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from stackup import keyvalue
+from stackup.errors import InvalidRequest
 from stackup.runtime.engine.service import EngineService
 
 _P = ParamSpec("_P")
@@ -92,6 +93,18 @@ def query(request: Request, name: str, type_: type[_T]) -> _T | None:
     """A typed query parameter (None if absent); a malformed one is a 400 via ValidationError."""
     value = request.query_params.get(name)
     return None if value is None else TypeAdapter(type_).validate_python(value, strict=False)
+
+
+_N = TypeVar("_N", int, float)
+
+
+def query_bounded(request: Request, name: str, type_: type[_N], low: _N, high: _N) -> _N | None:
+    """A numeric query parameter within [low, high] (None if absent): out of range (NaN too), the
+    caller's mistake is a 400, never an overflow deep in the engine."""
+    value = query(request, name, type_)
+    if value is not None and not low <= value <= high:
+        raise InvalidRequest(f"?{name}={request.query_params[name]}: expected a number from {low} to {high}")
+    return value
 
 
 def query_bool(request: Request, name: str, default: bool = False) -> bool:

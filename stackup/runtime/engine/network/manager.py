@@ -14,6 +14,7 @@ addresses and host ports must not be handed out twice.
 from __future__ import annotations
 
 import contextlib
+import errno
 import secrets
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -45,6 +46,14 @@ from stackup.runtime.wire.records import NetworkRecord, NetworkStatus
 
 AttachmentLike = Attachment | tuple[str, Sequence[str], IPv4Address | str | None]
 
+
+
+_PICK_ATTEMPTS = 3
+
+
+def _address_taken(exc: BaseException) -> bool:
+    cause = exc.__cause__
+    return isinstance(cause, OSError) and cause.errno == errno.EADDRINUSE
 
 class NetworkManager:
     """Every network operation of one engine root; thread-safe."""
@@ -120,26 +129,35 @@ class NetworkManager:
                 return existing
             if existing is not None:
                 self._destroy(existing)  # a half-made or half-removed leftover of a crash
-            ipam = Ipam(self._pick_subnet(name, want_subnet), want_gateway, want_range)
-            network_id = secrets.token_hex(16)
-            config = NetworkConfig(
-                id=network_id,
-                bridge=ifnames.bridge_name(network_id),
-                subnet=ipam.subnet,
-                gateway=ipam.gateway,
-                ip_range=want_range,
-                internal=internal,
-            )
-            record = self._state.save_network(
-                NetworkRecord(name=name, labels=dict(labels or {}), config=config.model_dump(mode="json"))
-            )
-            try:
-                self._bring_up(name, config)
-                self._sync_firewall()
-            except BaseException:
-                self._destroy(record)
-                raise
-            return self._state.save_network(record.model_copy(update={"status": NetworkStatus.READY}))
+            for attempt in range(_PICK_ATTEMPTS):
+                ipam = Ipam(self._pick_subnet(name, want_subnet), want_gateway, want_range)
+                network_id = secrets.token_hex(16)
+                config = NetworkConfig(
+                    id=network_id,
+                    bridge=ifnames.bridge_name(network_id),
+                    subnet=ipam.subnet,
+                    gateway=ipam.gateway,
+                    ip_range=want_range,
+                    internal=internal,
+                )
+                record = self._state.save_network(
+                    NetworkRecord(name=name, labels=dict(labels or {}), config=config.model_dump(mode="json"))
+                )
+                try:
+                    self._bring_up(name, config)
+                    self._sync_firewall()
+                except RuntimeFailure as exc:
+                    self._destroy(record)
+                    # Another engine on this machine took the same free subnet between our look at
+                    # the host's routes and our bridge: its route is there now, so pick again.
+                    if want_subnet is None and attempt + 1 < _PICK_ATTEMPTS and _address_taken(exc):
+                        continue
+                    raise
+                except BaseException:
+                    self._destroy(record)
+                    raise
+                return self._state.save_network(record.model_copy(update={"status": NetworkStatus.READY}))
+            raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _pick_subnet(self, name: str, wanted: IPv4Network | None) -> IPv4Network:
         """The pool's first free subnet, or the explicit one after checking it collides with nothing."""
