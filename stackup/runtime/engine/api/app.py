@@ -35,6 +35,7 @@ from stackup.errors import (
     UsageError,
 )
 from stackup.registry.errors import InvalidReference
+from stackup.runtime.engine import nospace
 from stackup.runtime.engine.api import archive as api_archive
 from stackup.runtime.engine.api import build as api_build
 from stackup.runtime.engine.api import containers as api_containers
@@ -59,7 +60,15 @@ _INVALID = (InvalidRequest, UsageError, PlanError, DockerfileError, InvalidRefer
 _CONFLICT = (Conflict, ProjectBusy)
 
 
-async def _on_stackup_error(_request: Request, exc: Exception) -> Response:
+def _no_space(request: Request, exc: Exception) -> Response | None:
+    """507 with one line naming the root when the filesystem under it is full, whatever raised."""
+    text = nospace.message(request.app.state.engine.paths.root, exc)
+    return None if text is None else _error(ErrorKind.FAILURE, text, 507)
+
+
+async def _on_stackup_error(request: Request, exc: Exception) -> Response:
+    if (full := _no_space(request, exc)) is not None:
+        return full
     if isinstance(exc, NotFound):
         return _error(ErrorKind.NOT_FOUND, str(exc), 404)
     if isinstance(exc, _INVALID):
@@ -81,8 +90,10 @@ async def _on_validation_error(_request: Request, exc: Exception) -> Response:
     return _error(ErrorKind.INVALID, str(exc), 400)
 
 
-async def _on_unexpected(_request: Request, exc: Exception) -> Response:
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
     """A bug: answer with its name; Starlette re-raises it afterwards, so uvicorn logs the traceback."""
+    if (full := _no_space(request, exc)) is not None:
+        return full
     return _error(ErrorKind.FAILURE, f"engine bug: {type(exc).__name__}: {exc}", 500)
 
 
