@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import platform
 import subprocess
@@ -23,6 +24,7 @@ from importlib import metadata
 from typing import IO
 
 from stackup.errors import Conflict, NotFound
+from stackup.runtime.engine.builder.sweep import sweep_workspaces
 from stackup.runtime.engine.containers import attach, conmon, ociruntime
 from stackup.runtime.engine.containers.copying import ContainerFiles
 from stackup.runtime.engine.containers.execs import ExecSessions
@@ -40,6 +42,8 @@ from stackup.runtime.wire.models import EngineInfo, VersionInfo
 from stackup.runtime.wire.paths import EnginePaths
 from stackup.runtime.wire.records import ContainerRecord, ContainerStatus, EventType, utcnow
 from stackup.runtime.wire.streams import ExecCreate, ExecInspect
+
+log = logging.getLogger(__name__)
 
 
 def _first_line(argv: list[str]) -> str:
@@ -117,6 +121,8 @@ class EngineService:
         supervision = Supervision(containers, state, events)
         monitor = Monitor(containers, state)
         volumes.recover()
+        if swept := sweep_workspaces(paths):
+            log.info("removed the workspaces of %d interrupted build step(s)", len(swept))
         before = state.list_containers()
         supervision.hold_starts()  # restart policies wait for the networks (see `hold_starts`)
         supervision.adopt(before)
