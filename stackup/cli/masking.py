@@ -19,10 +19,10 @@ from stackup.spec.secretenv import Masker
 class _MaskedBuffer:
     def __init__(self, inner: IO[bytes], masker: Masker) -> None:
         self._inner = inner
-        self._masker = masker
+        self.masker = masker
 
     def write(self, data: bytes) -> int:
-        self._inner.write(self._masker.data(bytes(data)))
+        self._inner.write(self.masker.data(bytes(data)))
         return len(data)
 
     def __getattr__(self, name: str) -> Any:
@@ -32,11 +32,16 @@ class _MaskedBuffer:
 class _MaskedText:
     def __init__(self, inner: IO[str], masker: Masker) -> None:
         self._inner = inner
-        self._masker = masker
+        self.masker = masker
         self.buffer = _MaskedBuffer(inner.buffer, masker) if hasattr(inner, "buffer") else None
 
+    def mask_also(self, values: Iterable[str]) -> None:
+        self.masker = Masker({*self.masker.values, *values})
+        if self.buffer is not None:
+            self.buffer.masker = self.masker
+
     def write(self, text: str) -> int:
-        self._inner.write(self._masker.text(text))
+        self._inner.write(self.masker.text(text))
         return len(text)
 
     def writelines(self, lines: Iterable[str]) -> None:
@@ -47,15 +52,14 @@ class _MaskedText:
         return getattr(self._inner, name)
 
 
-_installed: list[str] = []
-
-
 def install(values: Iterable[str]) -> None:
-    """Mask `values` in stdout and stderr from now on (adds to what an earlier call masks)."""
-    wanted = set(values) - set(_installed)
-    masker = Masker(wanted)
+    """Mask `values` in stdout and stderr from now on (on top of what an earlier call masks)."""
+    masker = Masker(values)
     if not masker:
         return
-    _installed.extend(masker.values)
-    sys.stdout = _MaskedText(sys.stdout, masker)
-    sys.stderr = _MaskedText(sys.stderr, masker)
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if isinstance(stream, _MaskedText):
+            stream.mask_also(masker.values)
+        else:
+            setattr(sys, name, _MaskedText(stream, masker))
