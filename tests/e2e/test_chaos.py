@@ -19,6 +19,7 @@ DRAW = [("up", "engine"), ("down", "cli"), ("recreate", "conmon"), ("recreate", 
         ("build", "engine"), ("pull", "cli"), ("watch", "conmon")]
 
 
+@pytest.mark.timeout(900)  # seven trials of about 10 s on a quiet machine; several times that under load
 def test_short_chaos_run(tmp_path: Path) -> None:
     if os.geteuid() != 0:
         pytest.fail("the chaos run needs root (it runs the real engine)")
