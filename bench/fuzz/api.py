@@ -323,6 +323,10 @@ def campaign(examples: int, seed: int) -> dict[str, Any]:
             time.sleep(0.5)
             leaked = _machine.leftovers(paths)
             shutdown, _ = engine.ask("POST", "/shutdown")
+        except BaseException:
+            with contextlib.suppress(Exception):  # containers outlive `engine stop`: remove them
+                remove_everything(engine)
+            raise
         finally:
             engine.close()
     return {
