@@ -5,11 +5,16 @@ Each trial, on one private STACKUP_ROOT:
   1. `up -d` a small stack (two services on a bridge network, a published port, a named volume),
      write a fresh token into the volume;
   2. start the operation under test (`up` from a stopped-down state, `up --force-recreate`,
-     `down`; build, pull and watch register themselves in `OPERATIONS` when they land) and, after
-     a random delay within its usual duration, SIGKILL the chosen victim;
+     `down`, `build` of a service whose context changed (its RUN takes about a second), `image
+     pull` of a 6 MB image from a local docker-registry, `watch` while a file of the synced
+     directory changes five times a second) and, after a random delay within its usual duration,
+     SIGKILL the chosen victim (`watch` never ends by itself: it is stopped with SIGTERM, as a
+     user's Ctrl+C, a second after the kill);
   3. the next `stackup up -d` must succeed, with exactly one running container per service and
-     the token still in the volume;
-  4. `stackup down -v` must leave nothing of the root on the machine (`_machine.leftovers`).
+     the token still in the volume; after a killed `build` or `pull` the same command must then
+     succeed (no half-recorded layer, blob or cache entry stands in its way);
+  4. `stackup down -v` must leave nothing of the root on the machine (`_machine.leftovers`, and
+     no file in the root's tmp directory).
 
 Run: `python bench/chaos.py --trials 200` (writes bench/results/chaos.json). Root only.
 The e2e suite runs a short version (tests/e2e/test_chaos.py).
@@ -27,10 +32,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -41,6 +48,15 @@ from stackup.runtime.wire.runfiles import pid_path
 RESULTS = Path(__file__).parent / "results" / "chaos.json"
 IMAGE = "stackup-test/busybox:latest"
 TARGETS = ("cli", "engine", "conmon", "init")
+SERVICES = ("db", "web", "built")
+BUILT = "chaos-built:latest"
+DOCKERFILE = """FROM {image}
+COPY stamp /stamp
+RUN sleep 1 && head -c 2000000 /dev/urandom > /payload
+"""
+PULLED = "chaos/pulled:v1"
+WATCH_S = 3.0
+"""How long `watch` runs before it is stopped when the kill did not end it (its "duration")."""
 OP_TIMEOUT_S = 120.0
 
 STACK = """
@@ -58,6 +74,14 @@ services:
     ports: ["127.0.0.1:{port}:8080"]
     depends_on: [db]
     stop_grace_period: 1s
+    develop:
+      watch:
+        - {{action: sync, path: ./src, target: /src}}
+  built:
+    build: ./ctx
+    image: {built}
+    command: ["sh", "-c", "exec sleep 3600"]
+    stop_grace_period: 1s
 volumes:
   data: {{}}
 """
@@ -70,6 +94,12 @@ class Operation:
     name: str
     argv: tuple[str, ...]
     prepare: Callable[[Chaos], None] = lambda _chaos: None
+    during: Callable[[Chaos, threading.Event], None] | None = None
+    """Runs on a thread while the operation does (the file changes `watch` syncs), until set."""
+    endless: bool = False
+    """Runs until stopped (`watch`): SIGTERM a second after the kill, or after `WATCH_S`."""
+    again: bool = False
+    """Its own command must succeed again after the recovery (`build`, `pull`)."""
 
 
 OPERATIONS: dict[str, Operation] = {}
@@ -83,6 +113,26 @@ def register(op: Operation) -> None:
 register(Operation("up", ("up", "-d"), prepare=lambda chaos: chaos.cli("down", "-t", "1")))
 register(Operation("recreate", ("up", "-d", "--force-recreate", "-t", "1")))
 register(Operation("down", ("down", "-t", "1")))
+
+
+def _touch_context(chaos: Chaos) -> None:
+    (chaos.workdir / "ctx" / "stamp").write_text(secrets.token_hex(8))
+
+
+def _forget_pulled(chaos: Chaos) -> None:
+    chaos.cli("image", "rm", chaos.pulled, check=False)
+
+
+def _edit_sources(chaos: Chaos, stop: threading.Event) -> None:
+    index = 0
+    while not stop.wait(0.2):
+        index += 1
+        (chaos.workdir / "src" / f"file{index % 5}.txt").write_text(secrets.token_hex(64))
+
+
+register(Operation("build", ("build", "built"), prepare=_touch_context, again=True))
+register(Operation("pull", ("image", "pull", "{pulled}"), prepare=_forget_pulled, again=True))
+register(Operation("watch", ("watch", "--no-up"), during=_edit_sources, endless=True))
 
 
 @dataclass
@@ -121,9 +171,15 @@ class Chaos:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.project = f"chaos{secrets.token_hex(3)}"
         port = self.rng.randrange(20000, 40000)
-        (self.workdir / "compose.yaml").write_text(STACK.format(image=IMAGE, port=port))
+        (self.workdir / "compose.yaml").write_text(STACK.format(image=IMAGE, port=port, built=BUILT))
+        (self.workdir / "ctx").mkdir(exist_ok=True)
+        (self.workdir / "ctx" / "Dockerfile").write_text(DOCKERFILE.format(image=IMAGE))
+        (self.workdir / "ctx" / "stamp").write_text("first")
+        (self.workdir / "src").mkdir(exist_ok=True)
         self.durations: dict[str, float] = {}
         self.baseline_rules = 0
+        self.registry: Any = None
+        self.pulled = ""
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "STACKUP_"))}
@@ -132,7 +188,7 @@ class Chaos:
         return env
 
     def argv(self, *args: str) -> list[str]:
-        return [self.python, "-m", "stackup", *args]
+        return [self.python, "-m", "stackup", *(a.replace("{pulled}", self.pulled) for a in args)]
 
     def cli(
         self, *args: str, check: bool = True, timeout: float = OP_TIMEOUT_S
@@ -158,19 +214,41 @@ class Chaos:
         """Image, a warm cycle that measures each operation's usual duration (without `measure`:
         assume 2 s each), the empty table."""
         self.cli("image", "bootstrap", "busybox", IMAGE)
+        self.start_registry()
         self.cli("up", "-d")
         for name, op in OPERATIONS.items() if measure else ():
+            if op.endless:
+                self.durations[name] = WATCH_S
+                continue
             op.prepare(self)
             started = time.monotonic()
             self.cli(*op.argv)
             self.durations[name] = time.monotonic() - started
             self.cli("up", "-d")
-        self.durations = self.durations or dict.fromkeys(OPERATIONS, 2.0)
+        usual = {name: WATCH_S if op.endless else 2.0 for name, op in OPERATIONS.items()}
+        self.durations = self.durations or usual
         self.cli("down", "-v", "-t", "1")
         self.baseline_rules = _machine.firewall_rules(self.root)
         left = _machine.leftovers(self.paths, baseline_rules=self.baseline_rules)
         if left:
             raise RuntimeError(f"a clean cycle already leaves things behind: {left}")
+
+    def start_registry(self) -> None:
+        """A docker-registry on loopback holding a made-up two-layer image (6 MB) to pull."""
+        from stackup.registry.media import OCI_MANIFEST
+        from tests.registry._images import Layout, payload
+        from tests.registry._registry import RegistryServer, skopeo
+
+        directory = self.root.parent / "registry"
+        directory.mkdir(exist_ok=True)
+        self.registry = RegistryServer(directory).__enter__()
+        layout = Layout()
+        seed = secrets.token_hex(4)
+        layers = [{"a": payload(f"a{seed}", 3_000_000)}, {"b": payload(f"b{seed}", 3_000_000)}]
+        digest, raw = layout.image(layers)
+        oci = layout.write(directory / "oci", {"v1": (digest, raw, OCI_MANIFEST)})
+        self.pulled = f"{self.registry.host}/{PULLED}"
+        skopeo("copy", "--dest-tls-verify=false", f"oci:{oci}:v1", f"docker://{self.pulled}")
 
     # -- victims ------------------------------------------------------------------------------
 
@@ -211,10 +289,14 @@ class Chaos:
             token = secrets.token_hex(8)
             self.cli("exec", "-T", "db", "sh", "-c", f"echo {token} > /data/marker && sync")
             op.prepare(self)
+            stop_during = threading.Event()
             with subprocess.Popen(
                 self.argv(*op.argv), cwd=self.workdir, env=self.env(),
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             ) as victim:  # fmt: skip
+                helper = threading.Thread(target=op.during, args=(self, stop_during), daemon=True)
+                if op.during is not None:
+                    helper.start()
                 time.sleep(delay)
                 pid = self.victim_pid(target, victim)
                 if pid is not None:
@@ -225,6 +307,13 @@ class Chaos:
                         pass
                 if trial.delivered and target == "init":
                     self.await_recorded_exit(pid)
+                if op.endless:  # watch runs on: a user stops it with Ctrl+C
+                    time.sleep(1.0)
+                    if victim.poll() is None:
+                        victim.send_signal(signal.SIGTERM)
+                stop_during.set()
+                if helper.is_alive():
+                    helper.join()
                 try:
                     victim.communicate(timeout=OP_TIMEOUT_S)
                 except subprocess.TimeoutExpired:
@@ -246,6 +335,11 @@ class Chaos:
                     trial.error = (
                         f"volume data: expected {token}, read {read.stdout.strip()!r} {read.stderr.strip()}"
                     )
+                if op.again:
+                    again = self.cli(*op.argv, check=False)
+                    if again.returncode != 0:
+                        said = again.stderr.strip()[-600:]
+                        trial.error = trial.error or f"{op.name} after the crash: {said}"
         except (RuntimeError, subprocess.TimeoutExpired) as exc:
             trial.error = trial.error or str(exc)
         finally:
@@ -253,6 +347,7 @@ class Chaos:
             if down.returncode != 0:
                 trial.error = trial.error or f"down -v failed: {down.stderr.strip()[-600:]}"
             trial.leaks = _machine.leftovers(self.paths, baseline_rules=self.baseline_rules)
+            trial.leaks += [f"temporary file {p.name}" for p in self.temporaries()]
             trial.seconds = round(time.monotonic() - started, 2)
         return trial
 
@@ -284,11 +379,16 @@ class Chaos:
             rows = db.execute(query, (count,)).fetchall()
         return [f"{t[11:23]} {a} {json.loads(attrs).get('name', '')}" for _i, t, a, attrs in reversed(rows)]
 
+    def temporaries(self) -> list[Path]:
+        """What the root's tmp directory still holds (pulls and builds stage there)."""
+        directory = self.paths.tmp
+        return sorted(directory.iterdir()) if directory.is_dir() else []
+
     def duplicates(self) -> list[str]:
         """Services without exactly one running container."""
         rows = json.loads(self.cli("ps", "-a", "--format", "json").stdout or "[]")
         problems = []
-        for service in ("db", "web"):
+        for service in SERVICES:
             mine = [r for r in rows if r["Service"] == service]
             if len(mine) != 1 or mine[0]["State"] != "running":
                 problems.append(f"{service}: {[(r['Name'], r['State']) for r in mine]}")
@@ -298,21 +398,27 @@ class Chaos:
         """Take everything down and stop the engine; what could not be removed."""
         self.cli("down", "-v", "-t", "1", check=False)
         left = _machine.leftovers(self.paths, baseline_rules=self.baseline_rules)
+        self.cli("image", "rm", BUILT, check=False)
         self.cli("engine", "stop", check=False)
+        if self.registry is not None:
+            self.registry.stop()
         if left:
             _machine.scrub(self.paths)
         return left
 
 
 def run(
-    trials: int, *, seed: int, workdir: Path, progress: Callable[[Trial], None] = lambda _t: None
+    trials: int, *, seed: int, workdir: Path, progress: Callable[[Trial], None] = lambda _t: None,
+    ops: tuple[str, ...] = (),
 ) -> dict[str, object]:
+    """`trials` trials, each of an operation drawn from `ops` (default: all) and a victim."""
     chaos = Chaos(workdir / "root", seed=seed)
+    drawn = sorted(ops or OPERATIONS)
     results: list[Trial] = []
     try:
         chaos.setup()
         for index in range(trials):
-            trial = chaos.trial(index)
+            trial = chaos.trial(index, chaos.rng.choice(drawn))
             results.append(trial)
             progress(trial)
             if trial.leaks:  # start the next trial from a clean machine all the same
@@ -342,7 +448,12 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--ops", default="", help=f"comma-separated subset of {','.join(OPERATIONS)}")
     args = parser.parse_args()
+    ops = tuple(o for o in args.ops.split(",") if o)
+    unknown = set(ops) - set(OPERATIONS)
+    if unknown:
+        sys.exit(f"unknown operations: {', '.join(sorted(unknown))} (known: {', '.join(OPERATIONS)})")
     if os.geteuid() != 0:
         sys.exit("chaos needs root (it runs the real engine)")
 
@@ -353,9 +464,11 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="stackup-chaos-") as tmp:
         started = time.monotonic()
-        summary = run(args.trials, seed=args.seed, workdir=Path(tmp), progress=show)
+        summary = run(args.trials, seed=args.seed, workdir=Path(tmp), progress=show, ops=ops)
         summary["wall_s"] = round(time.monotonic() - started, 1)
-        summary["command"] = f"python bench/chaos.py --trials {args.trials} --seed {args.seed}"
+        summary["load_average"] = os.getloadavg()
+        summary["command"] = f"python bench/chaos.py --trials {args.trials} --seed {args.seed}" + (
+            f" --ops {args.ops}" if ops else "")
     args.output.parent.mkdir(exist_ok=True)
     args.output.write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps({k: v for k, v in summary.items() if k != "failures"}, indent=2))

@@ -60,6 +60,16 @@ class NotFound(RuntimeFailure):
     """A named container, image, network or volume does not exist."""
 
 
+class InvalidRequest(RuntimeFailure):
+    """The engine was asked something malformed (a bad path, signal, name or archive): the caller's
+    mistake, answered 400, not an engine failure (500)."""
+
+
+class Conflict(RuntimeFailure):
+    """A well-formed request that the object's state forbids now (in use, running, not running,
+    name taken): answered 409."""
+
+
 class ProjectBusy(RuntimeFailure):
     """Another `up`/`down` of the same project held its lock for longer than we were willing to
     wait; `holder` says who (as that client described itself)."""

@@ -679,6 +679,27 @@ class Stack:
         return RunResult(spec.name, code)
 
 
+    # -- secret environment values (never printed) ------------------------------------------
+
+    def secret_values(self, containers: Sequence[ContainerInfo] | None = None) -> frozenset[str]:
+        """Values a front end must mask (`stackup.spec.secretenv`): those the loaded stack marks
+        secret, and those the project's containers (or `containers`) were created with marked."""
+        import json
+
+        from stackup.spec.secretenv import secret_values, values_from_config
+
+        found: set[str] = set()
+        if self.loaded is not None:
+            found |= secret_values(self.loaded.project, self.loaded.environment)
+        for info in self.ps(oneoff=True) if containers is None else containers:
+            try:
+                config = json.loads(info.labels.get(lbl.CONFIG) or "{}")
+            except ValueError:
+                continue
+            if isinstance(config, dict) and config.get("x-stackup-secret"):
+                found |= values_from_config(config, _container_env(info))
+        return frozenset(found)
+
     # -- development loop ------------------------------------------------------------------
 
     def reload(self) -> LoadedProject:
@@ -813,3 +834,15 @@ def _with_args(spec: BuildSpec, build_args: Mapping[str, str] | None) -> BuildSp
     if not build_args:
         return spec
     return dataclasses.replace(spec, args={**spec.args, **build_args})
+
+
+def _container_env(info: ContainerInfo) -> dict[str, str]:
+    """The environment a backend recorded: the engine's `config.env`, Docker's `Config.Env`."""
+    details = info.details
+    native = details.get("config")
+    if isinstance(native, dict) and isinstance(native.get("env"), dict):
+        return {str(k): str(v) for k, v in native["env"].items()}
+    docker = details.get("Config")
+    if isinstance(docker, dict) and isinstance(docker.get("Env"), list):
+        return dict(str(item).partition("=")[::2] for item in docker["Env"])
+    return {}

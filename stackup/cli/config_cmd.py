@@ -64,9 +64,10 @@ def config(
             lines.append(f"{name} {service_hash(svc, loaded.referenced_files).digest}")
         write("\n".join(lines))
         return
+    from stackup.spec.secretenv import mask_canonical
     from stackup.spec.validate import canonical
 
-    data = canonical(project)
+    data = mask_canonical(canonical(project))
     if names:
         data["services"] = {k: v for k, v in data.get("services", {}).items() if k in names}
     write(dump_json(data) if fmt is Format.JSON else dump_yaml(data))

@@ -7,6 +7,7 @@ of the Python API (`stackup.api.Stack`) and the printing of its answer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -15,8 +16,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from stackup.cli import masking
 from stackup.cli.output import out, write
-from stackup.errors import NotFound, UsageError
+from stackup.errors import NotFound, StackupError, UsageError
 from stackup.runtime import labels as lbl
 from stackup.runtime.base import ContainerState
 
@@ -29,6 +31,14 @@ ServicesArg = Annotated[list[str] | None, typer.Argument(metavar="[SERVICE]...")
 
 def _stack(ctx: typer.Context) -> Stack:
     return ctx.obj.named()  # type: ignore[no-any-return]
+
+
+def _mask(ctx: typer.Context, stack: Stack, records: list[ContainerInfo]) -> None:
+    """Mask what the containers were created with marked secret and, when the stack file loads,
+    what it marks (a `secrets:` entry read from the environment is known only there)."""
+    masking.install(stack.secret_values(records))
+    with contextlib.suppress(StackupError):  # these commands work with a broken or missing file
+        ctx.obj.load()  # installs the file's values
 
 
 def _records(stack: Stack, services: list[str] | None, *, all_: bool = True) -> list[ContainerInfo]:
@@ -140,6 +150,7 @@ def logs(
 
     stack = _stack(ctx)
     records = _records(stack, services)
+    _mask(ctx, stack, records)
     when = _since(since)
     marks = prefixes(records)
     lock = threading.Lock()
@@ -374,7 +385,9 @@ def port(
 
 def inspect(ctx: typer.Context, services: ServicesArg = None) -> None:
     """Everything the runtime records about the services' containers (health log included), as JSON."""
-    records = _records(_stack(ctx), services)
+    stack = _stack(ctx)
+    records = _records(stack, services)
+    _mask(ctx, stack, records)
     write(json.dumps([dict(r.details) for r in records], indent=2, default=str))
 
 

@@ -33,8 +33,11 @@ class GlobalOptions:
     def stack(self, services: tuple[str, ...] = ()) -> Stack:
         """The stack loaded and validated, on the chosen runtime (`plan`, `up`, `run`, ...)."""
         from stackup.api.stack import Stack
+        from stackup.cli import masking
 
-        return Stack.from_options(self.load_options(services), runtime=self.runtime, parallel=self.parallel)
+        stack = Stack.from_options(self.load_options(services), runtime=self.runtime, parallel=self.parallel)
+        masking.install(stack.secret_values(containers=()))  # the file's; `plan` adds the containers'
+        return stack
 
     def named(self) -> Stack:
         """The running project by name only (`down`, `ps`, `logs`, ...): works with a broken file."""
@@ -49,9 +52,14 @@ class GlobalOptions:
 
     def load(self, services: tuple[str, ...] = ()) -> LoadedProject:
         """Load the stack as Compose would for this invocation (services named activate profiles)."""
+        from stackup.cli import masking
         from stackup.spec.loader import load
+        from stackup.spec.secretenv import secret_values
 
-        return load(self.load_options(services))
+        options = self.load_options(services)
+        loaded = load(options)
+        masking.install(secret_values(loaded.project, loaded.environment))
+        return loaded
 
     def resolved_name(self) -> str:
         """The project's name, read without validating the stack (`spec/naming.py` says why)."""

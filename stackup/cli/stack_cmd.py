@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from stackup.cli import masking
 from stackup.cli.context import GlobalOptions
 from stackup.cli.output import warn, write
 from stackup.cli.plan_cmd import PlanFormat, graph_command, plan_command
@@ -204,6 +205,7 @@ def plan(
     scales = _scale(scale)
     recreate_policies(force_recreate=force_recreate, no_recreate=no_recreate)
     stack = opts.stack(names)
+    masking.install(stack.secret_values())  # an `old -> new` may show what a container was given
     for message in stack.warnings:
         warn(message)
     result = stack.plan(

@@ -16,7 +16,7 @@ from ipaddress import IPv4Address, IPv4Network
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from stackup.errors import PlanError, RuntimeFailure
+from stackup.errors import Conflict, PlanError, RuntimeFailure
 
 
 class AddressPool(BaseModel):
@@ -58,7 +58,7 @@ def choose_subnet(
         for candidate in pool.subnets():
             if not any(candidate.overlaps(other) for other in taken):
                 return candidate
-    raise RuntimeFailure("no free subnet left in the address pools; set an explicit ipam subnet")
+    raise Conflict("no free subnet left in the address pools; set an explicit ipam subnet")
 
 
 def check_overlaps(subnets: Mapping[str, IPv4Network]) -> None:

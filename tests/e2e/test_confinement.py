@@ -73,6 +73,7 @@ probe() { name=$1; shift; out=$(sh -c "$*" 2>&1); echo "$name=$?:$(echo "$out" |
 for p in /proc/[0-9]*; do echo "cmd:$(tr '\0' ' ' < $p/cmdline)"; done
 sed 's/^/mnt:/' /proc/mounts
 sed 's/^/st:/' /proc/self/status
+sed 's/^/cg:/' /proc/self/cgroup
 probe ps 'ps -o pid,comm | wc -l'
 probe mount 'mkdir -p /tmp/m && mount -t tmpfs none /tmp/m'
 probe insmod 'head -c 8192 /dev/zero > /tmp/m.ko && insmod /tmp/m.ko'
@@ -85,6 +86,7 @@ probe tun 'head -c 1 /dev/net/tun'
 probe tunnode 'mkdir -p /tmp/n && mknod /tmp/n/tun c 10 200 && head -c 1 /tmp/n/tun'
 probe unshare 'unshare -U true'
 probe mkdir 'mkdir /tmp/d1'
+probe cgroupfs 'mkdir /sys/fs/cgroup/stackup-probe || mkdir /sys/fs/cgroup/pids/stackup-probe'
 probe setuid 'echo %s | base64 -d > /tmp/euid && chmod 4755 /tmp/euid'
 """
 
@@ -182,6 +184,19 @@ def test_proc_sys_and_sys_are_read_only(boxes: Boxes) -> None:
     mounts = [line for line in boxes.lines("box", "mnt:") if line.split()[1] in ("/proc/sys", "/sys")]
     assert len(mounts) == 2 and all(line.split()[3].startswith("ro,") for line in mounts)
     assert boxes.probe("priv", "procsys")[0] == 0  # privileged lifts it
+
+
+def test_sys_fs_cgroup_is_read_only_in_a_private_cgroup_namespace(boxes: Boxes) -> None:
+    """As Docker mounts it: the container's own cgroup is its `/` (cgroupns private), and
+    /sys/fs/cgroup is read-only; only `privileged` may write there."""
+    status, text = boxes.probe("box", "cgroupfs")
+    assert status != 0 and "Read-only file system" in text, text
+    mounts = [line.split() for line in boxes.lines("box", "mnt:")]
+    cgroup = [m for m in mounts if m[1] == "/sys/fs/cgroup" or m[1].startswith("/sys/fs/cgroup/")]
+    assert cgroup and all(m[3].split(",")[0] == "ro" for m in cgroup), cgroup
+    own = boxes.lines("box", "cg:")
+    assert own and all(line.rsplit(":", 1)[1] == "/" for line in own), own  # no engine path seen
+    assert boxes.probe("priv", "cgroupfs")[0] == 0
 
 
 def test_devices_outside_the_allow_list_cannot_be_used(boxes: Boxes) -> None:

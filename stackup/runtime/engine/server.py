@@ -32,6 +32,7 @@ from pathlib import Path
 import uvicorn
 
 from stackup.errors import UsageError
+from stackup.runtime.engine import nospace
 from stackup.runtime.engine.api.app import create_app
 from stackup.runtime.engine.api.streams import stream_server
 from stackup.runtime.engine.api.upgrade import upgrading_protocol
@@ -251,7 +252,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
     )
-    return serve(paths, log_level=args.log_level, group=group, listeners=listeners)
+    try:
+        return serve(paths, log_level=args.log_level, group=group, listeners=listeners)
+    except Exception as exc:
+        if (full := nospace.message(paths.root, exc)) is not None:
+            raise SystemExit(f"stackupd: {full}") from None
+        raise
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import platform
 import shutil
@@ -23,7 +24,8 @@ from datetime import datetime
 from importlib import metadata
 from typing import IO
 
-from stackup.errors import NotFound, RuntimeFailure
+from stackup.errors import Conflict, NotFound
+from stackup.runtime.engine.builder.sweep import sweep_workspaces
 from stackup.runtime.engine.containers import attach, conmon, ociruntime
 from stackup.runtime.engine.containers.copying import ContainerFiles
 from stackup.runtime.engine.containers.execs import ExecSessions
@@ -42,6 +44,8 @@ from stackup.runtime.wire.models import EngineInfo, VersionInfo
 from stackup.runtime.wire.paths import EnginePaths
 from stackup.runtime.wire.records import ContainerRecord, ContainerStatus, EventType, utcnow
 from stackup.runtime.wire.streams import ExecCreate, ExecInspect
+
+log = logging.getLogger(__name__)
 
 
 def _first_line(argv: list[str]) -> str:
@@ -121,6 +125,8 @@ class EngineService:
         supervision = Supervision(containers, state, events)
         monitor = Monitor(containers, state)
         volumes.recover()
+        if swept := sweep_workspaces(paths):
+            log.info("removed the workspaces of %d interrupted build step(s)", len(swept))
         before = state.list_containers()
         supervision.hold_starts()  # restart policies wait for the networks (see `hold_starts`)
         supervision.adopt(before)
@@ -212,7 +218,7 @@ class EngineService:
         """A session to start later; the container must be running now."""
         record = self.containers.get(ref)
         if record.status is not ContainerStatus.RUNNING:
-            raise RuntimeFailure(f"container {record.name} is not running ({record.status})")
+            raise Conflict(f"container {record.name} is not running ({record.status})")
         session = self.execs.create(record.id, request)
         self.containers.emit("exec_create", record, execID=session.id)
         return session.inspect()
@@ -254,9 +260,9 @@ class EngineService:
         """Resize the main process's terminal (through conmon's control fifo)."""
         record = self.containers.get(ref)
         if record.status is not ContainerStatus.RUNNING:
-            raise RuntimeFailure(f"container {record.name} is not running ({record.status})")
+            raise Conflict(f"container {record.name} is not running ({record.status})")
         if not self.containers.config_of(record).tty:
-            raise RuntimeFailure(f"container {record.name} has no TTY to resize")
+            raise Conflict(f"container {record.name} has no TTY to resize")
         attach.resize(self.paths.container(record.id).dir, rows, cols)
 
     def version_info(self) -> VersionInfo:

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from stackup.errors import NotFound, RuntimeFailure
+from stackup.errors import Conflict, InvalidRequest, NotFound
 from stackup.runtime.engine.state.events import EventBus
 from stackup.runtime.engine.state.store import StateStore
 from stackup.runtime.wire.paths import EnginePaths
@@ -33,7 +33,7 @@ class VolumeManager:
 
     def data_dir(self, name: str) -> Path:
         if not _NAME.match(name):
-            raise RuntimeFailure(f"invalid volume name {name!r}: use letters, digits, '_', '.', '-'")
+            raise InvalidRequest(f"invalid volume name {name!r}: use letters, digits, '_', '.', '-'")
         return self._paths.volumes / name / "_data"
 
     def create(
@@ -45,9 +45,9 @@ class VolumeManager:
     ) -> VolumeRecord:
         """Create a volume, or return the existing one of that name (Docker's create is idempotent)."""
         if driver != "local":
-            raise RuntimeFailure(f"volume driver {driver!r} is not supported (only 'local')")
+            raise InvalidRequest(f"volume driver {driver!r} is not supported (only 'local')")
         if options:
-            raise RuntimeFailure(f"volume {name}: driver options are not supported yet: {sorted(options)}")
+            raise InvalidRequest(f"volume {name}: driver options are not supported yet: {sorted(options)}")
         data = self.data_dir(name)
         with self._lock:
             try:
@@ -85,7 +85,7 @@ class VolumeManager:
             record = self._state.get_volume(name)
             in_use = self.users(name)
             if in_use:
-                raise RuntimeFailure(f"volume {name} is in use by {', '.join(sorted(in_use))}")
+                raise Conflict(f"volume {name} is in use by {', '.join(sorted(in_use))}")
             self._state.save_volume(record.model_copy(update={"status": VolumeStatus.REMOVING}))
             shutil.rmtree(self._paths.volumes / name, ignore_errors=True)
             self._state.delete_volume(name)

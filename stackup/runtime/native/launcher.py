@@ -76,9 +76,12 @@ def _answers(client: EngineClient) -> bool:
 
 def _log_tail(paths: EnginePaths, lines: int = 20) -> str:
     try:
-        return "\n".join(log_path(paths).read_text(errors="replace").splitlines()[-lines:])
+        last = log_path(paths).read_text(errors="replace").splitlines()[-lines:]
     except FileNotFoundError:
         return "(no engine log)"
+    if last and last[-1].startswith("stackupd: "):  # the engine refused with a reason: only that
+        return last[-1]
+    return "\n".join(last)
 
 
 @contextlib.contextmanager
@@ -130,8 +133,9 @@ def ensure_engine(paths: EnginePaths | None = None, *, timeout_s: float = START_
     try:
         with _start_lock(paths):
             if not _answers(client):  # another starter may have won the race while we waited
+                started = time.time()
                 _spawn(paths, timeout_s)
-                _wait_until(lambda: _answers(client), timeout_s, paths)
+                _wait_until(lambda: _answers(client), timeout_s, paths, started)
     except BaseException:
         client.close()
         raise
@@ -162,9 +166,22 @@ def _spawn(paths: EnginePaths, timeout_s: float) -> None:
         raise EngineUnavailable(f"engine failed to start (exit {code}):\n{_log_tail(paths)}")
 
 
-def _wait_until(ready: Callable[[], bool], timeout_s: float, paths: EnginePaths) -> None:
+def _refusal(paths: EnginePaths, since: float) -> str | None:
+    """The reason a just-started engine gave for exiting (`stackupd: ...`, its last log line)."""
+    try:
+        if log_path(paths).stat().st_mtime < since - 1:  # coarse timestamps on some filesystems
+            return None
+    except FileNotFoundError:
+        return None
+    last = _log_tail(paths, lines=1)
+    return last if last.startswith("stackupd: ") else None
+
+
+def _wait_until(ready: Callable[[], bool], timeout_s: float, paths: EnginePaths, started: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not ready():
+        if (reason := _refusal(paths, started)) is not None:
+            raise EngineUnavailable(f"engine failed to start: {reason}")
         if time.monotonic() > deadline:
             raise EngineUnavailable(
                 f"engine did not answer on {paths.socket} within {timeout_s:.0f}s:\n{_log_tail(paths)}"

@@ -52,7 +52,7 @@ def test_docker_defaults(rootfs: Path) -> None:
     linux = config["linux"]
     assert linux["maskedPaths"] == list(oci.MASKED_PATHS)
     assert "/proc/sys" in linux["readonlyPaths"]
-    assert [ns["type"] for ns in linux["namespaces"]] == ["pid", "ipc", "uts", "mount", "network"]
+    assert [ns["type"] for ns in linux["namespaces"]] == ["pid", "ipc", "uts", "mount", "cgroup", "network"]
     assert linux["cgroupsPath"] == "/stackup-test/c1"
     assert linux["sysctl"] == oci.DEFAULT_SYSCTLS
     assert linux["resources"]["devices"][0] == {"allow": False, "access": "rwm"}

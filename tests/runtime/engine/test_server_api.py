@@ -33,7 +33,9 @@ def test_openapi_documents_every_route_with_schemas() -> None:
     endpoints = all_endpoints()
     doc = openapi_document(endpoints, "test")
     for endpoint in endpoints:
-        assert endpoint.method.lower() in doc["paths"][endpoint.path]
+        template = endpoint.path.replace(":path}", "}")  # OpenAPI has no Starlette converters
+        assert endpoint.method.lower() in doc["paths"][template]
+    assert not [path for path in doc["paths"] if ":" in path]
     schemas = doc["components"]["schemas"]
     for name in ("ContainerCreate", "ContainerRecord", "VolumeRecord", "Event", "LogLine", "ErrorBody"):
         assert name in schemas

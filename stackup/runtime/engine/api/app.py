@@ -11,18 +11,31 @@ threadpool through `routing.blocking`, so one slow `stop` never stalls `/events`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import models_json_schema
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from stackup.errors import NotFound, StackupError
+from stackup.errors import (
+    Conflict,
+    DockerfileError,
+    InvalidRequest,
+    NotFound,
+    PlanError,
+    ProjectBusy,
+    StackupError,
+    UsageError,
+)
+from stackup.registry.errors import InvalidReference
+from stackup.runtime.engine import nospace
 from stackup.runtime.engine.api import archive as api_archive
 from stackup.runtime.engine.api import build as api_build
 from stackup.runtime.engine.api import containers as api_containers
@@ -42,19 +55,51 @@ def _error(kind: ErrorKind, message: str, status: int) -> JSONResponse:
     return JSONResponse(ErrorBody(kind=kind, message=message).model_dump(mode="json"), status_code=status)
 
 
-async def _on_stackup_error(_request: Request, exc: Exception) -> Response:
+#: Errors that are the caller's: a malformed request (400) or one the object's state forbids (409).
+_INVALID = (InvalidRequest, UsageError, PlanError, DockerfileError, InvalidReference)
+_CONFLICT = (Conflict, ProjectBusy)
+
+
+def _no_space(request: Request, exc: Exception) -> Response | None:
+    """507 with one line naming the root when the filesystem under it is full, whatever raised."""
+    text = nospace.message(request.app.state.engine.paths.root, exc)
+    return None if text is None else _error(ErrorKind.FAILURE, text, 507)
+
+
+async def _on_stackup_error(request: Request, exc: Exception) -> Response:
+    if (full := _no_space(request, exc)) is not None:
+        return full
     if isinstance(exc, NotFound):
         return _error(ErrorKind.NOT_FOUND, str(exc), 404)
+    if isinstance(exc, _INVALID):
+        return _error(ErrorKind.INVALID, str(exc), 400)
+    if isinstance(exc, _CONFLICT):
+        return _error(ErrorKind.FAILURE, str(exc), 409)
     return _error(ErrorKind.FAILURE, str(exc), 500)
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    """Routing's own answers (no such path, wrong method) in the same body as every other error."""
+    assert isinstance(exc, HTTPException)
+    kind = ErrorKind.NOT_FOUND if exc.status_code == 404 else ErrorKind.INVALID
+    message = f"{request.method} {request.url.path}: {exc.detail} (GET /openapi.json lists the API)"
+    return _error(kind, message, exc.status_code)
 
 
 async def _on_validation_error(_request: Request, exc: Exception) -> Response:
     return _error(ErrorKind.INVALID, str(exc), 400)
 
 
-async def _on_unexpected(_request: Request, exc: Exception) -> Response:
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
     """A bug: answer with its name; Starlette re-raises it afterwards, so uvicorn logs the traceback."""
+    if (full := _no_space(request, exc)) is not None:
+        return full
     return _error(ErrorKind.FAILURE, f"engine bug: {type(exc).__name__}: {exc}", 500)
+
+
+def _template(path: str) -> str:
+    """`/images/{ref:path}` -> `/images/{ref}`: OpenAPI names a parameter, Starlette adds its converter."""
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", path)
 
 
 def openapi_document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
@@ -98,7 +143,7 @@ def openapi_document(endpoints: Sequence[Endpoint], version: str) -> dict[str, A
         else:
             responses["204"] = {"description": "done"}
         op["responses"] = responses
-        paths.setdefault(e.path, {})[e.method.lower()] = op
+        paths.setdefault(_template(e.path), {})[e.method.lower()] = op
     return {
         "openapi": "3.1.0",
         "info": {"title": "stackupd", "version": version, "x-api-version": API_VERSION},
@@ -132,6 +177,7 @@ def create_app(engine: EngineService) -> Starlette:
         middleware=[Middleware(api_projects.InflightMiddleware, inflight=engine.project_locks.inflight)],
         exception_handlers={
             StackupError: _on_stackup_error,
+            HTTPException: _on_http_error,
             ValidationError: _on_validation_error,
             Exception: _on_unexpected,
         },

@@ -17,7 +17,7 @@ from typing import IO
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from stackup.errors import RuntimeFailure
+from stackup.errors import InvalidRequest
 from stackup.runtime.engine.api.routing import Endpoint, Param, answer, blocking, engine_of, query_bool
 from stackup.runtime.wire.models import SyncResult
 
@@ -31,7 +31,7 @@ _PARAMS = (
 def _path(request: Request) -> str:
     path = request.query_params.get("path", "")
     if not path:
-        raise RuntimeFailure("the container path is missing (?path=)")
+        raise InvalidRequest("the container path is missing (?path=)")
     return path
 
 

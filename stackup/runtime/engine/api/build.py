@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from stackup.errors import DockerfileError, NotFound, StackupError, UsageError
+from stackup.runtime.engine import nospace
 from stackup.runtime.engine.api.routing import Endpoint, answer, blocking, engine_of, ndjson, read_body
 from stackup.runtime.engine.builder import executor
 from stackup.runtime.engine.builder.failures import BuildError, NotCached
@@ -82,7 +83,10 @@ async def build_route(request: Request) -> Response:
             image = executor.build(engine.paths, engine.images, body, emit)
             engine.events.publish(EventType.IMAGE, "build", image.id, {"name": ",".join(image.refs)})
         except BaseException as exc:
-            emit(_error_event(exc))
+            event = _error_event(exc)
+            if (full := nospace.message(engine.paths.root, exc)) is not None:
+                event = event.model_copy(update={"text": full, "tail": (), "error_kind": "failure"})
+            emit(event)
         finally:
             loop.call_soon_threadsafe(queue.put_nowait, None)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
-from stackup.errors import NotFound, RuntimeFailure
+from stackup.errors import InvalidRequest, NotFound, RuntimeFailure
 from stackup.runtime.engine.api.routing import (
     Endpoint,
     Param,
@@ -18,9 +18,11 @@ from stackup.runtime.engine.api.routing import (
     ndjson,
     query,
     query_bool,
+    query_bounded,
     query_labels,
     read_body,
 )
+from stackup.runtime.engine.containers.config import parse_signal
 from stackup.runtime.engine.containers.logstream import stream_logs
 from stackup.runtime.wire.models import (
     ContainerCreate,
@@ -46,9 +48,17 @@ def _since(request: Request) -> datetime | None:
     """`since` as unix seconds or ISO 8601 (UTC when naive), like `docker logs --since`."""
     seconds = request.query_params.get("since", "").replace(".", "", 1)
     if seconds.isdigit():
-        return datetime.fromtimestamp(float(request.query_params["since"]), UTC)
+        try:
+            return datetime.fromtimestamp(float(request.query_params["since"]), UTC)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise InvalidRequest(f"?since={request.query_params['since']}: {exc}") from exc
     parsed = query(request, "since", datetime)
     return parsed.replace(tzinfo=UTC) if parsed is not None and parsed.tzinfo is None else parsed
+
+
+def _timeout(request: Request) -> float | None:
+    """Seconds to wait before SIGKILL; a day at most (more overflows the clocks below)."""
+    return query_bounded(request, "timeout", float, 0.0, 86400.0)
 
 
 async def create(request: Request) -> Response:
@@ -73,16 +83,20 @@ async def start(request: Request) -> Response:
 
 async def stop(request: Request) -> Response:
     engine = engine_of(request)
-    return answer(await blocking(engine.stop_container, _ref(request), query(request, "timeout", float)))
+    return answer(await blocking(engine.stop_container, _ref(request), _timeout(request)))
 
 
 async def restart(request: Request) -> Response:
     engine = engine_of(request)
-    return answer(await blocking(engine.restart_container, _ref(request), query(request, "timeout", float)))
+    return answer(await blocking(engine.restart_container, _ref(request), _timeout(request)))
 
 
 async def kill(request: Request) -> Response:
     signal = request.query_params.get("signal", "SIGKILL")
+    try:
+        parse_signal(signal)  # before the supervisor hears of a manual stop
+    except ValueError as exc:
+        raise InvalidRequest(f"kill: {exc} (a name such as SIGTERM, or a number)") from exc
     await blocking(engine_of(request).kill_container, _ref(request), signal)
     return answer(None)
 

@@ -6,7 +6,15 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from stackup.runtime.engine.api.routing import Endpoint, Param, answer, blocking, engine_of, query, read_body
+from stackup.runtime.engine.api.routing import (
+    Endpoint,
+    Param,
+    answer,
+    blocking,
+    engine_of,
+    query_bounded,
+    read_body,
+)
 from stackup.runtime.wire.models import ErrorBody, ErrorKind
 from stackup.runtime.wire.streams import UPGRADE_PROTOCOL, ExecCreate, ExecInspect
 
@@ -16,7 +24,9 @@ _SIZE = (Param("h", "integer", description="rows"), Param("w", "integer", descri
 
 
 def _size(request: Request) -> tuple[int, int]:
-    return query(request, "h", int) or 24, query(request, "w", int) or 80
+    rows = query_bounded(request, "h", int, 0, 65535)  # a winsize field is 16 bits
+    cols = query_bounded(request, "w", int, 0, 65535)
+    return rows or 24, cols or 80
 
 
 async def create(request: Request) -> Response:

@@ -22,7 +22,7 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from stackup.errors import RuntimeFailure, StackupError
+from stackup.errors import Conflict, InvalidRequest, StackupError
 from stackup.runtime.engine.api.archive import _chunks
 from stackup.runtime.engine.api.routing import Endpoint, Param, answer, blocking, engine_of, ndjson, read_body
 from stackup.runtime.engine.containers import snapshot
@@ -42,7 +42,7 @@ BASES = "busybox, debian:SUITE, debian:SUITE-slim"
 def _target(request: Request, required: bool = True) -> str | None:
     target = request.query_params.get("target") or None
     if required and target is None:
-        raise RuntimeFailure("name the new reference (?target=NAME:TAG)")
+        raise InvalidRequest("name the new reference (?target=NAME:TAG)")
     return target
 
 
@@ -59,7 +59,7 @@ def make_base(engine: EngineService, body: BootstrapRequest, progress: Callable[
                 rootfs, body.ref or "stackup/busybox:latest",
                 config={"Env": [f"PATH={DEFAULT_PATH}"], "Cmd": ["sh"]}, created_by="stackup busybox rootfs")
     else:
-        raise RuntimeFailure(f'unknown base "{body.base}" (available: {BASES})')
+        raise InvalidRequest(f'unknown base "{body.base}" (available: {BASES})')
     engine.events.publish(EventType.IMAGE, "import", image.id, {"name": ",".join(image.refs)})
     return image
 
@@ -67,7 +67,7 @@ def make_base(engine: EngineService, body: BootstrapRequest, progress: Callable[
 async def bootstrap_route(request: Request) -> Response:
     body = await read_body(request, BootstrapRequest)
     if body.base != "busybox" and DebianBase.parse(body.base) is None:
-        raise RuntimeFailure(f'unknown base "{body.base}" (available: {BASES})')
+        raise InvalidRequest(f'unknown base "{body.base}" (available: {BASES})')
     engine = engine_of(request)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[BootstrapProgress | None] = asyncio.Queue()
@@ -135,7 +135,7 @@ def commit_container(engine: EngineService, ref: str, target: str | None, commen
     with engine.containers.locked(record.id):
         record = engine.state.get_container(record.id)
         if not record.image_id:
-            raise RuntimeFailure(f"container {record.name} has no image to commit on top of")
+            raise Conflict(f"container {record.name} has no image to commit on top of")
         image = snapshot.commit(engine.paths, engine.images, record, target, comment=comment)
     engine.containers.emit("commit", record, image=image.id)
     engine.events.publish(EventType.IMAGE, "commit", image.id, {"name": target or "", "container": record.id})

@@ -20,7 +20,8 @@ from pathlib import Path
 from starlette.requests import Request
 from starlette.responses import Response
 
-from stackup.errors import NotFound, RuntimeFailure, StackupError
+from stackup.errors import InvalidRequest, NotFound, RuntimeFailure, StackupError
+from stackup.runtime.engine import nospace
 from stackup.runtime.engine.api.routing import (
     Endpoint,
     Param,
@@ -54,14 +55,14 @@ def _is_archive(path: Path) -> bool:
 def import_image(engine: EngineService, request: ImageImport) -> list[Image]:
     path = Path(request.path)
     if not path.is_absolute():
-        raise RuntimeFailure(f"import path must be absolute (the engine has no working directory): {path}")
+        raise InvalidRequest(f"import path must be absolute (the engine has no working directory): {path}")
     archive = request.format is ImportFormat.ARCHIVE or (
         request.format is ImportFormat.AUTO and path.exists() and _is_archive(path)
     )
     if archive:
         images = engine.images.import_archive(path, request.ref)
     elif request.ref is None:
-        raise RuntimeFailure("importing a root filesystem needs a name for the image (ref)")
+        raise InvalidRequest("importing a root filesystem needs a name for the image (ref)")
     else:
         images = [engine.images.import_rootfs(path, request.ref, config=request.config)]
     for image in images:
@@ -92,7 +93,7 @@ def prune_images(engine: EngineService, everything: bool) -> PruneResult:
 _Report = Callable[[TransferEvent], None]
 
 
-def _transfer(work: Callable[[_Report], TransferEvent]) -> AsyncIterator[TransferEvent]:
+def _transfer(root: Path, work: Callable[[_Report], TransferEvent]) -> AsyncIterator[TransferEvent]:
     """Run `work(report)` on its own thread; yield its reports, then its result (or its error)."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[TransferEvent | None] = asyncio.Queue()
@@ -103,10 +104,13 @@ def _transfer(work: Callable[[_Report], TransferEvent]) -> AsyncIterator[Transfe
     def run() -> None:
         try:
             final = work(report)
-        except StackupError as exc:
-            final = TransferEvent(error=str(exc), not_found=isinstance(exc, NotFound))
-        except Exception as exc:  # a bug: still end the stream with a line the client can show
-            final = TransferEvent(error=f"engine bug: {type(exc).__name__}: {exc}")
+        except Exception as exc:
+            if (full := nospace.message(root, exc)) is not None:
+                final = TransferEvent(error=full)
+            elif isinstance(exc, StackupError):
+                final = TransferEvent(error=str(exc), not_found=isinstance(exc, NotFound))
+            else:  # a bug: still end the stream with a line the client can show
+                final = TransferEvent(error=f"engine bug: {type(exc).__name__}: {exc}")
         loop.call_soon_threadsafe(queue.put_nowait, final)
         loop.call_soon_threadsafe(queue.put_nowait, None)
 
@@ -141,13 +145,13 @@ def push_image(engine: EngineService, ref: str, request: ImagePush,
 async def pull_route(request: Request) -> Response:
     body = await read_body(request, ImagePull)
     engine = engine_of(request)
-    return ndjson(_transfer(lambda report: pull_image(engine, body, report)))
+    return ndjson(_transfer(engine.paths.root, lambda report: pull_image(engine, body, report)))
 
 
 async def push_route(request: Request) -> Response:
     body = await read_body(request, ImagePush)
     engine, ref = engine_of(request), request.path_params["ref"]
-    return ndjson(_transfer(lambda report: push_image(engine, ref, body, report)))
+    return ndjson(_transfer(engine.paths.root, lambda report: push_image(engine, ref, body, report)))
 
 
 def tag_image(engine: EngineService, ref: str, target: str) -> Image:

@@ -13,7 +13,7 @@ from ipaddress import IPv4Network, ip_network
 from starlette.requests import Request
 from starlette.responses import Response
 
-from stackup.errors import PlanError
+from stackup.errors import InvalidRequest, PlanError
 from stackup.runtime.engine.api.routing import (
     Endpoint,
     Param,
@@ -40,7 +40,10 @@ def _name(request: Request) -> str:
 
 def ipv4_subnet(body: NetworkCreate) -> IPv4Network | None:
     """The one IPv4 subnet a network may ask for (a bridge here has one address range)."""
-    subnets = [ip_network(s, strict=False) for s in body.subnets]
+    try:
+        subnets = [ip_network(s, strict=False) for s in body.subnets]
+    except ValueError as exc:
+        raise InvalidRequest(f"network {body.name}: {exc}") from exc
     if any(not isinstance(s, IPv4Network) for s in subnets):
         raise PlanError(f"network {body.name}: IPv6 subnets are not supported")
     if len(subnets) > 1:

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from stackup import keyvalue
+from stackup.errors import InvalidRequest
 from stackup.runtime.engine.service import EngineService
 
 _P = ParamSpec("_P")
@@ -103,6 +104,18 @@ def _adapter(type_: object) -> TypeAdapter[Any]:
     if adapter is None:
         adapter = _ADAPTERS[type_] = TypeAdapter(type_)
     return adapter
+
+
+_N = TypeVar("_N", int, float)
+
+
+def query_bounded(request: Request, name: str, type_: type[_N], low: _N, high: _N) -> _N | None:
+    """A numeric query parameter within [low, high] (None if absent): out of range (NaN too), the
+    caller's mistake is a 400, never an overflow deep in the engine."""
+    value = query(request, name, type_)
+    if value is not None and not low <= value <= high:
+        raise InvalidRequest(f"?{name}={request.query_params[name]}: expected a number from {low} to {high}")
+    return value
 
 
 def query_bool(request: Request, name: str, default: bool = False) -> bool:

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
-from stackup.errors import NotFound, StackupError
+from stackup.errors import Conflict, NotFound, StackupError
 from stackup.runtime.engine.api.upgrade import RawConnection, StreamServer
 from stackup.runtime.engine.containers import attach
 from stackup.runtime.engine.containers.execs import RunningExec
@@ -63,12 +63,15 @@ async def on_thread(func: Callable[[], _T]) -> _T:
     return await future
 
 
+_MAX_SIZE = 65535  # a winsize field is 16 bits
+
+
 def _size(query: dict[str, str]) -> tuple[int, int] | None:
     try:
         rows, cols = int(query.get("h", "0")), int(query.get("w", "0"))
     except ValueError:
         return None
-    return (rows, cols) if rows > 0 and cols > 0 else None
+    return (rows, cols) if 0 < rows <= _MAX_SIZE and 0 < cols <= _MAX_SIZE else None
 
 
 class _Pump:
@@ -284,7 +287,7 @@ async def _serve_attach(engine: EngineService, conn: RawConnection, ref: str, st
     """Connect to the container's conmon, answer 101, pump until the container's output ends."""
     record = await on_thread(lambda: engine.containers.get(ref))
     if record.status is not ContainerStatus.RUNNING:
-        raise StackupError(f"container {record.name} is not running ({record.status})")
+        raise Conflict(f"container {record.name} is not running ({record.status})")
     tty = engine.containers.config_of(record).tty
     bundle = engine.paths.container(record.id).dir
     sock = await on_thread(lambda: attach.connect(bundle))

@@ -40,7 +40,7 @@ from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from stackup.errors import NotFound, RuntimeFailure
+from stackup.errors import Conflict, NotFound, RuntimeFailure
 from stackup.runtime.engine.containers import cgroups, ociruntime, pidwatch
 from stackup.runtime.engine.containers.config import ContainerConfig
 from stackup.runtime.engine.containers.oci import exec_process_spec, write_bundle
@@ -535,7 +535,7 @@ def exec_command(
     if bundle is None:
         current = state(container_id, paths=paths)
         if current.status is not Status.RUNNING or current.bundle is None:
-            raise RuntimeFailure(f"container {container_id} is not running ({current.status})")
+            raise Conflict(f"container {container_id} is not running ({current.status})")
         bundle = current.bundle
     rt = ociruntime.of_container(container_id, paths)
     try:

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import IO
 
-from stackup.errors import RuntimeFailure
+from stackup.errors import Conflict, InvalidRequest, RuntimeFailure
 from stackup.runtime.engine.containers import files, syncing
 from stackup.runtime.engine.containers.config import ContainerConfig
 from stackup.runtime.engine.containers.overlay import mount_rootfs, unmount_rootfs
@@ -39,7 +39,7 @@ from stackup.runtime.wire.records import ContainerRecord, ContainerStatus
 def container_path(path: str) -> str:
     """An absolute, normalised container path (`..` stops at `/`)."""
     if not path.startswith("/"):
-        raise RuntimeFailure(f"container path must be absolute: {path!r}")
+        raise InvalidRequest(f"container path must be absolute: {path!r}")
     resolved: list[str] = []
     for part in files.parts(path):
         if part == "..":
@@ -78,7 +78,7 @@ class ContainerFiles:
             target = str(mount.target)
             if path == target or PurePosixPath(path).is_relative_to(mount.target):
                 if mount.kind is MountKind.TMPFS or mount.source is None:
-                    raise RuntimeFailure(
+                    raise Conflict(
                         f"{path} is on the tmpfs at {target}, which exists only while the container runs"
                     )
                 with files.RootDir(str(mount.source)) as root:
@@ -95,11 +95,12 @@ class ContainerFiles:
 
     def copy_to(self, record: ContainerRecord, path: str, archive: IO[bytes], *, keep_owner: bool) -> None:
         """Extract the tar stream `archive` into the directory `path` (which must exist)."""
-        with self.root_of(record, path) as (root, inner), tarfile.open(fileobj=archive, mode="r|*") as tar:
+        with self.root_of(record, path) as (root, inner):
             try:
-                files.extract(root, inner, tar, owner=None if keep_owner else (0, 0))
+                with tarfile.open(fileobj=archive, mode="r|*") as tar:
+                    files.extract(root, inner, tar, owner=None if keep_owner else (0, 0))
             except (tarfile.TarError, EOFError) as exc:
-                raise RuntimeFailure(f"cannot extract the archive into {path}: {exc}") from exc
+                raise InvalidRequest(f"cannot extract the archive into {path}: {exc}") from exc
             except OSError as exc:
                 raise RuntimeFailure(f"cannot extract the archive into {path}: {exc.strerror}") from exc
 
@@ -114,10 +115,11 @@ class ContainerFiles:
     def sync(self, record: ContainerRecord, path: str, archive: IO[bytes]) -> syncing.SyncCounts:
         """Apply a batch of changes (files to write, whiteouts to delete) under directory `path`,
         made if missing (see `syncing.py`)."""
-        with self.root_of(record, path) as (root, inner), tarfile.open(fileobj=archive, mode="r|*") as tar:
+        with self.root_of(record, path) as (root, inner):
             try:
-                return syncing.apply(root, inner, tar)
+                with tarfile.open(fileobj=archive, mode="r|*") as tar:
+                    return syncing.apply(root, inner, tar)
             except (tarfile.TarError, EOFError) as exc:
-                raise RuntimeFailure(f"cannot sync into {path}: {exc}") from exc
+                raise InvalidRequest(f"cannot sync into {path}: {exc}") from exc
             except OSError as exc:
                 raise RuntimeFailure(f"cannot sync into {path}: {exc.strerror} ({exc.filename})") from exc

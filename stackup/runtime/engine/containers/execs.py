@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from stackup.errors import NotFound, RuntimeFailure
+from stackup.errors import Conflict, NotFound
 from stackup.runtime.engine.containers import conmon
 from stackup.runtime.engine.containers.oci import all_capabilities
 from stackup.runtime.wire.paths import EnginePaths
@@ -97,7 +97,7 @@ class RunningExec:
     def resize(self, rows: int, cols: int) -> None:
         """Set the terminal size on our pty and on the container's (see the module docstring)."""
         if self.terminal is None:
-            raise RuntimeFailure(f"exec {self.session.id[:12]} has no TTY to resize")
+            raise Conflict(f"exec {self.session.id[:12]} has no TTY to resize")
         _set_size(self.terminal, rows, cols)
         with contextlib.suppress(ProcessLookupError):
             self.proc.send_signal(signal.SIGWINCH)
@@ -181,7 +181,7 @@ class ExecSessions:
         session = self.get(exec_id)
         with self._lock:
             if session.started:
-                raise RuntimeFailure(f"exec {exec_id[:12]} has already been started")
+                raise Conflict(f"exec {exec_id[:12]} has already been started")
             session.started = session.running = True
         try:
             running = self._spawn(session, size or _DEFAULT_SIZE)
@@ -198,7 +198,7 @@ class ExecSessions:
         with self._lock:
             found = self._running.get(session.id)
         if found is None:
-            raise RuntimeFailure(f"exec {exec_id[:12]} is not running")
+            raise Conflict(f"exec {exec_id[:12]} is not running")
         return found
 
     def ended(self, session: ExecSession, exit_code: int) -> None:

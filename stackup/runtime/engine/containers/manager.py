@@ -24,7 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
 
-from stackup.errors import NotFound, RuntimeFailure
+from stackup.errors import Conflict, NotFound, RuntimeFailure
 from stackup.runtime import labels
 from stackup.runtime.engine.containers import conmon
 from stackup.runtime.engine.containers import networking as containernet
@@ -248,7 +248,7 @@ class ContainerManager:
                 pid = self._instantiate(record)
                 record = self._state.update_container(record.id, status=ContainerStatus.CREATED, pid=pid)
             if record.status is not ContainerStatus.CREATED:
-                raise RuntimeFailure(f"container {record.name} cannot start while {record.status}")
+                raise Conflict(f"container {record.name} cannot start while {record.status}")
             try:
                 conmon.start(record.id, paths=self.paths)
             except RuntimeFailure:
@@ -300,7 +300,7 @@ class ContainerManager:
         with self.locked(record.id):
             record = self._state.get_container(record.id)
             if record.status is not ContainerStatus.RUNNING:
-                raise RuntimeFailure(f"container {record.name} is not running ({record.status})")
+                raise Conflict(f"container {record.name} is not running ({record.status})")
             conmon.kill(record.id, int(number), paths=self.paths)
         self.emit("kill", record, signal=number.name)
 
@@ -318,7 +318,7 @@ class ContainerManager:
         with self.locked(record.id):
             record = self._state.get_container(record.id)
             if record.status is ContainerStatus.RUNNING and not force:
-                raise RuntimeFailure(f"container {record.name} is running: stop it first or force removal")
+                raise Conflict(f"container {record.name} is running: stop it first or force removal")
             self._state.update_container(record.id, status=ContainerStatus.REMOVING)
             self._teardown(record)
             self._state.delete_container(record.id)
@@ -470,5 +470,5 @@ class ContainerManager:
     def top(self, ref: str) -> TopResult:
         record = self.get(ref)
         if record.status is not ContainerStatus.RUNNING:
-            raise RuntimeFailure(f"container {record.name} is not running ({record.status})")
+            raise Conflict(f"container {record.name} is not running ({record.status})")
         return conmon.top(record.id, paths=self.paths)

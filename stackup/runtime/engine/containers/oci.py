@@ -167,13 +167,14 @@ _DEVPTS_OPTIONS = ("nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=062
 
 def _default_mounts(cfg: ContainerConfig) -> list[dict[str, Any]]:
     ro = () if cfg.privileged else ("ro",)
+    rro = () if cfg.privileged else ("rro",)
     shm_size = f"size={cfg.shm_size}" if cfg.shm_size else "size=65536k"
     return [
         _mount("/proc", "proc", "proc", "nosuid", "noexec", "nodev"),
         _mount("/dev", "tmpfs", "tmpfs", "nosuid", "strictatime", "mode=755", "size=65536k"),
         _mount("/dev/pts", "devpts", "devpts", *_DEVPTS_OPTIONS),
         _mount("/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", *ro),
-        _mount("/sys/fs/cgroup", "cgroup", "cgroup", *ro, "nosuid", "noexec", "nodev"),
+        _mount("/sys/fs/cgroup", "cgroup", "cgroup", *ro, *rro, "nosuid", "noexec", "nodev"),
         _mount("/dev/mqueue", "mqueue", "mqueue", "nosuid", "noexec", "nodev"),
         _mount("/dev/shm", "tmpfs", "shm", "nosuid", "noexec", "nodev", "mode=1777", shm_size),
     ]  # fmt: skip
@@ -211,7 +212,9 @@ def _mounts(cfg: ContainerConfig) -> list[dict[str, Any]]:
 
 
 def _namespaces(cfg: ContainerConfig) -> list[dict[str, str]]:
-    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount")]
+    # A private cgroup namespace, as Docker's default on cgroup v2: the container sees its own
+    # cgroup as `/` (in /proc/self/cgroup and at /sys/fs/cgroup), never the engine's tree.
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
     if cfg.network_mode is NetworkMode.NONE:
         namespaces.append({"type": "network"})
     elif cfg.network_mode is NetworkMode.PATH:

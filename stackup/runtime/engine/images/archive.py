@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from stackup.errors import NotFound, RuntimeFailure
+from stackup.errors import InvalidRequest, NotFound, RuntimeFailure
 from stackup.runtime.engine.images.ref import ImageRef, is_digest
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -99,7 +99,7 @@ def open_archive(path: Path) -> Iterator[Archive]:
         with tarfile.open(path, "r:*") as tar:
             yield _TarArchive(tar)
     except tarfile.TarError as exc:
-        raise RuntimeFailure(f"{path} is not a tar archive: {exc}") from exc
+        raise InvalidRequest(f"{path} is not a tar archive: {exc}") from exc
 
 
 def read_images(archive: Archive) -> list[ArchiveImage]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from stackup.errors import RuntimeFailure
+from stackup.errors import InvalidRequest, RuntimeFailure
 from stackup.runtime.engine.images.archive import CONTAINERD_NAME, OCI_INDEX, OCI_MANIFEST, REF_NAME
 from stackup.runtime.engine.images.ref import ImageRef
 from stackup.runtime.engine.images.store import ImageStore
@@ -44,7 +44,7 @@ def _blob(digest: str) -> str:
 def _select(store: ImageStore, names: Sequence[str]) -> list[_Saved]:
     """Each name once; a reference saves that tag, an id every tag of the image (as Docker)."""
     if not names:
-        raise RuntimeFailure("name at least one image to save")
+        raise InvalidRequest("name at least one image to save (?names=REF)")
     chosen: dict[str, list[ImageRef]] = {}
     images: dict[str, Image] = {}
     for name in names:

@@ -31,7 +31,7 @@ from typing import IO, Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from stackup.errors import NotFound, RuntimeFailure
+from stackup.errors import Conflict, NotFound, RuntimeFailure
 from stackup.runtime.engine.images.archive import (
     Archive,
     ArchiveImage,
@@ -496,10 +496,10 @@ class ImageStore:
                 return Removal(untagged=(ImageRef.parse(full).familiar,), deleted=())
             if len(tags) > 1 and not force:
                 names = ", ".join(ImageRef.parse(t).familiar for t in tags)
-                raise RuntimeFailure(f"image {image_id[7:19]} is tagged as {names}; remove the tags "
-                                     "first or force the removal")
+                raise Conflict(f"image {image_id[7:19]} is tagged as {names}; remove the tags "
+                               "first or force the removal")
             if image_id in in_use:
-                raise RuntimeFailure(f"image {ref} ({image_id[7:19]}) is used by a container")
+                raise Conflict(f"image {ref} ({image_id[7:19]}) is used by a container: remove that first")
             for tag in tags:
                 del index[tag]
             self._write_index(index)

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from stackup.errors import NotFound, RuntimeFailure
+from stackup.errors import Conflict, NotFound, RuntimeFailure
 from stackup.runtime.engine.state.sqlite import Database
 from stackup.runtime.wire.records import (
     ContainerRecord,
@@ -141,7 +141,7 @@ class StateStore(Database):
                 "SELECT id FROM containers WHERE name = ? OR id = ?", (record.name, record.id)
             ).fetchone()
             if taken is not None:
-                raise RuntimeFailure(f"container name {record.name!r} is already in use by {taken[0]}")
+                raise Conflict(f"container name {record.name!r} is already in use by {taken[0]}")
             row = _to_row(record, "containers")
             db.execute(
                 f"INSERT INTO containers ({', '.join(row)}) VALUES ({', '.join(':' + c for c in row)})",
