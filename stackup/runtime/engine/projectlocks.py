@@ -135,7 +135,12 @@ class ProjectLocks:
         answered, so there is nothing to wait for. False if `token` does not hold it (any more)."""
         entry = self._entries.get(project)
         hold = entry.current if entry is not None else None
-        if entry is None or hold is None or hold.released or not secrets.compare_digest(hold.token, token):
+        if (
+            entry is None
+            or hold is None
+            or hold.released
+            or not secrets.compare_digest(hold.token.encode(), token.encode())
+        ):
             return False
         self._give_back(entry, hold)
         return True

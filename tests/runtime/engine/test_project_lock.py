@@ -147,6 +147,7 @@ def test_explicit_release_takes_the_holders_token_only() -> None:
         held = await anext(first)
         assert held.state is LockState.HELD and held.token
         assert not locks.release("p", "not-the-token")
+        assert not locks.release("p", "t\u00f6ken")  # not ASCII: refused, not a TypeError (a 500)
         assert not locks.release("other", held.token)
         assert locks.release("p", held.token)
         assert not locks.release("p", held.token)  # given back already

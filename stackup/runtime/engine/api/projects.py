@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from stackup.errors import Conflict
 from stackup.runtime.engine.api.routing import Endpoint, Param, engine_of, ndjson
 from stackup.runtime.engine.projectlocks import Inflight
 from stackup.runtime.wire.models import ProjectLockStatus
@@ -23,7 +24,9 @@ async def release(request: Request) -> Response:
     project = request.path_params["name"]
     if engine_of(request).project_locks.release(project, request.query_params.get("token", "")):
         return Response(status_code=204)
-    return Response(status_code=409)
+    raise Conflict(
+        f"project {project}: the lock is not held with that token (already released, or another holder's)"
+    )
 
 
 ENDPOINTS = [
