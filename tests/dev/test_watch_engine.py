@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -260,3 +261,60 @@ def test_rebuild_picks_up_a_change_and_a_failed_build_keeps_the_old_container(pr
         assert "exit" in str(event) or "exit" in event.detail, str(event)
         assert stack.container("api").id == serving
         assert _cat(stack, "api", "/app.txt") == b"two"
+
+
+SWAP = """
+services:
+  web:
+    build: {context: ./web, tags: ["stackup-test/watch-swap-$SUFFIX:latest"]}
+    image: stackup-test/watch-swap-$SUFFIX:latest
+    ports: ["127.0.0.1::8080"]
+    develop:
+      watch:
+        - path: ./web
+          action: rebuild
+"""
+
+SERVE = 'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n'
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body: bytes = response.read()
+        return body
+
+
+def test_a_new_container_that_fails_leaves_the_old_one_serving(project_dir: Path) -> None:
+    web = project_dir / "web"
+    web.mkdir()
+    (web / "index.html").write_text("one")
+    dockerfile = f"FROM {IMAGE}\nCOPY index.html /www/index.html\n"
+    (web / "Dockerfile").write_text(dockerfile + SERVE)
+    compose = SWAP.replace("$SUFFIX", uuid.uuid4().hex[:8])
+    (project_dir / "compose.yaml").write_text(compose)
+    with Stack.load(project_name=f"w{uuid.uuid4().hex[:8]}") as builder:
+        builder.build(["web"])
+    with watching(project_dir, compose) as session:
+        stack = session.stack
+        url = stack.url("web", 8080, path="/index.html")
+        assert _get(url) == b"one"
+        count = len(session.events)
+        (web / "index.html").write_text("two")
+        event = session.wait_for(EventKind.REBUILT, after=count)
+        assert "new container answering on 8080, swapped" in event.message, event.message
+        url = stack.url("web", 8080, path="/index.html")
+        assert _get(url) == b"two"
+        serving = stack.container("web").id
+        failures = [
+            ('CMD ["sh", "-c", "echo boom >&2; exit 4"]\n', "exited with code 4", "boom"),
+            ("HEALTHCHECK --interval=1s --retries=1 CMD false\n" + SERVE, "unhealthy", ""),
+        ]
+        for tail, message, output in failures:
+            count = len(session.events)
+            (web / "Dockerfile").write_text(dockerfile + tail)
+            event = session.wait_for(EventKind.ERROR, after=count)
+            assert message in event.message and output in event.detail, (str(event), event.detail)
+            assert stack.container("web").id == serving  # the old container was never touched
+            assert _get(url) == b"two"
+            left = [c.name for c in stack.ps(oneoff=True) if c.name != stack.container("web").name]
+            assert not left, f"candidate left behind: {left}"
