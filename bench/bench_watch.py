@@ -7,7 +7,8 @@ Measures, on a private engine (temporary STACKUP_ROOT, the busybox test image):
   - restart: a write under a `sync+restart` rule -> the restarted busybox httpd answering with
     the new content on its published port;
   - a tree of 50,000 files, 90% of them under an ignored `node_modules/`: the watcher's
-    start-up time, inotify watches and resident memory added to the process.
+    start-up time, inotify watches and resident memory added to the process, for the watch set
+    the session arms (ignored trees left out) and, for comparison, a recursive watch of the root.
 docker compose watch is not compared: the installed docker-compose is v1.29, which has no
 `watch` (Compose v2.22+ added it), and `docker compose` (v2) is not installed.
 Writes bench/results/watch.json. Run: `python bench/bench_watch.py [N]` (root).
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import queue
 import shutil
 import statistics
 import subprocess
@@ -27,10 +29,14 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from stackup.api import Stack
 from stackup.dev.report import EventKind, WatchEvent
+from stackup.dev.rules import RuleMatcher, project_matchers
+from stackup.dev.watch import Notifier
+from stackup.dev.watchset import outermost, plan
 
 IMAGE = "stackup-test/busybox:latest"
 RESULTS = Path(__file__).parent / "results" / "watch.json"
@@ -169,9 +175,6 @@ def _inotify_watches() -> int:
 
 def bench_large_tree(directory: Path) -> dict[str, object]:
     """50,000 files: 45,000 in node_modules (ignored), 5,000 in src; one rule on the project."""
-    from stackup.dev.rules import project_matchers
-    from stackup.dev.watch import Notifier, outermost
-
     for d in range(4500):
         package = directory / "node_modules" / f"pkg{d // 50}" / f"mod{d}"
         package.mkdir(parents=True)
@@ -191,22 +194,40 @@ services:
         - {{path: ., target: /app, action: sync, ignore: [node_modules/]}}
 """)
     stack = Stack.load(project_name="benchtree", working_dir=directory)
-    import queue
+    matchers = project_matchers(stack.project)
+    result: dict[str, object] = {
+        "files": 50_000, "ignored_files": 45_000, "directories": 4500 + 90 + 500 + 3,
+        "watch_set": _arm(lambda: _pruned_notifiers(matchers)),
+        "recursive_root": _arm(lambda: [Notifier(outermost({m.root for m in matchers}), True,
+                                                  queue.Queue())]),
+    }
+    stack.close()
+    return result
 
+
+def _pruned_notifiers(matchers: list[RuleMatcher]) -> list[Notifier]:
+    """What the session arms: the watch set without the ignored trees (`stackup.dev.watchset`)."""
+    watched = plan(outermost({m.root for m in matchers}), matchers)
+    out = [Notifier(list(watched.recursive), True, queue.Queue())]
+    if watched.flat:
+        out.append(Notifier(list(watched.flat), False, queue.Queue()))
+    return out
+
+
+def _arm(start: Callable[[], list[Notifier]]) -> dict[str, object]:
+    """Start-up time, inotify watches and resident memory added by arming notifiers."""
     before_rss, before_watches = _rss_kib(), _inotify_watches()
     started = time.perf_counter()
-    roots = outermost({m.root for m in project_matchers(stack.project)})
-    notifier = Notifier(roots, True, queue.Queue())
+    notifiers = start()
     elapsed = time.perf_counter() - started
     time.sleep(0.5)
     result = {
-        "files": 50_000, "ignored_files": 45_000, "directories": 4500 + 90 + 500 + 3,
         "start_s": round(elapsed, 3),
         "inotify_watches": _inotify_watches() - before_watches,
         "rss_added_mib": round((_rss_kib() - before_rss) / 1024, 1),
     }
-    notifier.close()
-    stack.close()
+    for notifier in notifiers:
+        notifier.close()
     return result
 
 

@@ -130,6 +130,26 @@ def test_sync_edits_creates_deletes_renames_and_ignores(project_dir: Path) -> No
         assert owner == "0:0 644"
 
 
+def test_directories_made_next_to_an_ignored_one_are_watched(project_dir: Path) -> None:
+    """`src/build/` exists, so `src` is watched flat (`watchset.py`): a directory made in it
+    later is watched once the set is re-planned, and files written into it afterwards arrive."""
+    src = project_dir / "src"
+    (src / "build" / "obj").mkdir(parents=True)
+    (src / "main.py").write_text("v1")
+    with watching(project_dir, SYNC) as session:
+        stack = session.stack
+        (src / "fresh").mkdir()
+        (src / "fresh" / "early.txt").write_text("early")
+        _until(lambda: _cat(stack, "web", "/app/fresh/early.txt") == b"early", "a new directory's file")
+        (src / "fresh" / "deep").mkdir()
+        (src / "fresh" / "deep" / "late.txt").write_text("late")
+        _until(lambda: _cat(stack, "web", "/app/fresh/deep/late.txt") == b"late", "a file written later")
+        (src / "build" / "obj" / "x.o").write_text("ignored")
+        (src / "main.py").write_text("v2")
+        _until(lambda: _cat(stack, "web", "/app/main.py") == b"v2", "an edit")
+        assert _cat(stack, "web", "/app/build/obj/x.o") is None
+
+
 def test_changes_while_stopped_arrive_when_the_container_starts(project_dir: Path) -> None:
     src = project_dir / "src"
     src.mkdir()
