@@ -10,13 +10,13 @@ from pathlib import Path
 
 from watchfiles import Change
 
-from stackup.dev.rules import matchers_for
+from stackup.dev.rules import RuleMatcher, matchers_for
 from stackup.dev.watch import Notifier
 from stackup.dev.watchset import WatchSet, plan, stale
 from stackup.spec.models import Service
 
 
-def _matchers(root: Path, ignore: list[str]) -> list:  # type: ignore[type-arg]
+def _matchers(root: Path, ignore: list[str]) -> list[RuleMatcher]:
     service = Service.model_validate({"image": "x", "develop": {"watch": [
         {"path": str(root), "target": "/app", "action": "sync", "ignore": ignore}]}})
     return matchers_for("web", service)
@@ -68,7 +68,8 @@ def test_new_directories_make_the_set_stale_where_they_are_not_watched_right(tmp
     (tmp_path / "src" / "fresh").mkdir()
     (tmp_path / "lib" / "node_modules" / "y").mkdir()
     assert stale(watched, matchers, {(Change.added, str(tmp_path / "new"))})  # in a flat directory
-    assert stale(watched, matchers, {(Change.added, str(tmp_path / "src" / "node_modules"))})  # pruned, recursive
+    # pruned, inside a recursive path
+    assert stale(watched, matchers, {(Change.added, str(tmp_path / "src" / "node_modules"))})
     assert not stale(watched, matchers, {(Change.added, str(tmp_path / "src" / "fresh"))})  # notify follows
     assert not stale(watched, matchers, {(Change.added, str(tmp_path / "lib" / "node_modules" / "y"))})
     assert not stale(watched, matchers, {(Change.modified, str(tmp_path / "new"))})
