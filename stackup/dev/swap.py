@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -72,23 +73,42 @@ def try_candidate(
     backend: Backend, spec: ContainerSpec, *, clock: Callable[[], float] = time.monotonic
 ) -> str:
     """Start `spec` as a candidate and wait until it passes; what passed (`healthy`, `answering on
-    8000`, `running`). Raises `CandidateFailed`. The candidate is removed in every case."""
+    8000`, `running`). Raises `CandidateFailed`, the candidate removed. A passing candidate is
+    removed on a thread of its own (not a daemon: the interpreter waits for it), so the swap
+    need not wait for its stop."""
     candidate = candidate_spec(spec)
     try:
         info = backend.create_container(candidate)
     except StackupError as exc:
         raise CandidateFailed(f"new container not created: {exc}") from exc
     try:
+        backend.start_container(info.id)
+        verdict = _judge(backend, info.id, spec, clock)
+    except CandidateFailed:
+        _discard(backend, info.id)
+        raise
+    except StackupError as exc:
+        output = _tail(backend, info.id)
+        _discard(backend, info.id)
+        raise CandidateFailed(f"new container did not start: {exc}", output) from exc
+    except BaseException:
+        _discard(backend, info.id)
+        raise
+    threading.Thread(target=_discard, args=(backend, info.id, True), name="watch-discard").start()
+    return verdict
+
+
+def _discard(backend: Backend, container: str, quiet: bool = False) -> None:
+    """Stop and remove a candidate; `quiet` (on a thread) drops a failure: nothing would see it,
+    and a candidate left over is labelled one-off (`stackup down` removes it)."""
+    try:
         try:
-            backend.start_container(info.id)
-        except StackupError as exc:
-            raise CandidateFailed(f"new container did not start: {exc}", _tail(backend, info.id)) from exc
-        return _judge(backend, info.id, spec, clock)
-    finally:
-        try:
-            backend.stop_container(info.id, 0)
+            backend.stop_container(container, 0)
         finally:
-            backend.remove_container(info.id)
+            backend.remove_container(container)
+    except StackupError:
+        if not quiet:
+            raise
 
 
 def _judge(backend: Backend, container: str, spec: ContainerSpec, clock: Callable[[], float]) -> str:
