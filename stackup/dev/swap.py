@@ -2,8 +2,8 @@
 
 A rebuild's new container is first started as a *candidate* next to the old one: same image,
 command, environment, volumes and networks, but under a temporary name, with no published host
-ports (the old container holds them), no DNS name of the service (no service label, no aliases,
-no hostname: nothing routes to it), no fixed address, and no restart policy (a crash must show,
+ports (the old container holds them), no DNS name of the service (a service label of its own,
+no aliases, no hostname: nothing routes to it), no fixed address, and no restart policy (a crash must show,
 not loop). It passes when, in this order of preference:
 1. it has a health check (its own or the image's): it reports healthy;
 2. it declares TCP ports: each accepts a connection on the candidate's own address (it answers);
@@ -41,7 +41,12 @@ HEALTH_WAIT_S = 120.0
 POLL_S = 0.02
 LOG_TAIL = 20
 CANDIDATE = "stackup.watch.candidate"
-"""Label naming the service a candidate stands for (`stackup ps -a` shows it if one is left)."""
+"""Label naming the service a candidate stands for."""
+CANDIDATE_SUFFIX = "--watch-candidate"
+"""A candidate's service label is the service's name with this suffix: the label is what the
+engine names a container in DNS by (so the service's name must not be it) and what `down` finds
+a project's containers by (so a candidate left behind by a crash is still removed); with the
+one-off label, `up`, `ps` and the watch's own syncs leave it alone."""
 
 
 class CandidateFailed(StackupError):
@@ -59,8 +64,9 @@ def triable(spec: ContainerSpec) -> bool:
 
 def candidate_spec(spec: ContainerSpec) -> ContainerSpec:
     """`spec` as a candidate: a temporary name, nothing that routes to it or clashes with the old."""
-    labels = {k: v for k, v in spec.labels.items() if k not in (lbl.SERVICE, lbl.CONTAINER_NUMBER)}
-    labels |= {lbl.ONEOFF: lbl.TRUE, CANDIDATE: spec.labels.get(lbl.SERVICE, spec.name)}
+    service = spec.labels.get(lbl.SERVICE, spec.name)
+    labels = {k: v for k, v in spec.labels.items() if k != lbl.CONTAINER_NUMBER}
+    labels |= {lbl.SERVICE: service + CANDIDATE_SUFFIX, lbl.ONEOFF: lbl.TRUE, CANDIDATE: service}
     networks = tuple(dataclasses.replace(n, aliases=(), ipv4_address=None, ipv6_address=None)
                      for n in spec.networks)  # fmt: skip
     return dataclasses.replace(

@@ -338,3 +338,24 @@ def test_a_new_container_that_fails_leaves_the_old_one_serving(project_dir: Path
             assert _get(url) == b"two"
             left = [c.name for c in stack.ps(oneoff=True) if c.name != stack.container("web").name]
             assert not left, f"candidate left behind: {left}"
+
+
+def test_a_candidate_is_no_replica_and_down_removes_one_left_behind(project_dir: Path) -> None:
+    from stackup.dev.swap import candidate_spec
+    from stackup.runtime.base import ContainerSpec
+
+    (project_dir / "compose.yaml").write_text(
+        f"services:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, '3600']\n"
+        "    ports: ['127.0.0.1::8080']\n"
+    )
+    with Stack.load(project_name=f"w{uuid.uuid4().hex[:8]}") as stack:
+        try:
+            stack.up()
+            [spec] = [op.spec for op in stack.plan(force_recreate=True) if isinstance(op.spec, ContainerSpec)]
+            candidate = stack.backend.create_container(candidate_spec(spec))
+            stack.backend.start_container(candidate.id)  # as a crash mid-try would leave it
+            assert [c.name for c in stack.ps()] == [stack.container("web").name]
+            assert not stack.plan().has_changes, str(stack.plan())
+        finally:
+            stack.down(volumes=True)
+        assert stack.backend.list_containers(stack.name) == []
