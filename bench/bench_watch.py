@@ -19,6 +19,7 @@ Writes bench/results/watch.json. Run: `python bench/bench_watch.py [N]` (root).
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import platform
@@ -149,7 +150,7 @@ services:
                     with urllib.request.urlopen(url, timeout=1) as response:
                         if response.read().decode() == content:
                             break
-                except OSError:
+                except (OSError, http.client.HTTPException):  # not up yet, or stopped mid-answer
                     pass
                 if time.perf_counter() > deadline:
                     raise RuntimeError(f"restart {i} never answered")
@@ -230,7 +231,7 @@ services:
                     with urllib.request.urlopen(url, timeout=1) as response:
                         if response.read().decode().strip() == f"version: {content}":
                             break
-                except OSError:
+                except (OSError, http.client.HTTPException):  # not up yet, or stopped mid-answer
                     pass
                 if time.perf_counter() > deadline:
                     raise RuntimeError(f"rebuild {i} never answered: {[str(e) for e in session.events]}")

@@ -3,8 +3,9 @@
 A rebuild's new container is first started as a *candidate* next to the old one: same image,
 command, environment, volumes and networks, but under a temporary name, with no published host
 ports (the old container holds them), no DNS name of the service (a service label of its own,
-no aliases, no hostname: nothing routes to it), no fixed address, and no restart policy (a crash must show,
-not loop). It passes when, in this order of preference:
+no aliases, no hostname: nothing routes to it), no fixed address, and no restart policy (a
+crash must show, not loop). Its `post_start` hooks run, as they will again in the container
+that replaces the old one. It passes when, in this order of preference:
 1. it has a health check (its own or the image's): it reports healthy;
 2. it declares TCP ports: each accepts a connection on the candidate's own address (it answers);
 3. otherwise: it is still running after `SETTLE_S`.

@@ -4,6 +4,7 @@ and a `sync+restart` restarting the container."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tarfile
 import threading
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import docker.errors
 import pytest
 
 from stackup.api import Stack
@@ -72,14 +74,20 @@ def _until(check: Callable[[], bool], what: str) -> None:
 
 
 @contextmanager
-def docker_stack(tmp_path: Path, applets: tuple[str, ...] = APPLETS) -> Iterator[Stack]:
-    """A stack on the local dockerd in a fresh directory; its project and image removed however
-    the test ends."""
+def docker_stack(
+    tmp_path: Path, applets: tuple[str, ...] = APPLETS, compose: str = COMPOSE
+) -> Iterator[Stack]:
+    """A stack on the local dockerd in a fresh directory; its project and images (the base and
+    what the stack built, tagged `$BUILT`) removed however the test ends."""
     rt = DockerRuntime.from_env(runtime_env())
     name = f"wd{uuid.uuid4().hex[:10]}"
     image = _image(rt, tmp_path, applets)
+    built = f"stackup-test/watch-docker-built-{uuid.uuid4().hex[:8]}:latest"
     try:
-        (tmp_path / "compose.yaml").write_text(COMPOSE.replace("$IMAGE", image))
+        text = compose.replace("$IMAGE", image).replace("$BUILT", built)
+        (tmp_path / "compose.yaml").write_text(text)
+        for dockerfile in tmp_path.glob("*/Dockerfile"):
+            dockerfile.write_text(dockerfile.read_text().replace("$IMAGE", image))
         stack = Stack.load(project_name=name, working_dir=tmp_path, runtime="docker")
         try:
             yield stack
@@ -87,7 +95,9 @@ def docker_stack(tmp_path: Path, applets: tuple[str, ...] = APPLETS) -> Iterator
             stack.close()
             cleanup_project(rt, name)
     finally:
-        rt.api.remove_image(image, force=True)
+        for ref in (built, image):
+            with contextlib.suppress(docker.errors.NotFound):
+                rt.api.remove_image(ref, force=True)
         rt.close()
 
 
@@ -165,3 +175,43 @@ def test_a_delete_the_image_cannot_do_is_reported(tmp_path: Path) -> None:
         error = next(e for e in events[count:] if e.kind is EventKind.ERROR)
         assert "could not delete /app/a.txt" in error.message and "need an `rm`" in error.message, error
         assert _cat(stack, "/app/a.txt") == b"a"
+
+
+REBUILD = """
+services:
+  web:
+    build: ./web
+    image: $BUILT
+    init: true
+    develop:
+      watch:
+        - {path: ./web, action: rebuild}
+"""
+
+
+def test_rebuild_over_docker_swaps_only_a_new_container_that_starts(tmp_path: Path) -> None:
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "app.txt").write_text("one")
+    (web / "Dockerfile").write_text('FROM $IMAGE\nCOPY app.txt /app.txt\nCMD ["sleep", "3600"]\n')
+    with docker_stack(tmp_path, compose=REBUILD) as stack:
+        stack.build(["web"])
+        with watching(stack) as events:
+            assert _cat(stack, "/app.txt") == b"one"
+            good = (web / "Dockerfile").read_text()
+            count = len(events)
+            (web / "app.txt").write_text("two")
+            _until(lambda: any(e.kind is EventKind.REBUILT for e in events[count:]), "a rebuild")
+            event = next(e for e in events[count:] if e.kind is EventKind.REBUILT)
+            assert "new container running, swapped" in event.message, event
+            assert _cat(stack, "/app.txt") == b"two"
+            serving = stack.container("web").id
+            count = len(events)
+            crash = '["sh", "-c", "echo boom >&2; exit 4"]'
+            (web / "Dockerfile").write_text(good.replace('["sleep", "3600"]', crash))
+            _until(lambda: any(e.kind is EventKind.ERROR for e in events[count:]), "a failed swap")
+            error = next(e for e in events[count:] if e.kind is EventKind.ERROR)
+            assert "exited with code 4" in error.message and "boom" in error.detail, (error, error.detail)
+            assert stack.container("web").id == serving
+            assert _cat(stack, "/app.txt") == b"two"
+            assert [c.name for c in stack.ps(oneoff=True)] == [stack.container("web").name]
