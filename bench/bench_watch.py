@@ -339,14 +339,16 @@ def main() -> None:
         (work / "restart").mkdir()
         (work / "tree").mkdir()
         (work / "rebuild").mkdir()
+        machine: dict[str, object] = {
+            "cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version(),
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        }
         results = {
-            "machine": {
-                "cpus": os.cpu_count(), "kernel": platform.release(), "python": platform.python_version()
-            },
+            "machine": machine,
             "sync": bench_sync(work / "sync", n),
             "restart": bench_restart(work / "restart", max(5, n // 10)),
             "large_tree": bench_large_tree(work / "tree"),
-            "rebuild_python": bench_rebuild(work / "rebuild", max(5, n // 20)),
+            "rebuild_python": bench_rebuild(work / "rebuild", max(5, n // 10)),
             "docker_compose_watch": "not measured: the installed docker-compose is v1.29.2, which has no "
                                     "`watch` (added in Compose v2.22); Compose v2 documents a 500 ms quiet "
                                     "period before it syncs at all",
@@ -356,6 +358,7 @@ def main() -> None:
                        capture_output=True)  # fmt: skip
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
+    machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))

@@ -57,6 +57,11 @@ class Notifier:
         self._rust.close()
 
 
+def _close_all(notifiers: list[Notifier]) -> None:
+    for notifier in notifiers:
+        notifier.close()
+
+
 @dataclass
 class Hooks:
     """What the session asks of the `Stack` it serves (so it needs no API import)."""
@@ -106,8 +111,8 @@ class WatchSession:
         flat = sorted(set(self.watched.flat) | inputs)
         if flat:
             self.notifiers.append(Notifier(flat, False, self.events))
-        for notifier in old:
-            notifier.close()
+        if old:  # closing waits out a notifier's poll (up to half a second): not on the loop
+            threading.Thread(target=_close_all, args=(old,), name="watch-close", daemon=True).start()
 
     def initial_sync(self) -> None:
         """`initial_sync: true` rules: everything the rule counts under its path, once."""
