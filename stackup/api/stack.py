@@ -36,6 +36,7 @@ from stackup.runtime.base import (
     BuildSpec,
     ContainerImages,
     ContainerInfo,
+    ContainerSpec,
     ContainerState,
     ExecOutput,
     ExecSpec,
@@ -769,7 +770,8 @@ class Stack:
     def _watch_rebuild(self, service: str, *, prune: bool, reporter: Reporter | None) -> str:
         """A `rebuild` action: build the image through the cache, recreate the service (not its
         dependencies), restart the services whose `depends_on.<service>.restart` is true. A failed
-        build raises before any container is touched, so the old one keeps serving."""
+        build, or a new container that does not start (`_watch_candidate`), raises before the old
+        container is touched, so it keeps serving."""
         started = time.monotonic()
         old_images = {c.image_id for c in self.ps([service]) if c.image_id}
         lines: list[str] = []
@@ -777,8 +779,10 @@ class Stack:
         built_s = time.monotonic() - started
         cached = sum(1 for line in lines if line.endswith(" CACHED"))
         steps = cached + sum(1 for line in lines if " DONE " in line and " | " not in line)
+        tried = self._watch_candidate(service)
         self.up([service], no_deps=True, reporter=reporter)
-        parts = [f"rebuilt ({built_s:.1f} s, {cached} of {steps} steps cached), recreated"]
+        parts = [f"rebuilt ({built_s:.1f} s, {cached} of {steps} steps cached)",
+                 f"new container {tried}, swapped" if tried else "recreated"]
         dependents = sorted(
             name for name, other in self.project.services.items()
             if service in other.depends_on and other.depends_on[service].restart
@@ -791,6 +795,22 @@ class Stack:
                 with contextlib.suppress(RuntimeFailure, NotFound):
                     self.backend.remove_image(image)
         return ", ".join(parts)
+
+    def _watch_candidate(self, service: str) -> str | None:
+        """Create-then-swap (`stackup.dev.swap`): a rebuilt service whose old container runs gets
+        its new one tried first; raises `CandidateFailed` (the old one untouched). What passed,
+        or None when nothing was tried (nothing running to protect, nothing to recreate)."""
+        from stackup.dev.swap import triable, try_candidate
+        from stackup.planner.plan import OpKind
+
+        if not any(c.state is ContainerState.RUNNING for c in self.ps([service])):
+            return None
+        spec = next((op.spec for op in self.plan([service], no_deps=True)
+                     if op.service == service and op.kind in (OpKind.RECREATE, OpKind.CREATE)
+                     and isinstance(op.spec, ContainerSpec)), None)  # fmt: skip
+        if spec is None or not triable(spec):
+            return None
+        return try_candidate(self.backend, spec)
 
     def explain_watch(self, path: str | Path, services: Sequence[str] = ()) -> list[str]:
         """`stackup watch --explain PATH`: which rule and which ignore pattern decide `path`."""

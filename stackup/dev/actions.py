@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from stackup.dev.batching import Pending
 from stackup.dev.report import EventKind, EventSink, WatchEvent, plural
+from stackup.dev.swap import CandidateFailed
 from stackup.dev.sync import Syncer, plan_batch
 from stackup.errors import StackupError
 from stackup.runtime import labels as lbl
@@ -133,7 +134,7 @@ class ServiceWorker:
             try:
                 assert pending is not None
                 event = perform(self.context, pending)
-            except _ExecFailed as exc:
+            except (_ExecFailed, CandidateFailed) as exc:
                 event = WatchEvent(EventKind.ERROR, str(exc), self.service, detail=exc.output)
             except (StackupError, OSError) as exc:
                 event = WatchEvent(EventKind.ERROR, str(exc), self.service)

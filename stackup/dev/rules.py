@@ -115,6 +115,8 @@ class RuleMatcher:
         verdict = self.decide(directory)
         if verdict.counts or verdict.reason.startswith("not included"):
             return False
+        if directory != self.root and VCS_DIRS.intersection(directory.relative_to(self.root).parts):
+            return True  # decided before any pattern: no `!` brings it back
         return not (self.ignore.has_exclusions or self.context_ignore.has_exclusions)
 
 

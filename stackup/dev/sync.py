@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from stackup.dev.rules import RuleMatcher
+from stackup.errors import RuntimeFailure
 from stackup.runtime.base import Backend, ContainerInfo, ContainerState, ExecSpec, TreeSync
 
 WHITEOUT = ".wh."
@@ -154,4 +155,10 @@ class Syncer:
         if info.state is not ContainerState.RUNNING:
             self.queued_deletes[info.id] = deletes
             return
-        self.backend.exec(info.id, ExecSpec(("rm", "-rf", "--", *sorted(deletes))))
+        result = self.backend.exec(info.id, ExecSpec(("rm", "-rf", "--", *sorted(deletes))))
+        if result.exit_code != 0:
+            output = (result.stderr or result.stdout).decode(errors="replace").strip()
+            raise RuntimeFailure(
+                f"{info.name}: could not delete {', '.join(sorted(deletes))}: `rm -rf` exited with "
+                f"{result.exit_code} ({output}); over this runtime deletes need an `rm` in the image"
+            )

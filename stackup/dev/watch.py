@@ -1,7 +1,8 @@
 """A watch session: file events -> batches -> per-service workers; stack-file changes -> re-plan.
 
 Files are watched with watchfiles' Rust notifier (inotify, never polling): the rule paths
-recursively, the directories of the stack's own inputs (stack files, includes, `.env`) flat.
+without their ignored directories (`watchset.py`), the directories of the stack's own inputs
+(stack files, includes, `.env`) flat.
 The notifier hands over a set of changes once the tree has been quiet for `STEP_MS`; routing
 it is cheap (pattern tests), so the main loop never waits on an action: each service's
 worker does that (`actions.py`).
@@ -25,14 +26,11 @@ from stackup.dev.report import EventKind, EventSink, WatchEvent, plural
 from stackup.dev.rules import RuleMatcher
 from stackup.dev.stackfile import StackInputs
 from stackup.dev.sync import Batch, Syncer, plan_batch
+from stackup.dev.watchset import WatchSet, outermost, stale
+from stackup.dev.watchset import plan as plan_watches
 from stackup.runtime.base import Backend
 
 Changes = set[tuple[Change, str]]
-
-
-def outermost(paths: set[Path]) -> list[Path]:
-    """Drop paths that lie under another (watched recursively already)."""
-    return sorted(p for p in paths if not any(p != q and p.is_relative_to(q) for q in paths))
 
 
 class Notifier:
@@ -59,6 +57,11 @@ class Notifier:
         self._rust.close()
 
 
+def _close_all(notifiers: list[Notifier]) -> None:
+    for notifier in notifiers:
+        notifier.close()
+
+
 @dataclass
 class Hooks:
     """What the session asks of the `Stack` it serves (so it needs no API import)."""
@@ -83,27 +86,33 @@ class WatchSession:
         self.workers: dict[str, ServiceWorker] = {}
         self.events: queue.Queue[tuple[float, Changes]] = queue.Queue()
         self.notifiers: list[Notifier] = []
+        self.matchers: list[RuleMatcher] = []
         self.batcher = Batcher([])
         self.inputs = StackInputs(frozenset())
+        self.watched = WatchSet()
 
     # -- set-up -----------------------------------------------------------------------------
 
-    def _arm(self) -> None:
-        """(Re)start the notifiers for the current rules and stack inputs."""
-        for notifier in self.notifiers:
-            notifier.close()
-        self.notifiers = []
-        self.batcher = Batcher(self.hooks.matchers())
+    def _arm(self, *, report: bool = True) -> None:
+        """(Re)start the notifiers for the current rules and stack inputs; the new ones are armed
+        before the old ones close, so no change falls between them."""
+        old, self.notifiers = self.notifiers, []
+        self.matchers = self.hooks.matchers()
+        self.batcher = Batcher(self.matchers)
         self.inputs = self.hooks.inputs()
         roots = {r for r in self.batcher.roots if r.exists()}
-        for missing in sorted(self.batcher.roots - roots):
+        for missing in sorted(self.batcher.roots - roots) if report else ():
             self.sink(WatchEvent(EventKind.ERROR, f"{missing} does not exist: not watched"))
-        recursive = outermost(roots)
-        if recursive:
-            self.notifiers.append(Notifier(recursive, True, self.events))
-        flat = [d for d in sorted(self.inputs.directories) if not any(d.is_relative_to(r) for r in recursive)]
+        self.watched = plan_watches(outermost(roots), self.matchers)
+        if self.watched.recursive:
+            self.notifiers.append(Notifier(list(self.watched.recursive), True, self.events))
+        inputs = {d for d in self.inputs.directories
+                  if not any(d.is_relative_to(r) for r in self.watched.recursive)}  # fmt: skip
+        flat = sorted(set(self.watched.flat) | inputs)
         if flat:
             self.notifiers.append(Notifier(flat, False, self.events))
+        if old:  # closing waits out a notifier's poll (up to half a second): not on the loop
+            threading.Thread(target=_close_all, args=(old,), name="watch-close", daemon=True).start()
 
     def initial_sync(self) -> None:
         """`initial_sync: true` rules: everything the rule counts under its path, once."""
@@ -146,6 +155,8 @@ class WatchSession:
                 worker.close()
 
     def handle(self, at: float, changes: Changes) -> None:
+        if stale(self.watched, self.matchers, changes):
+            self._arm(report=False)  # before routing: an added directory is walked after this
         touched = self.inputs.touched(p for _, p in changes)
         for service, pending in self.batcher.route(changes, at).items():
             worker = self.workers.get(service)

@@ -205,7 +205,12 @@ class _Reconciler:
         elif not wanted.matches(container.config_hash, container.components, container.config):
             found = diff_components(container.components, wanted.components, container.config, wanted.config)
             out.extend(found or [Change("config", note="changed (no recorded components to compare)")])
-        local = local_image(self.observed.images, container.image or service.image or "")
+        # Docker shows a container's image as its ID once the tag moved on (a rebuild): then
+        # the tag to compare with is the one the service runs
+        shown = container.image or ""
+        wanted_ref = image_ref(self.project, container.service, service)
+        ref = shown if shown and not shown.startswith("sha256:") else wanted_ref
+        local = local_image(self.observed.images, ref)
         if local is not None and container.image_id is not None and local != container.image_id:
             out.append(Change("image id", container.image_id[:_SHORT_ID], local[:_SHORT_ID]))
         return tuple(out)

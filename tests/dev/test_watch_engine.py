@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -127,6 +128,26 @@ def test_sync_edits_creates_deletes_renames_and_ignores(project_dir: Path) -> No
             assert _cat(stack, "web", ignored) is None, ignored
         owner = stack.exec("web", ["stat", "-c", "%u:%g %a", "/app/main.py"]).stdout.decode().strip()
         assert owner == "0:0 644"
+
+
+def test_directories_made_next_to_an_ignored_one_are_watched(project_dir: Path) -> None:
+    """`src/build/` exists, so `src` is watched flat (`watchset.py`): a directory made in it
+    later is watched once the set is re-planned, and files written into it afterwards arrive."""
+    src = project_dir / "src"
+    (src / "build" / "obj").mkdir(parents=True)
+    (src / "main.py").write_text("v1")
+    with watching(project_dir, SYNC) as session:
+        stack = session.stack
+        (src / "fresh").mkdir()
+        (src / "fresh" / "early.txt").write_text("early")
+        _until(lambda: _cat(stack, "web", "/app/fresh/early.txt") == b"early", "a new directory's file")
+        (src / "fresh" / "deep").mkdir()
+        (src / "fresh" / "deep" / "late.txt").write_text("late")
+        _until(lambda: _cat(stack, "web", "/app/fresh/deep/late.txt") == b"late", "a file written later")
+        (src / "build" / "obj" / "x.o").write_text("ignored")
+        (src / "main.py").write_text("v2")
+        _until(lambda: _cat(stack, "web", "/app/main.py") == b"v2", "an edit")
+        assert _cat(stack, "web", "/app/build/obj/x.o") is None
 
 
 def test_changes_while_stopped_arrive_when_the_container_starts(project_dir: Path) -> None:
@@ -260,3 +281,81 @@ def test_rebuild_picks_up_a_change_and_a_failed_build_keeps_the_old_container(pr
         assert "exit" in str(event) or "exit" in event.detail, str(event)
         assert stack.container("api").id == serving
         assert _cat(stack, "api", "/app.txt") == b"two"
+
+
+SWAP = """
+services:
+  web:
+    build: {context: ./web, tags: ["stackup-test/watch-swap-$SUFFIX:latest"]}
+    image: stackup-test/watch-swap-$SUFFIX:latest
+    ports: ["127.0.0.1::8080"]
+    develop:
+      watch:
+        - path: ./web
+          action: rebuild
+"""
+
+SERVE = 'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n'
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        body: bytes = response.read()
+        return body
+
+
+def test_a_new_container_that_fails_leaves_the_old_one_serving(project_dir: Path) -> None:
+    web = project_dir / "web"
+    web.mkdir()
+    (web / "index.html").write_text("one")
+    dockerfile = f"FROM {IMAGE}\nCOPY index.html /www/index.html\n"
+    (web / "Dockerfile").write_text(dockerfile + SERVE)
+    compose = SWAP.replace("$SUFFIX", uuid.uuid4().hex[:8])
+    (project_dir / "compose.yaml").write_text(compose)
+    with Stack.load(project_name=f"w{uuid.uuid4().hex[:8]}") as builder:
+        builder.build(["web"])
+    with watching(project_dir, compose) as session:
+        stack = session.stack
+        url = stack.url("web", 8080, path="/index.html")
+        assert _get(url) == b"one"
+        count = len(session.events)
+        (web / "index.html").write_text("two")
+        event = session.wait_for(EventKind.REBUILT, after=count)
+        assert "new container answering on 8080, swapped" in event.message, event.message
+        url = stack.url("web", 8080, path="/index.html")
+        assert _get(url) == b"two"
+        serving = stack.container("web").id
+        failures = [
+            ('CMD ["sh", "-c", "echo boom >&2; exit 4"]\n', "exited with code 4", "boom"),
+            ("HEALTHCHECK --interval=1s --retries=1 CMD false\n" + SERVE, "unhealthy", ""),
+        ]
+        for tail, message, output in failures:
+            count = len(session.events)
+            (web / "Dockerfile").write_text(dockerfile + tail)
+            event = session.wait_for(EventKind.ERROR, after=count)
+            assert message in event.message and output in event.detail, (str(event), event.detail)
+            assert stack.container("web").id == serving  # the old container was never touched
+            assert _get(url) == b"two"
+            left = [c.name for c in stack.ps(oneoff=True) if c.name != stack.container("web").name]
+            assert not left, f"candidate left behind: {left}"
+
+
+def test_a_candidate_is_no_replica_and_down_removes_one_left_behind(project_dir: Path) -> None:
+    from stackup.dev.swap import candidate_spec
+    from stackup.runtime.base import ContainerSpec
+
+    (project_dir / "compose.yaml").write_text(
+        f"services:\n  web:\n    image: {IMAGE}\n    init: true\n    command: [sleep, '3600']\n"
+        "    ports: ['127.0.0.1::8080']\n"
+    )
+    with Stack.load(project_name=f"w{uuid.uuid4().hex[:8]}") as stack:
+        try:
+            stack.up()
+            [spec] = [op.spec for op in stack.plan(force_recreate=True) if isinstance(op.spec, ContainerSpec)]
+            candidate = stack.backend.create_container(candidate_spec(spec))
+            stack.backend.start_container(candidate.id)  # as a crash mid-try would leave it
+            assert [c.name for c in stack.ps()] == [stack.container("web").name]
+            assert not stack.plan().has_changes, str(stack.plan())
+        finally:
+            stack.down(volumes=True)
+        assert stack.backend.list_containers(stack.name) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -101,6 +102,21 @@ def test_new_image_id_under_the_same_reference_recreates() -> None:
     assert (
         lines[-1]
         == 'service web-1         recreate  image id: "sha256:nginx1000000" -> "sha256:bbbbbbbbbbbb"'
+    )
+
+
+def test_new_image_id_is_seen_when_the_container_shows_its_image_as_an_id() -> None:
+    """Docker reports `Image: sha256:...` for a container whose tag moved on to a rebuilt image."""
+    fake = fake_with_images("postgres:16", "api:1", "nginx:1")
+    up(project(stack()), fake)
+    web = fake.by_name("demo-web-1")
+    with fake._lock:
+        entry = next(c for c in fake.containers.values() if c.info.id == web.id)
+        entry.info = replace(entry.info, image=web.image_id or "")  # as Docker shows it
+    fake.add_image("nginx:1", "sha256:" + "b" * 64)
+    lines = str(plan_for(project(stack()), fake)).splitlines()
+    assert lines[-1] == (
+        'service web-1         recreate  image id: "sha256:nginx1000000" -> "sha256:bbbbbbbbbbbb"'
     )
 
 
