@@ -24,7 +24,3 @@ def project_dir(engine_root: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     directory.mkdir()
     monkeypatch.chdir(directory)
     return directory
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "docker: needs a Docker (or Podman) daemon")

@@ -20,11 +20,6 @@ from stackup.runtime.docker.runtime import DockerRuntime
 from tests.runtime.docker._docker import ENDPOINT, PODMAN, cleanup_project, ensure_image, runtime_env
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "docker: needs a Docker (or Podman) daemon")
-    config.addinivalue_line("markers", "docker_only: Podman's compatible API does not do this (reason given)")
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         marker = item.get_closest_marker("docker_only")
