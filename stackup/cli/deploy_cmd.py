@@ -40,6 +40,11 @@ ContextOpt = Annotated[str | None, typer.Option("--context", help="kubeconfig co
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Validate on the server, change nothing")]
 PushOpt = Annotated[bool, typer.Option("--push", help="Push the images of services with `build` first")]
 VolumesOpt = Annotated[bool, typer.Option("--volumes", "-v", help="With --down on swarm: named volumes too")]
+MeshOpt = Annotated[
+    bool,
+    typer.Option("--routing-mesh/--no-routing-mesh",
+                 help="Swarm: without the mesh (nodes with no IPVS), dnsrr endpoints and host-mode ports"),
+]
 WorkloadOpt = Annotated[
     VolumeWorkload,
     typer.Option("--volume-workload", help="statefulset, or deployment (what `podman kube play` runs)"),
@@ -102,6 +107,7 @@ def deploy(
     push: PushOpt = False,
     volumes: VolumesOpt = False,
     volume_workload: WorkloadOpt = VolumeWorkload.STATEFULSET,
+    routing_mesh: MeshOpt = True,
 ) -> None:
     """Deploy the stack to Kubernetes (server-side apply) or Docker Swarm; `--down` removes it."""
     opts: GlobalOptions = ctx.obj
@@ -115,7 +121,7 @@ def deploy(
     if target is Target.KUBERNETES:
         _kubernetes(loaded, namespace, context, dry_run=dry_run, down=down, workload=volume_workload)
     else:
-        _swarm(loaded, down=down, volumes=volumes)
+        _swarm(loaded, down=down, volumes=volumes, routing_mesh=routing_mesh)
 
 
 def _kubernetes(loaded: LoadedProject, namespace: str | None, context: str | None, *, dry_run: bool,
@@ -133,10 +139,11 @@ def _kubernetes(loaded: LoadedProject, namespace: str | None, context: str | Non
     write(str(result) + suffix)
 
 
-def _swarm(loaded: LoadedProject, *, down: bool, volumes: bool) -> None:
+def _swarm(loaded: LoadedProject, *, down: bool, volumes: bool, routing_mesh: bool) -> None:
     import docker  # type: ignore[import-untyped]
 
     from stackup.deploy.swarm import SwarmDeploy, remove_stack
+    from stackup.deploy.swarm_spec import SwarmOptions
 
     client = docker.from_env()
     try:
@@ -147,7 +154,7 @@ def _swarm(loaded: LoadedProject, *, down: bool, volumes: bool) -> None:
         for message in loaded.warnings:
             warn(message)
         run = SwarmDeploy(client, loaded.project, loaded.source_map, loaded.environment,
-                          loaded.referenced_files)
+                          loaded.referenced_files, options=SwarmOptions(routing_mesh=routing_mesh))
         actions = run.run()
         for problem in run.warnings:
             warn(str(problem))
