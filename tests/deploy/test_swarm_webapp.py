@@ -130,6 +130,7 @@ def probe(client: docker.DockerClient, name: str, *argv: str, want: str = "") ->
     return text
 
 
+@pytest.mark.timeout(2 * BUILD_TIMEOUT_S)  # three Debian images built first, then removed
 def test_webapp_deployed_reached_scaled_rolled_and_removed(swarm: Any, project: str, tmp_path: Path) -> None:
     override = tmp_path / "swarm.yaml"
     override.write_text(OVERRIDE.format(image=f"{project}-app"))
