@@ -175,7 +175,8 @@ def _restart(name: str, service: Service, job: bool, notes: Notes) -> Any:
     if condition is None:
         return None
     if job and condition == "any":
-        notes.add(("services", name, "restart"), "a Swarm job is not restarted after it succeeds; on-failure")
+        where = ("deploy", "restart_policy", "condition") if policy else ("restart",)
+        notes.add(("services", name, *where), "a Swarm job is not restarted after it succeeds; on-failure")
         condition = "on-failure"
     delay = _nanos(policy.delay) if policy else None
     window = _nanos(policy.window) if policy else None

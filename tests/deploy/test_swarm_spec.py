@@ -18,6 +18,9 @@ services:
     image: app
     restart: "no"
     deploy: {mode: replicated-job, update_config: {parallelism: 1}}
+  again:
+    image: app
+    restart: always
   db:
     image: db
   app:
@@ -25,6 +28,7 @@ services:
     ports: ["127.0.0.1:8000:8000", {target: 9000, published: "9000", mode: ingress}]
     depends_on:
       migrate: {condition: service_completed_successfully}
+      again: {condition: service_completed_successfully}
       db: {condition: service_healthy}
     deploy: {endpoint_mode: vip}
 """
@@ -53,11 +57,13 @@ def test_one_shots_become_jobs_retried_on_failure_without_update_config(loader: 
     assert specs["migrate"]["task_template"]["RestartPolicy"]["Condition"] == "on-failure"
     assert specs["seed"]["task_template"]["RestartPolicy"]["Condition"] == "none"  # as the file says
     assert specs["seed"]["update_config"] is None
+    assert specs["again"]["task_template"]["RestartPolicy"]["Condition"] == "on-failure"
     assert specs["app"]["mode"] == {"replicated": {"Replicas": 1}}
     assert specs["db"]["task_template"].get("RestartPolicy") is None
     joined = "\n".join(warnings)
     assert "services.app.depends_on.migrate: Swarm has no start order: migrate runs as a job" in joined
     assert "services.app.depends_on.db: Swarm has no start order; left out" in joined
+    assert "services.again.restart: a Swarm job is not restarted after it succeeds; on-failure" in joined
     assert "services.seed.deploy.update_config: a Swarm job is rerun, not rolled; left out" in joined
     assert "services.app.ports[0]: Swarm publishes on every address of the node; host_ip 127.0.0.1" in joined
 
