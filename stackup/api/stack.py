@@ -48,6 +48,7 @@ from stackup.runtime.base import (
 )
 
 if TYPE_CHECKING:
+    from stackup.api import deploying
     from stackup.dev.report import WatchEvent
     from stackup.planner.execute import Outcome
     from stackup.planner.observed import Observed
@@ -817,6 +818,81 @@ class Stack:
         from stackup.dev.rules import explain, project_matchers
 
         return explain(project_matchers(self.project, tuple(services)), Path(path).absolute())
+
+    # -- deploy to a cluster: Kubernetes, Docker Swarm (`api.deploying`) --------------------
+
+    @classmethod
+    def for_cluster(cls, source: LoadOptions | LoadedProject, *, runtime: str | None = None) -> Stack:
+        """The stack (loaded from `source`, or as loaded) for `render`, `plan_cluster` and
+        `deploy`: the local runtime is opened only if a method uses it (`deploy(push=True)`), so
+        deploying starts no engine."""
+        from stackup.api.deploying import LazyBackend
+        from stackup.spec.loader import LoadedProject, load
+
+        options = None if isinstance(source, LoadedProject) else source
+        loaded = source if isinstance(source, LoadedProject) else load(source)
+        environ = options.environ if options else None
+        backend = LazyBackend(lambda: open_backend(runtime, environ)).as_backend()
+        stack = cls(backend, loaded.project.name, loaded)
+        stack.load_options = options
+        return stack
+
+    def render(self, target: str = "kubernetes", *, namespace: str | None = None,
+               volume_workload: str = "statefulset", on_warning: Callable[[str], None] | None = None) -> str:
+        """The stack as Kubernetes manifests (multi-document YAML); keys that do not map go to
+        `on_warning` with their `file:line:col`."""
+        from stackup.api import deploying
+
+        return deploying.render_yaml(self._loaded(), deploying.DeployTarget(target), namespace,
+                                     deploying.VolumeWorkload(volume_workload), on_warning or _ignore)
+
+    def plan_cluster(self, target: str = "kubernetes", *, namespace: str | None = None,
+                     context: str | None = None, volume_workload: str = "statefulset",
+                     on_warning: Callable[[str], None] | None = None) -> deploying.ClusterPlan:
+        """What `deploy` would change against the cluster's current objects, field by field."""
+        from stackup.api import deploying
+
+        return deploying.plan(self._loaded(), deploying.DeployTarget(target), namespace=namespace,
+                              context=context, workload=deploying.VolumeWorkload(volume_workload),
+                              on_warning=on_warning or _ignore)
+
+    def deploy(
+        self, target: str, *, namespace: str | None = None, context: str | None = None,
+        dry_run: bool = False, down: bool = False, push: bool = False, volumes: bool = False,
+        volume_workload: str = "statefulset", routing_mesh: bool = True,
+        on_warning: Callable[[str], None] | None = None,
+    ) -> deploying.Deployed:
+        """Deploy to Kubernetes (server-side apply, `dry_run`, `namespace`, `context`) or Docker
+        Swarm (`routing_mesh=False` for nodes without IPVS); `down` removes what stackup made
+        (Swarm: named volumes with `volumes`). `push` first pushes the images built here; it is
+        left out of a dry run and of `down`."""
+        from stackup.api import deploying
+
+        kind, warn = deploying.DeployTarget(target), on_warning or _ignore
+        if kind is deploying.DeployTarget.SWARM and (namespace or context or dry_run):
+            raise UsageError("--namespace, --context and --dry-run apply to --target kubernetes only")
+        lines: list[str] = []
+        if push and dry_run:
+            warn("--push is left out with --dry-run: a dry run changes nothing, in the registry either")
+        elif push and not down:
+            lines += deploying.pushed_lines(self.push(), self.project, warn)
+        if kind is deploying.DeployTarget.KUBERNETES:
+            lines += deploying.kubernetes(self._loaded(), namespace=namespace, context=context,
+                                          dry_run=dry_run, down=down, on_warning=warn,
+                                          workload=deploying.VolumeWorkload(volume_workload))
+        else:
+            lines += deploying.swarm(self._loaded(), down=down, volumes=volumes, routing_mesh=routing_mesh,
+                                     on_warning=warn)
+        return deploying.Deployed(tuple(lines))
+
+    def _loaded(self) -> LoadedProject:
+        if self.loaded is None:
+            raise UsageError(f"project {self.name}: this needs the stack file (Stack.load)")
+        return self.loaded
+
+
+def _ignore(_message: str) -> None:
+    """The default `on_warning`: a caller that passes none does not want them."""
 
 class _StopTimeout:
     """Overrides each container's grace period during one operation (`down -t`): a runtime

@@ -3,7 +3,8 @@
 What `docker stack deploy` makes, made the same way (names and the namespace label, so the
 docker CLI's `stack` commands see it): overlay networks, secrets and configs, then one service per
 compose service, created or updated in place (Swarm rolls an update out task by task following
-`deploy.update_config`). Secrets and configs are immutable in Swarm, so their names carry a
+`deploy.update_config`); a job (see `swarm_spec.jobs`) runs again only when its spec changed.
+Secrets and configs are immutable in Swarm, so their names carry a
 digest of the content: a changed file becomes a new object and the service update switches to it.
 `deploy` waits until every service runs its replicas (or says which task failed and why) and
 prunes what the stack no longer has; `remove_stack` takes everything away (volumes on request).
@@ -11,7 +12,9 @@ prunes what the stack no longer has; `remove_stack` takes everything away (volum
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -21,12 +24,21 @@ from docker.errors import APIError, NotFound  # type: ignore[import-untyped]
 
 from stackup.deploy.notes import Notes
 from stackup.deploy.sources import Sources
-from stackup.deploy.swarm_spec import NAMESPACE_LABEL, Refs, check_service, service_spec, stack_labels
+from stackup.deploy.swarm_spec import (
+    NAMESPACE_LABEL,
+    Refs,
+    SwarmOptions,
+    check_service,
+    jobs,
+    service_spec,
+    stack_labels,
+)
 from stackup.errors import OperationFailed
 from stackup.spec.errors import Problem, SourceMap
 from stackup.spec.models import Config, Project, Secret
 
 DIGEST_LABEL = "stackup.digest"
+SPEC_LABEL = "stackup.spec-digest"  # on jobs: updating a job's spec reruns it, so unchanged means untouched
 
 
 def _label_filter(project: str) -> dict[str, str]:
@@ -45,8 +57,10 @@ class SwarmDeploy:
 
     def __init__(self, client: docker.DockerClient, project: Project, source_map: SourceMap | None = None,
                  environment: Mapping[str, str] | None = None,
-                 referenced_files: Mapping[str, bytes] | None = None) -> None:
+                 referenced_files: Mapping[str, bytes] | None = None, *,
+                 options: SwarmOptions | None = None) -> None:
         self.client = client
+        self.options = options or SwarmOptions()
         self.project = project
         self.name = project.name
         self.notes = Notes(source_map, "swarm")
@@ -59,8 +73,9 @@ class SwarmDeploy:
 
     def run(self, timeout: float = 180) -> list[str]:
         require_manager(self.client)
+        one_shots = jobs(self.project)
         for name in sorted(self.project.services):
-            check_service(self.notes, name, self.project.services[name])
+            check_service(self.notes, name, self.project.services[name], one_shots)
         refs = Refs(self._networks(), self._files("secrets"), self._files("configs"))
         volumes = {k: v.name or f"{self.name}_{k}" for k, v in self.project.volumes.items()}
         wanted = set()
@@ -68,9 +83,9 @@ class SwarmDeploy:
             service = self.project.services[name]
             env = self.sources.service_env(name, service)
             spec = service_spec(self.name, name, service, env=env, refs=refs, volumes=volumes,
-                                notes=self.notes)
+                                notes=self.notes, job=name in one_shots, options=self.options)
             wanted.add(spec["name"])
-            self._apply_service(spec)
+            self._apply_service(spec, job=name in one_shots)
         for svc in self.client.services.list(filters=_label_filter(self.name)):
             if svc.name not in wanted:
                 svc.remove()
@@ -128,16 +143,24 @@ class SwarmDeploy:
             self.actions.append(f"create {kind[:-1]} {name}")
         return out
 
-    def _apply_service(self, spec: dict[str, Any]) -> None:
+    def _apply_service(self, spec: dict[str, Any], job: bool) -> None:
         name = spec["name"]
+        if job:
+            digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
+            spec = {**spec, "labels": {**spec["labels"], SPEC_LABEL: digest}}
         found = [s for s in self.client.services.list(filters={"name": name}) if s.name == name]
         api = self.client.api
         if not found:
             api.create_service(**spec)
-            self.actions.append(f"create service {name}")
+            self.actions.append(f"create {'job' if job else 'service'} {name}")
             return
         current = found[0]
         before = current.attrs["Spec"]
+        if job:
+            if before.get("Labels", {}).get(SPEC_LABEL) != spec["labels"][SPEC_LABEL]:
+                api.update_service(current.id, current.version, **spec)
+                self.actions.append(f"update job {name} (runs again)")
+            return
         api.update_service(current.id, current.version, **spec)
         current.reload()
         if current.attrs["Spec"] != before:
@@ -181,6 +204,11 @@ def wait_converged(client: docker.DockerClient, project: str, timeout: float) ->
             if update in ("paused", "rollback_paused", "rollback_completed"):
                 message = svc.attrs["UpdateStatus"].get("Message", "")
                 raise OperationFailed(svc.name, f"update {update}: {message}")
+            if "ReplicatedJob" in mode:
+                reason = _job_pending(svc, mode["ReplicatedJob"].get("TotalCompletions", 1))
+                if reason:
+                    return reason
+                continue
             if "Replicated" not in mode:
                 continue
             want = mode["Replicated"].get("Replicas", 1)
@@ -193,6 +221,22 @@ def wait_converged(client: docker.DockerClient, project: str, timeout: float) ->
         return None
 
     _poll(pending, timeout, f"stack {project}")
+
+
+def _job_pending(svc: Any, want: int) -> str | None:
+    """A replicated job of the current iteration: None once `want` tasks completed."""
+    iteration = ((svc.attrs.get("JobStatus") or {}).get("JobIteration") or {}).get("Index")
+    tasks = [t for t in svc.tasks() if (t.get("JobIteration") or {}).get("Index") == iteration]
+    done = sum(t["Status"]["State"] == "complete" for t in tasks)
+    if done >= want:
+        return None
+    errors = [t["Status"].get("Err") or t["Status"].get("Message") for t in tasks
+              if t["Status"]["State"] in ("failed", "rejected")]
+    policy = svc.attrs["Spec"]["TaskTemplate"].get("RestartPolicy") or {}
+    if errors and policy.get("Condition") == "none":
+        raise OperationFailed(svc.name, f"job failed and is not retried (restart_policy none): {errors[-1]}")
+    detail = f"; last failure: {errors[-1]}" if errors else ""
+    return f"{svc.name}: job {done}/{want} completed{detail}"
 
 
 def scale_service(client: docker.DockerClient, project: str, service: str, replicas: int,
@@ -212,8 +256,11 @@ def remove_stack(client: docker.DockerClient, project: str, volumes: bool = Fals
         removed.append(f"service {svc.name}")
 
     def containers_left() -> str | None:
-        # sparse: no per-container inspect, which races with the task containers going away
-        left = client.containers.list(all=True, sparse=True, filters=_label_filter(project))
+        # the raw list: no per-container inspect, which races with the task containers going away
+        left = client.api.containers(all=True, filters=_label_filter(project))
+        for container in left:
+            if container.get("State") in ("exited", "created", "dead"):
+                _remove_exited(client, container["Id"])
         return f"{len(left)} task containers still present" if left else None
 
     _poll(containers_left, timeout, f"stack {project}")
@@ -229,6 +276,13 @@ def remove_stack(client: docker.DockerClient, project: str, volumes: bool = Fals
             vol.remove()
             removed.append(f"volume {vol.name}")
     return removed
+
+
+def _remove_exited(client: docker.DockerClient, ident: str) -> None:
+    """A stopped task container of a removed service. Swarm reaps those of services itself, but
+    not those of jobs (moby/moby#42789, #44312: their tasks outlive the service), so we do."""
+    with contextlib.suppress(NotFound, APIError):  # gone, or the agent removes it: the next poll sees
+        client.api.remove_container(ident, v=False)
 
 
 def _remove_retrying(obj: Any, timeout: float) -> None:

@@ -4,7 +4,13 @@ Names follow `docker stack deploy`, so `docker stack ls/ps/rm` see a stackup sta
 services, networks, secrets and configs are `<project>_<name>` and carry the label
 `com.docker.stack.namespace=<project>`. Each service joins its networks with its compose name as
 an alias, which is how tasks reach `web` by name. Swarm has no start order, so `depends_on` is
-reported, as is every key Swarm cannot express.
+reported, as is every key Swarm cannot express. A one-shot service another one waits for
+(`service_completed_successfully`) becomes a Swarm job: it runs to completion, retried on failure,
+next to its dependents, which must retry until its work is done (Swarm cannot gate them).
+
+Without the routing mesh (`SwarmOptions.routing_mesh=False`, for nodes whose kernel has no IPVS,
+which the mesh's ingress ports and virtual IPs need) services resolve by DNS round robin
+(`endpoint_mode: dnsrr`) and ports are published in host mode on the node running the task.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from typing import Any
 from docker import types  # type: ignore[import-untyped]
 
 from stackup.deploy.notes import Notes
-from stackup.spec.models import Healthcheck, Service, VolumeType
+from stackup.spec.kinds import DependsCondition
+from stackup.spec.models import Healthcheck, PortMode, Project, Service, VolumeType
 
 NAMESPACE_LABEL = "com.docker.stack.namespace"
 MANAGED_LABEL = "app.kubernetes.io/managed-by"  # the same ownership mark as on Kubernetes
@@ -30,8 +37,28 @@ MAPPED = frozenset({
 })
 
 
+JOB_MODES = frozenset({"replicated-job", "global-job"})
+
+
 def stack_labels(project: str) -> dict[str, str]:
     return {NAMESPACE_LABEL: project, MANAGED_LABEL: "stackup"}
+
+
+@dataclass(frozen=True)
+class SwarmOptions:
+    """How the stack meets the swarm. `routing_mesh=False`: dnsrr endpoints and host-mode ports,
+    for nodes without IPVS (the mesh's ingress ports and virtual IPs need the kernel's ip_vs)."""
+
+    routing_mesh: bool = True
+
+
+def jobs(project: Project) -> frozenset[str]:
+    """Services Swarm runs as jobs: `deploy.mode: *-job`, and every service another one waits
+    for with `service_completed_successfully` (a one-shot: restarted forever it would never be done)."""
+    named = {n for n, s in project.services.items() if s.deploy and s.deploy.mode in JOB_MODES}
+    awaited = {dep for s in project.services.values() for dep, edge in s.depends_on.items()
+               if edge.condition is DependsCondition.COMPLETED_SUCCESSFULLY}
+    return frozenset(named | (awaited & set(project.services)))
 
 
 @dataclass(frozen=True)
@@ -43,14 +70,20 @@ class Refs:
     configs: Mapping[str, tuple[str, str]]
 
 
-def check_service(notes: Notes, name: str, service: Service) -> None:
+def check_service(notes: Notes, name: str, service: Service, jobs: frozenset[str] = frozenset()) -> None:
     path = ("services", name)
-    for key in sorted(service.model_fields_set - MAPPED):
+    for key in sorted(service.model_fields_set - MAPPED - {"build"}):
         notes.unmapped((*path, key))
-    for dep in service.depends_on:
-        notes.add((*path, "depends_on", dep), "Swarm has no start order; left out")
+    for dep, edge in service.depends_on.items():
+        if edge.condition is DependsCondition.COMPLETED_SUCCESSFULLY and dep in jobs:
+            notes.add((*path, "depends_on", dep),
+                      f"Swarm has no start order: {dep} runs as a job (until it succeeds) while {name} "
+                      f"starts at once; {name} must retry until the job's work is done")
+        else:
+            notes.add((*path, "depends_on", dep), "Swarm has no start order; left out")
     if service.image is None:
-        notes.add((*path, "build"), "Swarm runs images only: set `image:` (and push it)")
+        notes.add((*path, "build"), "Swarm builds nothing: it runs the local name (PROJECT-SERVICE), which "
+                                    "every node must have; set `image:` (and push it)")
 
 
 def _nanos(value: int | None) -> int | None:
@@ -88,11 +121,15 @@ def _mounts(project_name: str, name: str, service: Service, volumes: Mapping[str
     return out
 
 
-def _ports(service: Service) -> list[dict[str, Any]]:
+def _ports(name: str, service: Service, options: SwarmOptions, notes: Notes) -> list[dict[str, Any]]:
     out = []
-    for port in service.ports:
+    for i, port in enumerate(service.ports):
+        mode = port.mode.value if options.routing_mesh else PortMode.HOST.value
+        if port.host_ip:
+            notes.add(("services", name, "ports", i),
+                      f"Swarm publishes on every address of the node; host_ip {port.host_ip} left out")
         entry: dict[str, Any] = {"TargetPort": port.target, "Protocol": port.protocol.value,
-                                 "PublishMode": port.mode.value}
+                                 "PublishMode": mode}
         if port.published and port.published.isdigit():
             entry["PublishedPort"] = int(port.published)
         out.append(entry)
@@ -123,19 +160,40 @@ def _update(config: Any) -> Any:
                               order=config.order.value if config.order else None)
 
 
-def _restart(service: Service) -> Any:
+def _restart(name: str, service: Service, job: bool, notes: Notes) -> Any:
+    """A job is retried on failure unless the file says otherwise; `any` would rerun it forever."""
     policy = service.deploy.restart_policy if service.deploy else None
+    condition: str | None = None
     if policy is not None:
-        return types.RestartPolicy(condition=policy.condition or "any", delay=_nanos(policy.delay) or 0,
-                                   max_attempts=policy.max_attempts or 0, window=_nanos(policy.window) or 0)
-    if service.restart is not None:
-        condition = {"no": "none", "on-failure": "on-failure"}.get(service.restart.kind.value, "any")
-        return types.RestartPolicy(condition=condition, max_attempts=service.restart.max_retries or 0)
-    return None
+        condition, attempts = policy.condition or ("on-failure" if job else "any"), policy.max_attempts
+    elif service.restart is not None:
+        kind = service.restart.kind.value
+        condition = {"no": "none", "on-failure": "on-failure"}.get(kind, "any")
+        attempts = service.restart.max_retries
+    elif job:
+        condition, attempts = "on-failure", None
+    if condition is None:
+        return None
+    if job and condition == "any":
+        where = ("deploy", "restart_policy", "condition") if policy else ("restart",)
+        notes.add(("services", name, *where), "a Swarm job is not restarted after it succeeds; on-failure")
+        condition = "on-failure"
+    delay = _nanos(policy.delay) if policy else None
+    window = _nanos(policy.window) if policy else None
+    return types.RestartPolicy(condition=condition, delay=delay or 0, max_attempts=attempts or 0,
+                               window=window or 0)
+
+
+def _mode(service: Service, job: bool) -> Any:
+    deploy_mode = service.deploy.mode if service.deploy else None
+    if deploy_mode in ("global", "global-job"):
+        return types.ServiceMode("global-job" if job else "global")
+    return types.ServiceMode("replicated-job" if job else "replicated", service.replicas)
 
 
 def service_spec(project: str, name: str, service: Service, *, env: dict[str, str], refs: Refs,
-                 volumes: Mapping[str, str], notes: Notes) -> dict[str, Any]:
+                 volumes: Mapping[str, str], notes: Notes, job: bool = False,
+                 options: SwarmOptions = SwarmOptions()) -> dict[str, Any]:
     """Keyword arguments for `APIClient.create_service` / `update_service`."""
     deploy = service.deploy
     secrets = [types.SecretReference(*refs.secrets[r.source], filename=r.target or r.source,
@@ -169,18 +227,28 @@ def service_spec(project: str, name: str, service: Service, *, env: dict[str, st
                                     preferences=[("spread", p.spread) for p in deploy.placement.preferences
                                                  if p.spread] or None,
                                     maxreplicas=deploy.placement.max_replicas_per_node)
-    template = types.TaskTemplate(container, resources=_resources(service), restart_policy=_restart(service),
+    template = types.TaskTemplate(container, resources=_resources(service),
+                                  restart_policy=_restart(name, service, job, notes),
                                   placement=placement, networks=networks or None)
-    global_mode = deploy is not None and deploy.mode == "global"
-    mode = types.ServiceMode("global") if global_mode else types.ServiceMode("replicated", service.replicas)
     endpoint_mode = deploy.endpoint_mode if deploy else None
-    endpoint = types.EndpointSpec(mode=endpoint_mode, ports=_ports(service) or None)
+    if not options.routing_mesh:
+        if endpoint_mode not in (None, "dnsrr"):
+            notes.add(("services", name, "deploy", "endpoint_mode"),
+                      f"without the routing mesh there are no virtual IPs; dnsrr, not {endpoint_mode}")
+        endpoint_mode = "dnsrr"
+    endpoint = types.EndpointSpec(mode=endpoint_mode, ports=_ports(name, service, options, notes) or None)
+    update, rollback = (deploy.update_config, deploy.rollback_config) if deploy else (None, None)
+    if job:
+        for key, value in (("update_config", update), ("rollback_config", rollback)):
+            if value is not None:
+                notes.add(("services", name, "deploy", key), "a Swarm job is rerun, not rolled; left out")
+        update = rollback = None
     return {
         "task_template": template,
         "name": f"{project}_{name}",
         "labels": {**stack_labels(project), **(deploy.labels if deploy else {})},
-        "mode": mode,
-        "update_config": _update(deploy.update_config if deploy else None),
-        "rollback_config": _update(deploy.rollback_config if deploy else None),
+        "mode": _mode(service, job),
+        "update_config": _update(update),
+        "rollback_config": _update(rollback),
         "endpoint_spec": endpoint,
     }

@@ -241,3 +241,27 @@ def free_port() -> int:
 @pytest.fixture
 def port() -> int:
     return free_port()
+
+
+@pytest.fixture
+def swarm(tool: Any) -> Iterator[Any]:
+    """A docker client on a single-node swarm: the daemon's own if it is a manager already, else
+    one made here (`docker swarm init`) and left at the end, so swarm mode is as it was found."""
+    import subprocess
+
+    import docker  # type: ignore[import-untyped]
+
+    tool("docker", "docker", "info")
+    client = docker.from_env()
+    inited = False
+    if client.info()["Swarm"]["LocalNodeState"] != "active":
+        subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"], check=True,
+                       capture_output=True, timeout=60)
+        inited = True
+    try:
+        yield client
+    finally:
+        if inited:
+            subprocess.run(["docker", "swarm", "leave", "--force"], check=False, capture_output=True,
+                           timeout=60)
+        client.close()

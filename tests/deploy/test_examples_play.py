@@ -13,9 +13,6 @@ the slowest test of the package, a few minutes.
 from __future__ import annotations
 
 import graphlib
-import os
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -28,6 +25,7 @@ import pytest
 import yaml
 
 from stackup.planner.graph import dependencies
+from tests.deploy._cli import stackup
 from tests.deploy._podman import WORKLOADS, Player, podman
 from tests.deploy.conftest import free_port, load_stack
 from tests.engineroot import IMAGE, private_engine
@@ -43,17 +41,6 @@ BUILD_TIMEOUT_S = 1800.0
 @pytest.fixture(scope="module")
 def engine() -> Iterator[Path]:
     yield from private_engine("stackup-deploy-")
-
-
-def stackup(root: Path, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith(("STACKUP_", "COMPOSE_"))}
-    full |= {"STACKUP_ROOT": str(root), "PYTHONPATH": str(REPO), **(env or {})}
-    proc = subprocess.run([sys.executable, "-m", "stackup", *args], cwd=cwd, env=full, capture_output=True,
-                          text=True, timeout=timeout, check=False)
-    assert proc.returncode == 0, \
-        f"stackup {' '.join(args)}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-    return proc
 
 
 @pytest.fixture

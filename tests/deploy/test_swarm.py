@@ -12,7 +12,6 @@ If the daemon was not in a swarm, the test makes it one and leaves the swarm at 
 
 from __future__ import annotations
 
-import subprocess
 import time
 import urllib.request
 import uuid
@@ -54,22 +53,9 @@ secrets:
 """
 
 
-@pytest.fixture
-def swarm(tool: Any) -> Iterator[docker.DockerClient]:
+@pytest.fixture(autouse=True)
+def _busybox(tool: Any) -> None:
     tool("docker", "docker", "image", "inspect", IMAGE)
-    client = docker.from_env()
-    inited = False
-    if client.info()["Swarm"]["LocalNodeState"] != "active":
-        subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"], check=True,
-                       capture_output=True, timeout=60)
-        inited = True
-    try:
-        yield client
-    finally:
-        if inited:
-            subprocess.run(["docker", "swarm", "leave", "--force"], check=False, capture_output=True,
-                           timeout=60)
-        client.close()
 
 
 @pytest.fixture
