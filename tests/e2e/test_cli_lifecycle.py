@@ -16,7 +16,7 @@ import pytest
 
 from tests.e2e.conftest import Stackup
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.parity]
 
 CHAIN = """
 services:
@@ -146,6 +146,8 @@ services:
     stackup.run("down", "-t", "1", cwd=cwd)
 
 
+@pytest.mark.native_only("kills stackup's engine process; over Docker the daemon keeps the state and "
+                         "is shared, so it is not killed")
 def test_engine_killed_keeps_containers_and_readopts_exit_codes(stackup: Stackup, tmp_path: Path) -> None:
     cwd = stackup.project(tmp_path, """
 services:
