@@ -96,22 +96,37 @@ class DockerRuntime(ContainerOpsMixin):
         self._hooks[info.id] = hooks_of(info.labels)
         return info
 
-    def list_containers(self, project: str) -> list[ContainerInfo]:
-        """One filtered list call (the Compose project label is on every container stackup makes
-        here and on every container Compose made, so both are found), then one inspect per
-        container, in parallel: the list has no restart count, health log or full description,
-        which `ps`, `inspect` and the readiness diagnosis show (the native engine's list has them)."""
+    def _list(self, project: str) -> list[Mapping[str, Any]]:
+        """One filtered list call: the Compose project label is on every container stackup makes
+        here and on every container Compose made, so both are found."""
         with self._call(f"list containers of {project}"):
             label = f"{lbl.COMPOSE_PROJECT}={project}" if project else lbl.COMPOSE_PROJECT
-            found = self.api.containers(all=True, filters={"label": label})
+            return list(self.api.containers(all=True, filters={"label": label}))
+
+    def list_containers(self, project: str) -> list[ContainerInfo]:
+        """The list, then one inspect per container, in parallel: the list has no restart count,
+        health log or full description, which `ps`, `inspect` and the readiness diagnosis show
+        (the native engine's list has them)."""
+        found = self._list(project)
         if not found:
             return []
         with cf.ThreadPoolExecutor(max_workers=min(_INSPECTS, len(found))) as pool:
-            full = list(pool.map(self._inspect_raw, (str(entry["Id"]) for entry in found)))
-        infos = [self._remember(translate.from_inspect(data)) for data in full if data is not None]
+            full = [d for d in pool.map(self._inspect_raw, (str(e["Id"]) for e in found)) if d is not None]
+        infos = [self._remember(translate.from_inspect(data)) for data in full]
         if any(_adopted(i) for i in infos):
-            infos = self._read_back(infos, {str(d["Id"]): d for d in full if d is not None})
+            infos = self._read_back(infos, {str(d["Id"]): d for d in full})
         return infos
+
+    def list_containers_brief(self, project: str) -> list[ContainerInfo]:
+        """What `reconcile` reads (state, health, exit code, labels, ports) from the list alone:
+        `planner.observe` prefers this, so a plan costs one request however many containers
+        there are; only containers another tool made are inspected (to read their spec back)."""
+        infos = [self._remember(translate.from_list(entry)) for entry in self._list(project)]
+        adopted = [i.id for i in infos if _adopted(i)]
+        if not adopted:
+            return infos
+        inspected = {cid: data for cid in adopted if (data := self._inspect_raw(cid)) is not None}
+        return self._read_back([i for i in infos if not _adopted(i) or i.id in inspected], inspected)
 
     def _inspect_raw(self, container_id: str) -> Mapping[str, Any] | None:
         """The daemon's inspect answer; None when the container was removed since the list."""
