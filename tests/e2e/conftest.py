@@ -121,9 +121,9 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(getattr(request, "param", "native"))
 
 
-def _docker(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def _docker(*args: str) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, **({"DOCKER_HOST": DOCKER_HOST} if DOCKER_HOST else {})}
-    return subprocess.run(["docker", *args], env=env, input=stdin, capture_output=True, check=False,
+    return subprocess.run(["docker", *args], env=env, capture_output=True, check=False,
                           timeout=180)
 
 
