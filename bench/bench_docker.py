@@ -1,12 +1,15 @@
 """stackup over Docker vs docker-compose on the same daemon: `up -d`, no-op `up -d`, `down`.
 
 The stacks are bench_up.py's (10 services in a chain, 50 in a tree; busybox `sleep 600` with
-`init: true`). Every timed command is a fresh process, as a user would run it, so interpreter
-start-up and imports count for both tools. Until the CLI has `--runtime docker`, stackup's side is
-this file's `step` sub-command, which does what `stackup up -d` / `down` do (load, observe,
-reconcile, execute) over `DockerRuntime`, and for a no-op `up -d` first the CLI's shortcut
-(`cli/fastpath.py`) with `engine_snapshot` reading Docker (`runtime/docker/snapshot.py`), as the
-CLI will once `--runtime docker` is wired; switching to the CLI is the one line `STACKUP` below.
+`init: true`). Every timed command is a fresh process of the real CLI (`stackup --runtime docker`,
+`docker-compose`), as a user would run it, so interpreter start-up and imports count for both.
+
+Fairness on a shared, loaded machine: the tools alternate phase by phase (stackup's `up -d`, then
+docker-compose's, ...), and which one goes first alternates by run, so a load spike from other
+processes falls on both rather than on whichever ran in that minute. Both run from cached bytecode:
+Debian's docker-compose ships its .pyc files; stackup gets a private PYTHONPYCACHEPREFIX warmed
+before timing (an environment with PYTHONDONTWRITEBYTECODE=1 would otherwise make every stackup
+process compile ~100 modules from source, which no installed copy does).
 
 Run as root with a Docker daemon (`/work/shared/peers/setup.sh`):
 `python bench/bench_docker.py [--runs 3]`. Writes bench/results/docker.json with the medians and
@@ -34,72 +37,14 @@ from bench_up import IMAGE, stack
 RESULTS = Path(__file__).parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 
-STACKUP = [sys.executable, str(Path(__file__).resolve()), "step"]
-# STACKUP = [sys.executable, "-m", "stackup", "--runtime", "docker"]   # once the CLI has the flag
+STACKUP = [sys.executable, "-m", "stackup", "--runtime", "docker"]
 TOOLS = {"stackup-docker": STACKUP, "docker-compose": ["docker-compose"]}
 PHASES = (
-    ("up", ["up", "-d"], {}),
-    ("noop_up", ["up", "-d"], {}),
-    ("noop_up_full", ["up", "-d"], {"BENCH_NO_FASTPATH": "1"}),  # stackup only: the planner path
-    ("down", ["down", "-t", "1"], {}),
+    ("up", ["up", "-d"]),
+    ("noop_up", ["up", "-d"]),
+    ("noop_up_full", ["up", "-d"]),  # stackup only: the planner path (a root without the shortcut's cache)
+    ("down", ["down", "-t", "1"]),
 )
-
-
-def step(argv: list[str]) -> int:
-    """`step up -d` / `step down -t N` in the current directory: what the CLI will do."""
-    if argv[0] == "up" and not os.environ.get("BENCH_NO_FASTPATH") and _fastpath().try_noop_up(argv) == 0:
-        return 0
-    from stackup.planner.execute import execute
-    from stackup.planner.observed import observe
-    from stackup.planner.options import ReconcileOptions
-    from stackup.planner.reconcile import reconcile
-    from stackup.planner.teardown import plan_down
-    from stackup.runtime.docker.runtime import DockerRuntime
-    from stackup.spec.loader import LoadOptions, load
-
-    loaded = load(LoadOptions(environ=os.environ))
-    name = loaded.project.name
-    if argv[0] == "up":
-        rt = DockerRuntime.from_env()
-        options = ReconcileOptions(
-            referenced_files=loaded.referenced_files,
-            working_dir=str(loaded.files[0].parent),
-            config_files=tuple(str(f) for f in loaded.files),
-        )
-        plan = reconcile(loaded.project, observe(rt, name), options)
-        if plan.has_changes:
-            execute(plan, rt).raise_for_failures()
-        remember(argv, loaded)
-    else:
-        timeout = float(argv[argv.index("-t") + 1]) if "-t" in argv else None
-        rt = DockerRuntime.from_env(stop_timeout_s=timeout)
-        execute(plan_down(observe(rt, name)), rt).raise_for_failures()
-    rt.close()
-    return 0
-
-
-def _fastpath() -> Any:
-    """The CLI's no-op shortcut with its engine snapshot reading Docker (see the docstring)."""
-    from stackup.cli import fastpath
-    from stackup.runtime.docker.snapshot import docker_snapshot
-
-    fastpath.engine_snapshot = docker_snapshot
-    return fastpath
-
-
-def remember(argv: list[str], loaded: Any) -> None:
-    """After a successful `up -d`, what `stack_cmd._remember_noop` records for the shortcut."""
-    fastpath = _fastpath()
-    discover, remember, split_up_argv = fastpath.discover, fastpath.remember, fastpath.split_up_argv
-
-    global_args = split_up_argv(argv)
-    if global_args is None or loaded.inputs is None or not loaded.inputs.complete:
-        return
-    stack_files, env_files = discover(global_args, Path.cwd())
-    if stack_files == [str(f) for f in loaded.files]:
-        inputs = {"files": dict(loaded.inputs.files), "variables": dict(loaded.inputs.variables)}
-        remember(global_args, project=loaded.project.name, stack_files=stack_files, env_files=env_files,
-                 inputs=inputs)
 
 
 def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float | str:
@@ -112,40 +57,60 @@ def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float | str:
     return elapsed
 
 
-def bench(tool: str, n: int, shape: str, runs: int, env: dict[str, str]) -> dict[str, Any]:
-    times: dict[str, list[float]] = {phase: [] for phase, _, _ in PHASES}
-    errors: dict[str, str] = {}
+def bench(n: int, shape: str, runs: int, env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Both tools on the same stack shape, phase by phase in turn; medians per tool and phase."""
+    times: dict[str, dict[str, list[float]]] = {t: {p: [] for p, _ in PHASES} for t in TOOLS}
+    errors: dict[str, dict[str, str]] = {t: {} for t in TOOLS}
     with tempfile.TemporaryDirectory(prefix="bench-docker") as tmp:
-        cwd = Path(tmp) / f"bd{tool.replace('-', '')[:8]}{n}"
-        cwd.mkdir()
-        (cwd / "compose.yaml").write_text(stack(n, shape))
+        dirs = {}
+        for tool in TOOLS:
+            dirs[tool] = Path(tmp) / f"bd{tool.replace('-', '')[:8]}{n}"
+            dirs[tool].mkdir()
+            (dirs[tool] / "compose.yaml").write_text(stack(n, shape))
         try:
-            for _ in range(runs):
-                for phase, args, extra in PHASES:
-                    if extra and tool != "stackup-docker":
-                        continue
-                    result = timed([*TOOLS[tool], *args], cwd, {**env, **extra})
-                    if isinstance(result, str):
-                        errors[phase] = result
-                    else:
-                        times[phase].append(result)
+            for run in range(runs):
+                order = list(TOOLS) if run % 2 == 0 else list(reversed(TOOLS))
+                for phase, args in PHASES:
+                    for tool in order:
+                        if phase == "noop_up_full" and tool != "stackup-docker":
+                            continue
+                        extra = {"STACKUP_ROOT": tempfile.mkdtemp(dir=tmp)} if phase == "noop_up_full" else {}
+                        result = timed([*TOOLS[tool], *args], dirs[tool], {**env, **extra})
+                        if isinstance(result, str):
+                            errors[tool][phase] = result
+                        else:
+                            times[tool][phase].append(result)
         finally:  # whatever failed, leave nothing behind on the daemon
-            subprocess.run(["docker-compose", "down", "-t", "0"], cwd=cwd, env=env, capture_output=True,
-                           check=False)
-            subprocess.run([*STACKUP, "down", "-t", "0"], cwd=cwd, env=env, capture_output=True, check=False)
-    out: dict[str, Any] = {p: round(statistics.median(v), 3) for p, v in times.items() if v}
-    out.update({p: e for p, e in errors.items() if p not in out})
-    if errors:
-        out["errors"] = errors
+            for tool, argv in TOOLS.items():
+                subprocess.run([*argv, "down", "-t", "0"], cwd=dirs[tool], env=env, capture_output=True,
+                               check=False)
+    out: dict[str, dict[str, Any]] = {}
+    for tool in TOOLS:
+        row: dict[str, Any] = {p: round(statistics.median(v), 3) for p, v in times[tool].items() if v}
+        row.update({p: e for p, e in errors[tool].items() if p not in row})
+        if errors[tool]:
+            row["errors"] = errors[tool]
+        out[tool] = row
     return out
+
+
+def warm_bytecode(env: dict[str, str]) -> None:
+    """Compile stackup into the private bytecode cache, as an installed copy comes; docker-compose's
+    modules are cached there too on its first run (the prefix hides Debian's own .pyc files)."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "stackup")], env=env, check=True,
+                   capture_output=True)
+    for argv in ([*STACKUP, "--help"], ["docker-compose", "version"], ["docker-compose", "--help"]):
+        subprocess.run(argv, env=env, check=False, capture_output=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "STACKUP_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("COMPOSE_", "STACKUP_")) and k != "PYTHONDONTWRITEBYTECODE"}
     env["STACKUP_ROOT"] = tempfile.mkdtemp(prefix="stackup-bench-docker-")  # the shortcut's cache
+    env["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="stackup-bench-pyc-")
     load_before = os.getloadavg()
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     missing = [t for t in ("docker-compose", "docker") if shutil.which(t) is None]
@@ -154,22 +119,22 @@ def main() -> None:
     check = subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True, check=False)
     if check.returncode != 0:
         raise SystemExit(f"{IMAGE} is not in the Docker daemon (run /work/shared/peers/setup.sh)")
+    warm_bytecode(env)
     results: dict[str, dict[str, Any]] = {}
     for n, shape in ((10, "chain"), (50, "tree")):
         name = f"{n} services ({shape})"
-        results[name] = {}
-        for tool in TOOLS:
-            results[name][tool] = row = bench(tool, n, shape, args.runs, env)
+        results[name] = bench(n, shape, args.runs, env)
+        for tool, row in results[name].items():
             cells = "  ".join(
                 f"{p} {row[p]:6.2f}s" if isinstance(row[p], float) else f"{p} FAILED"
-                for p, _, _ in PHASES
+                for p, _ in PHASES
                 if p in row
             )
-            print(f"{name:20} {tool:15} {cells}", flush=True)
+            print(f"{name:20} {tool:15} {cells}  (load {os.getloadavg()[0]:.1f})", flush=True)
     ratios = {
         name: {
             phase: round(by["docker-compose"][phase] / by["stackup-docker"][phase], 2)
-            for phase, _, _ in PHASES
+            for phase, _ in PHASES
             if isinstance(by["docker-compose"].get(phase), float)
             and isinstance(by["stackup-docker"].get(phase), float)
         }
@@ -183,14 +148,15 @@ def main() -> None:
         "results_s": results,
         "docker_compose_over_stackup": ratios,
         "runs": args.runs,
-        "stackup_command": " ".join(Path(a).name if a.endswith(".py") else a for a in STACKUP),
+        "stackup_command": "python -m stackup --runtime docker",
         "versions": {"docker": docker_version, "docker-compose": compose_version},
         "target": "stackup at least 2x faster on each phase",
         "load_average_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
         "notes": (
             "noop_up: stackup's no-op shortcut (cli/fastpath.py) with the Docker snapshot "
             "(runtime/docker/snapshot.py); noop_up_full: the whole planner path (load, observe, "
-            "reconcile). The ratio for noop_up compares docker-compose with the shortcut."
+            "reconcile) from a root without the shortcut's cache. The ratio for noop_up compares "
+            "docker-compose with the shortcut. Tools alternate phase by phase."
         ),
     }
     RESULTS.mkdir(exist_ok=True)
@@ -199,6 +165,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "step":
-        raise SystemExit(step(sys.argv[2:]))
     main()

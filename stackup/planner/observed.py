@@ -162,10 +162,14 @@ def _image_refs(images: Iterable[ImageInfo]) -> dict[str, str]:
 
 
 def observe(runtime: Runtime, project: str) -> Observed:
-    """Read everything `reconcile` needs in one pass; all of the planner's reads happen here."""
+    """Read everything `reconcile` needs in one pass; all of the planner's reads happen here.
+
+    A runtime whose full listing costs a request per container (Docker: list, then inspect) may
+    offer `list_containers_brief` with what `reconcile` reads; it is used when present."""
+    listing = getattr(runtime, "list_containers_brief", None) or runtime.list_containers
     return Observed.build(
         project,
-        containers=runtime.list_containers(project),
+        containers=listing(project),
         networks=runtime.list_networks(),
         volumes=runtime.list_volumes(),
         images=runtime.list_images(),

@@ -8,7 +8,7 @@ import pytest
 
 from tests.e2e.conftest import Stackup
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.parity]
 
 STACK = """
 services:
@@ -19,6 +19,8 @@ services:
 """
 
 
+@pytest.mark.docker_only("Podman's archive upload to a path that does not exist yet makes a directory "
+                         "there, not the file (`cp file box:/tmp/renamed.txt`)")
 def test_cp_in_and_out_with_docker_naming_rules(stackup: Stackup, tmp_path: Path) -> None:
     cwd = stackup.project(tmp_path, STACK)
     stackup.run("up", "-d", cwd=cwd)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.e2e.conftest import Stackup
 
-pytestmark = pytest.mark.engine
+pytestmark = [pytest.mark.engine, pytest.mark.parity]
 
 
 def _free_port() -> int:

@@ -166,8 +166,8 @@ class ContainerOpsMixin:
         with self._call("events"):
             stream = self.api.events(filters=filters, decode=True, since=since, until=until)
         try:
-            for raw in stream:
-                yield _event(raw)
+            for count, raw in enumerate(stream, start=1):
+                yield _event(raw, count)
         finally:
             stream.close()
 
@@ -221,7 +221,9 @@ def _entry(kind: OutputStream, line: bytes) -> LogEntry:
     return LogEntry(kind, rest if when is not None else text, when)
 
 
-def _event(raw: dict[str, Any]) -> RuntimeEvent:
+def _event(raw: dict[str, Any], count: int) -> RuntimeEvent:
+    """One daemon event; its `sequence` is the daemon's nanosecond time (it orders events across
+    calls, as the native engine's event id does), else its place in this stream."""
     actor = raw.get("Actor") or {}
     attributes = {str(k): str(v) for k, v in (actor.get("Attributes") or {}).items()}
     nano = raw.get("timeNano")
@@ -236,4 +238,5 @@ def _event(raw: dict[str, Any]) -> RuntimeEvent:
         id=str(actor.get("ID") or raw.get("id") or ""),
         name=attributes.get("name", ""),
         attributes=attributes,
+        sequence=nano if isinstance(nano, int) else count,
     )

@@ -9,6 +9,7 @@ create response instead of inspecting; hooks and image IDs are remembered from e
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -44,6 +45,9 @@ from stackup.runtime.docker.labels import container_labels, network_labels, volu
 from stackup.runtime.docker.ops import ContainerOpsMixin
 from stackup.runtime.docker.readback import read_back
 
+_INSPECTS = 8
+"""Concurrent inspects after a list: enough to hide the round trips, few for a 2-core daemon."""
+
 
 class DockerRuntime(ContainerOpsMixin):
     """A `Backend` over the Docker Engine API (also Podman's compatible socket)."""
@@ -57,6 +61,8 @@ class DockerRuntime(ContainerOpsMixin):
         """Overrides each container's grace period when set (`down -t`, `stop -t`)."""
         self._hooks: dict[str, Hooks] = {}
         self._image_ids: dict[str, str] = {}
+        self._fresh: set[str] = set()
+        """Containers this runtime created and has not started yet (see `start_container`)."""
         self._lock = threading.Lock()
 
     @classmethod
@@ -90,20 +96,51 @@ class DockerRuntime(ContainerOpsMixin):
         self._hooks[info.id] = hooks_of(info.labels)
         return info
 
-    def list_containers(self, project: str) -> list[ContainerInfo]:
+    def _list(self, project: str) -> list[Mapping[str, Any]]:
         """One filtered list call: the Compose project label is on every container stackup makes
         here and on every container Compose made, so both are found."""
         with self._call(f"list containers of {project}"):
             label = f"{lbl.COMPOSE_PROJECT}={project}" if project else lbl.COMPOSE_PROJECT
-            found = self.api.containers(all=True, filters={"label": label})
-        infos = [self._remember(translate.from_list(entry)) for entry in found]
+            return list(self.api.containers(all=True, filters={"label": label}))
+
+    def list_containers(self, project: str) -> list[ContainerInfo]:
+        """The list, then one inspect per container, in parallel: the list has no restart count,
+        health log or full description, which `ps`, `inspect` and the readiness diagnosis show
+        (the native engine's list has them)."""
+        found = self._list(project)
+        if not found:
+            return []
+        with cf.ThreadPoolExecutor(max_workers=min(_INSPECTS, len(found))) as pool:
+            full = [d for d in pool.map(self._inspect_raw, (str(e["Id"]) for e in found)) if d is not None]
+        infos = [self._remember(translate.from_inspect(data)) for data in full]
         if any(_adopted(i) for i in infos):
-            infos = self._read_back(infos)
+            infos = self._read_back(infos, {str(d["Id"]): d for d in full})
         return infos
 
-    def _read_back(self, infos: list[ContainerInfo]) -> list[ContainerInfo]:
-        """Attach `spec` to containers another tool made (one inspect each, one per image):
-        only these cost more than the list, and only until stackup recreates them."""
+    def list_containers_brief(self, project: str) -> list[ContainerInfo]:
+        """What `reconcile` reads (state, health, exit code, labels, ports) from the list alone:
+        `planner.observe` prefers this, so a plan costs one request however many containers
+        there are; only containers another tool made are inspected (to read their spec back)."""
+        infos = [self._remember(translate.from_list(entry)) for entry in self._list(project)]
+        adopted = [i.id for i in infos if _adopted(i)]
+        if not adopted:
+            return infos
+        inspected = {cid: data for cid in adopted if (data := self._inspect_raw(cid)) is not None}
+        return self._read_back([i for i in infos if not _adopted(i) or i.id in inspected], inspected)
+
+    def _inspect_raw(self, container_id: str) -> Mapping[str, Any] | None:
+        """The daemon's inspect answer; None when the container was removed since the list."""
+        try:
+            with self._call(f"container {container_id[:12]}"):
+                return dict(self.api.inspect_container(container_id))
+        except NotFound:
+            return None
+
+    def _read_back(
+        self, infos: list[ContainerInfo], inspected: Mapping[str, Mapping[str, Any]]
+    ) -> list[ContainerInfo]:
+        """Attach `spec` to containers another tool made (one inspect per image): only these cost
+        more, and only until stackup recreates them."""
         services = {i.id: i.labels.get(lbl.COMPOSE_SERVICE, "") for i in infos}
         images: dict[str, Mapping[str, Any]] = {}
         out = []
@@ -111,11 +148,7 @@ class DockerRuntime(ContainerOpsMixin):
             if not _adopted(info):
                 out.append(info)
                 continue
-            try:
-                with self._call(f"container {info.name}"):
-                    data = self.api.inspect_container(info.id)
-            except NotFound:
-                continue  # removed since the list: it is not there to adopt
+            data = inspected[info.id]
             ref = str(data.get("Image") or "")
             if ref not in images:
                 try:
@@ -157,6 +190,8 @@ class DockerRuntime(ContainerOpsMixin):
             self._discard(cid)
             raise
         self._hooks[cid] = Hooks(spec.post_start, spec.pre_stop)
+        with self._lock:
+            self._fresh.add(cid)
         return ContainerInfo(id=cid, name=spec.name, image=spec.image, labels=labels)
 
     def _discard(self, container_id: str) -> None:
@@ -187,15 +222,26 @@ class DockerRuntime(ContainerOpsMixin):
         return known if known is not None else hooks_of(self.inspect_container(container_id).labels)
 
     def start_container(self, container_id: str) -> None:
-        with self._call(f"start container {container_id}"):
-            self.api.start(container_id)
+        """Start; a container this runtime just created whose first start fails (a host port
+        taken, a missing command) is removed again, so a failed `up` leaves nothing half-made,
+        as the native engine checks such things before anything starts."""
+        with self._lock:
+            fresh = container_id in self._fresh
+            self._fresh.discard(container_id)
+        try:
+            with self._call(f"start container {container_id}"):
+                self.api.start(container_id)
+        except RuntimeFailure:
+            if fresh:
+                self._discard(container_id)
+            raise
         for hook in self._hooks_of(container_id).post_start:
             out = self._run_hook(container_id, hook)
             if out.exit_code != 0:
                 said = (out.stderr or out.stdout).decode(errors="replace").strip()
                 raise RuntimeFailure(
-                    f"container {container_id[:12]}: post_start hook {list(hook.command)} exited "
-                    f"{out.exit_code}{': ' + said if said else ''}"
+                    f"container {container_id[:12]}: post_start hook {list(hook.command)} failed: "
+                    f"exit code {out.exit_code}{': ' + said if said else ''}"
                 )
 
     def stop_container(self, container_id: str, timeout_s: float | None = None) -> None:

@@ -29,6 +29,7 @@ from stackup.runtime.base import (
     ContainerState,
     Health,
     HealthcheckSpec,
+    HealthProbe,
     MountType,
     NetworkAttachment,
     PublishedPort,
@@ -277,16 +278,25 @@ def _split(command: str) -> tuple[str, ...]:
 
 
 def from_inspect(data: Mapping[str, Any]) -> ContainerInfo:
-    """A `GET /containers/{id}/json` answer, with the last health probe's output."""
+    """A `GET /containers/{id}/json` answer, with the health probes' log and the restart count.
+
+    `details` (what `stackup inspect` prints) is the daemon's own JSON, as `docker inspect` shows
+    it, plus the native engine's summary keys (`status`, `pid`, `exit_code`, `restart_count`,
+    `health` with `status`, `failing_streak` and `log`), so a script reads either backend alike."""
     state = data.get("State") or {}
     config = data.get("Config") or {}
     net = data.get("NetworkSettings") or {}
     health_data = state.get("Health") or {}
     health = Health.NONE
     last_probe: str | None = None
+    probes: tuple[HealthProbe, ...] = ()
     if health_data:
         health = {h.value: h for h in Health}.get(str(health_data.get("Status", "none")), Health.NONE)
         log = health_data.get("Log") or []
+        probes = tuple(
+            HealthProbe(int(p.get("ExitCode", -1)), str(p.get("Output", "")), parse_time(p.get("End")))
+            for p in log
+        )
         if log:
             last_probe = str(log[-1].get("Output", "")).strip() or None
     status = _state(str(state.get("Status") or ""))
@@ -317,7 +327,45 @@ def from_inspect(data: Mapping[str, Any]) -> ContainerInfo:
         ports=tuple(ports),
         addresses={k: v["IPAddress"] for k, v in (net.get("Networks") or {}).items() if v.get("IPAddress")},
         command=tuple(cmd),
+        health_log=probes,
+        restart_count=int(data.get("RestartCount") or 0),
+        details={**data, **_summary(data, status, int(data.get("RestartCount") or 0))},
     )
+
+
+_FINISHED = (ContainerState.EXITED, ContainerState.DEAD)
+
+
+def _iso(when: datetime | None) -> str | None:
+    return None if when is None else when.isoformat()
+
+
+def _summary(data: Mapping[str, Any], status: ContainerState, restarts: int) -> dict[str, Any]:
+    """The native engine's record keys for what Docker spells differently (see `from_inspect`)."""
+    state = data.get("State") or {}
+    health = state.get("Health") or None
+    started, finished = parse_time(state.get("StartedAt")), parse_time(state.get("FinishedAt"))
+    return {
+        "id": data.get("Id"),
+        "name": str(data.get("Name") or "").lstrip("/"),
+        "created_at": _iso(parse_time(data.get("Created"))),
+        "started_at": _iso(started),
+        "finished_at": _iso(finished),
+        "status": status.value,
+        "pid": int(state.get("Pid") or 0) or None,
+        "exit_code": int(state.get("ExitCode") or 0) if status in _FINISHED else None,
+        "restart_count": restarts,
+        "health": None if health is None else {
+            "status": str(health.get("Status") or ""),
+            "failing_streak": int(health.get("FailingStreak") or 0),
+            "log": [
+                {"start": _iso(parse_time(p.get("Start"))), "end": _iso(parse_time(p.get("End"))),
+                 "exit_code": p.get("ExitCode"),
+                 "output": p.get("Output", "")}
+                for p in health.get("Log") or ()
+            ],
+        },
+    }
 
 
 def _security_opt(opt: str) -> str:

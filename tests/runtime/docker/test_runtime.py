@@ -366,7 +366,7 @@ def test_hooks_run_by_exec(docker_rt: DockerRuntime, project_name: str, tmp_path
     failing = docker_rt.create_container(
         spec(project_name, "f", post_start=(HookSpec(("sh", "-c", "echo nope >&2; exit 4")),))
     )
-    with pytest.raises(RuntimeFailure, match=r"post_start hook .* exited 4: nope"):
+    with pytest.raises(RuntimeFailure, match=r"post_start hook .* failed: exit code 4: nope"):
         docker_rt.start_container(failing.id)
 
 
