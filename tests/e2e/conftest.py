@@ -91,12 +91,6 @@ def _leftovers(root: Path) -> list[str]:
     return found
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "parity: run each test on the native engine and over Docker")
-    config.addinivalue_line("markers", "native_only(reason): cannot apply to the Docker backend (say why)")
-    config.addinivalue_line("markers", "docker_only(reason): Podman's compatible API does not do this")
-
-
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "stackup" in metafunc.fixturenames and metafunc.definition.get_closest_marker("parity"):
         metafunc.parametrize("backend", BACKENDS, indirect=True, scope="module")
