@@ -93,13 +93,16 @@ def save_into_podman(root: Path, player: Player, names: list[str], tmp_path: Pat
     archive.unlink()
 
 
+@pytest.mark.timeout(BUILD_TIMEOUT_S)  # the migration job's image is built on a Debian base
 def test_hello_example_plays_and_serves_after_its_init_container(
         engine: Path, player: Player, tmp_path: Path) -> None:
     project, port = f"kphello{uuid.uuid4().hex[:6]}", free_port()
     env = {"HELLO_PORT": str(port)}
     compose = EXAMPLES / "hello" / "compose.yaml"
     stackup(engine, "image", "tag", IMAGE, "stackup/busybox:latest")
-    save_into_podman(engine, player, ["stackup/busybox:latest"], tmp_path)
+    stackup(engine, "image", "bootstrap", "debian:bookworm", timeout=BUILD_TIMEOUT_S)
+    stackup(engine, "-p", project, "-f", str(compose), "build", env=env, timeout=BUILD_TIMEOUT_S)
+    save_into_podman(engine, player, ["stackup/busybox:latest", "stackup/hello-migrate:latest"], tmp_path)
     manifests = render(engine, compose, project, env)
     order = workload_order(compose, env, manifests)
     assert order == ["db", "web"]  # migrate is web's init container, after db is healthy
