@@ -114,7 +114,8 @@ class Stack:
         self.backend = backend
         self.name = name
         self.loaded = loaded
-        self.parallel = parallel
+        chosen: int | None = getattr(backend, "default_parallel", None)  # a daemon's backend wants more
+        self.parallel = parallel if parallel is not None else chosen
         self._owns_backend = owns_backend
         self.load_options: LoadOptions | None = None
         """How `loaded` was loaded (`reload` repeats it; `watch` does on a stack-file change)."""

@@ -53,6 +53,8 @@ class DockerRuntime(ContainerOpsMixin):
     """A `Backend` over the Docker Engine API (also Podman's compatible socket)."""
 
     name = "docker"
+    default_parallel = ep.PARALLEL
+    """The executor's parallelism when the caller chose none (see `endpoint.PARALLEL`)."""
 
     def __init__(self, api: Any, endpoint: ep.Endpoint, *, stop_timeout_s: float | None = None) -> None:
         self.api = api
