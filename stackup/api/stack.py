@@ -202,10 +202,10 @@ class Stack:
 
     # -- plan and apply --------------------------------------------------------------------
 
-    def observe(self) -> Observed:
+    def observe(self, *, images: bool = True) -> Observed:
         from stackup.planner.observed import observe
 
-        return observe(self.backend, self.name)
+        return observe(self.backend, self.name, images=images)
 
     def reconcile_options(
         self,
@@ -414,7 +414,8 @@ class Stack:
         from stackup.planner.teardown import DownOptions, plan_down
 
         with self.locked("down", reporter), self._stop_timeout(timeout):
-            plan = plan_down(self.observe(), DownOptions(volumes=volumes, services=tuple(services)))
+            options = DownOptions(volumes=volumes, services=tuple(services))
+            plan = plan_down(self.observe(images=False), options)
             outcome = execute(plan, self.backend, reporter, parallel=self.parallel)
         outcome.raise_for_failures()
 

@@ -3,7 +3,7 @@
 `stackup --version` answers before anything heavy is imported (target: < 150 ms end to end), and
 so does a no-op `up -d` that `fastpath` can prove unchanged, a `build` whose recorded
 requests are proven current (`buildfast`), `image pull` on a running engine (`pullfast`) and a
-`pull` of an unchanged stack (`pullstack`);
+`pull` of an unchanged stack (`pullstack`), and a plain `down` (`downfast`: no typer app);
 every other invocation loads the typer app, and `StackupError`s become one-line messages and
 their exit codes instead of tracebacks.
 
@@ -103,6 +103,12 @@ def _main(args: list[str]) -> None:
         from stackup.cli.pullfast import try_image_pull
 
         code = try_image_pull(args)
+        if code is not None:
+            raise SystemExit(code)
+    if "down" in args:
+        from stackup.cli.downfast import try_down
+
+        code = try_down(args)
         if code is not None:
             raise SystemExit(code)
     from stackup.cli.main import run

@@ -161,18 +161,20 @@ def _image_refs(images: Iterable[ImageInfo]) -> dict[str, str]:
     return out
 
 
-def observe(runtime: Runtime, project: str) -> Observed:
+def observe(runtime: Runtime, project: str, *, images: bool = True) -> Observed:
     """Read everything `reconcile` needs in one pass; all of the planner's reads happen here.
 
     A runtime whose full listing costs a request per container (Docker: list, then inspect) may
-    offer `list_containers_brief` with what `reconcile` reads; it is used when present."""
+    offer `list_containers_brief` with what `reconcile` reads; it is used when present. Without
+    `images` the store's images are not listed (`down` plans without them: one request and the
+    whole image list's decoding fewer)."""
     listing = getattr(runtime, "list_containers_brief", None) or runtime.list_containers
     return Observed.build(
         project,
         containers=listing(project),
         networks=runtime.list_networks(),
         volumes=runtime.list_volumes(),
-        images=runtime.list_images(),
+        images=runtime.list_images() if images else (),
     )
 
 

@@ -16,10 +16,11 @@ every `1` in a log would make it unreadable and tell an onlooker the value anywa
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stackup.spec.models import Project
-from stackup.spec.models_service import Service
+if TYPE_CHECKING:  # annotations only: `cli.masking` imports this for every command
+    from stackup.spec.models import Project
+    from stackup.spec.models_service import Service
 
 EXTENSION = "x-stackup-secret"
 MASK = "********"

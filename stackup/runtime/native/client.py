@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter
 
@@ -24,13 +24,6 @@ from stackup.runtime.native.answers import raise_for_answer
 from stackup.runtime.native.dialers import Dialer
 from stackup.runtime.native.streams import UpgradedStream, open_upgraded
 from stackup.runtime.native.unixhttp import Answer, UnixHTTP
-from stackup.runtime.wire.build import (
-    BuildCachePrune,
-    BuildCacheUsage,
-    BuildEvent,
-    BuildRequest,
-    ContextUpload,
-)
 from stackup.runtime.wire.images import (
     BootstrapProgress,
     BootstrapRequest,
@@ -64,6 +57,9 @@ from stackup.runtime.wire.models import (
 from stackup.runtime.wire.network import NetworkDetails
 from stackup.runtime.wire.records import ContainerRecord, Event, EventType, NetworkRecord, VolumeRecord
 from stackup.runtime.wire.streams import ExecCreate, ExecInspect
+
+if TYPE_CHECKING:  # the build models load with the first build call: `up` and `down` need none
+    from stackup.runtime.wire.build import BuildCacheUsage, BuildEvent, BuildRequest, ContextUpload
 
 _T = TypeVar("_T")
 _M = TypeVar("_M", bound=BaseModel)
@@ -174,6 +170,8 @@ class EngineClient:
 
     def build(self, request: BuildRequest) -> Iterator[BuildEvent]:
         """Progress of a build as the engine runs it; the last event is `result` or `error`."""
+        from stackup.runtime.wire.build import BuildEvent
+
         remotefiles.check_build(self.dialer, request)
         body = request.wire_json()
         with self._http.stream("POST", "/build", body=body, timeout_s=None) as response:
@@ -185,6 +183,8 @@ class EngineClient:
 
     def upload_context(self, archive: IO[bytes]) -> ContextUpload:
         """Send a build context (a tar) to the engine; where it was unpacked (`contexts.py`)."""
+        from stackup.runtime.wire.build import ContextUpload
+
         answer = self._http.upload("POST", "/build/contexts", archive, content_type="application/x-tar",
                                    timeout_s=None)  # fmt: skip
         raise_for_answer(answer)
@@ -194,9 +194,13 @@ class EngineClient:
         self._call("DELETE", f"/build/contexts/{upload_id}")
 
     def build_cache(self) -> BuildCacheUsage:
+        from stackup.runtime.wire.build import BuildCacheUsage
+
         return self._get(BuildCacheUsage, "GET", "/build/cache")
 
     def prune_build_cache(self, *, keep_bytes: int = 0) -> BuildCacheUsage:
+        from stackup.runtime.wire.build import BuildCachePrune, BuildCacheUsage
+
         body = BuildCachePrune(all=keep_bytes == 0, keep_bytes=keep_bytes)
         return self._get(BuildCacheUsage, "POST", "/build/prune", body=body, timeout_s=None)
     @contextlib.contextmanager

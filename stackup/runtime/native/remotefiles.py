@@ -12,10 +12,14 @@ saying what to do instead, since a wrong mount is worse than none.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from stackup.errors import UsageError
 from stackup.runtime.native.dialers import Dialer
-from stackup.runtime.wire.build import BuildRequest
 from stackup.runtime.wire.models import ContainerCreate, MountKind
+
+if TYPE_CHECKING:
+    from stackup.runtime.wire.build import BuildRequest
 
 
 def check_create(dialer: Dialer, request: ContainerCreate) -> None:
