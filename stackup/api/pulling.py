@@ -19,6 +19,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import networkx as nx
+
 from stackup.errors import RuntimeFailure, StackupError
 from stackup.planner.graph import dependencies, with_dependencies
 from stackup.planner.plan import Operation, OpKind, Plan
@@ -139,8 +141,7 @@ def refresh_ops(plan: Plan, observed: Observed) -> list[Operation]:
 def run_refresh(ops: Sequence[Operation], project: str, backend: Backend, reporter: Reporter | None,
                 parallel: int | None) -> Outcome:
     from stackup.planner.execute import execute
-    from stackup.planner.taskgraph import TaskGraph
 
-    graph = TaskGraph()
+    graph = nx.DiGraph()
     graph.add_nodes_from((op.id, {"op": op}) for op in ops)
     return execute(Plan(project, graph), backend, reporter, parallel=parallel)

@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple, assert_never
 
+import networkx as nx
+
 from stackup.planner.toposort import CycleFound, lexicographic_order
 from stackup.spec.cycles import find_cycles
 from stackup.spec.errors import DependencyCycle, Problem, SourceMap
@@ -23,8 +25,6 @@ from stackup.spec.implicit import implicit_refs_of
 from stackup.spec.kinds import DependsCondition
 
 if TYPE_CHECKING:
-    import networkx as nx
-
     from stackup.spec.models import Project, Service
 
 
@@ -89,10 +89,7 @@ def dependencies(project: Project) -> Dependencies:
 
 
 def service_graph(project: Project, deps: Dependencies | None = None) -> nx.DiGraph:
-    """A DiGraph of service names; edge attributes `condition`, `required`, `restart`, `via`.
-    (networkx is imported here, not at the top: `up` and `down` need only `dependencies`.)"""
-    import networkx as nx
-
+    """A DiGraph of service names; edge attributes `condition`, `required`, `restart`, `via`."""
     graph = nx.DiGraph(project=project.name)
     deps = dependencies(project) if deps is None else deps
     graph.add_nodes_from(deps)
@@ -163,8 +160,6 @@ def start_order(graph: nx.DiGraph) -> list[str]:
     Raises `DependencyCycle` (via `check_acyclic`) for a cyclic graph, so callers need not check
     first: the sort finds a cycle anyway, and the second walk is only paid for the error message.
     """
-    import networkx as nx
-
     try:
         return list(nx.lexicographical_topological_sort(graph.reverse(copy=False)))  # names sort as str
     except nx.NetworkXUnfeasible:

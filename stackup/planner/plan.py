@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
+import networkx as nx
+
 from stackup.planner.changes import Change
-from stackup.planner.taskgraph import TaskGraph
 from stackup.planner.toposort import lexicographic_order
 from stackup.runtime.base import BuildSpec, ContainerSpec, NetworkSpec, PullSpec, VolumeSpec
 
@@ -118,12 +119,11 @@ class Wait:
 
 
 class Plan:
-    """Operations on a `TaskGraph` (node = `Operation.id`, attribute `op`; edge attribute `wait`),
-    not changed after the plan is made."""
+    """Operations on a frozen `nx.DiGraph` (node = `Operation.id`, attribute `op`; edge attribute `wait`)."""
 
-    def __init__(self, project: str, graph: TaskGraph, warnings: tuple[str, ...] = ()) -> None:
+    def __init__(self, project: str, graph: nx.DiGraph, warnings: tuple[str, ...] = ()) -> None:
         self.project = project
-        self.graph = graph
+        self.graph = nx.freeze(graph)
         self.warnings = warnings
         self._order: list[Operation] = _ordered(graph)
 
@@ -134,12 +134,12 @@ class Plan:
         return len(self._order)
 
     def op(self, op_id: str) -> Operation:
-        operation: Operation = self.graph.attrs(op_id)["op"]
+        operation: Operation = self.graph.nodes[op_id]["op"]
         return operation
 
     def prerequisites(self, op_id: str) -> Mapping[str, Wait | None]:
         """Operations that must finish before `op_id`, each with the condition to wait for, if any."""
-        return {pred: self.graph.edge(pred, op_id).get("wait") for pred in self.graph.predecessors(op_id)}
+        return {pred: self.graph.edges[pred, op_id].get("wait") for pred in self.graph.predecessors(op_id)}
 
     @property
     def has_changes(self) -> bool:
@@ -179,9 +179,9 @@ class Plan:
         }
 
 
-def _ordered(graph: TaskGraph) -> list[Operation]:
+def _ordered(graph: nx.DiGraph) -> list[Operation]:
     """Operations in dependency order, ties broken by (resource kind, natural name)."""
-    ops: dict[str, Operation] = {n: graph.attrs(n)["op"] for n in graph.succ}
+    ops: dict[str, Operation] = dict(graph.nodes(data="op"))
     keys = {n: (_KIND_RANK[op.resource], _natural(op.name), n) for n, op in ops.items()}
     return [ops[n] for n in lexicographic_order(graph.succ, keys.__getitem__)]
 

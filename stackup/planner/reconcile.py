@@ -13,6 +13,8 @@ from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
+import networkx as nx
+
 from stackup import __version__
 from stackup.errors import PlanError
 from stackup.planner.adoption import adopted_changes
@@ -26,7 +28,6 @@ from stackup.planner.pulls import local_image
 from stackup.planner.resources import plan_images, plan_networks, plan_volumes
 from stackup.planner.specs import container_spec, image_ref, service_networks, service_volume_keys
 from stackup.planner.targets import is_job
-from stackup.planner.taskgraph import TaskGraph
 from stackup.runtime import labels as lbl
 from stackup.runtime.base import ContainerSpec
 from stackup.spec.implicit import NAMESPACE_KEYS, implicit_refs_of
@@ -91,7 +92,7 @@ class _Reconciler:
         self._propagate_restarts(containers)
         self._plan_orphans(containers)
 
-        # nodes and edges are collected and added in one call each: the graph's per-call cost
+        # nodes and edges are collected and added in one call each: networkx's per-call cost
         # is most of the time spent building the plan of a large stack
         nodes = [*networks.values(), *volumes.values(), *images.values(), *self.removals]
         edges: list[tuple[str, str, dict[str, Wait]]] = []
@@ -105,7 +106,7 @@ class _Reconciler:
                 nodes.append(op)
                 edges.extend((n, op.id, {}) for n in ids)
         edges.extend(self._dependency_edges())
-        plan = TaskGraph()
+        plan = nx.DiGraph()
         plan.add_nodes_from((op.id, {"op": op}) for op in nodes)
         plan.add_edges_from(edges)
         return Plan(self.project.name, plan, tuple(self.warnings))

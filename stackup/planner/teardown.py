@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import networkx as nx
+
 from stackup.planner.observed import Observed
 from stackup.planner.plan import Operation, OpKind, Plan, ResourceKind
-from stackup.planner.taskgraph import TaskGraph
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +27,7 @@ class DownOptions:
 def plan_down(observed: Observed, options: DownOptions | None = None) -> Plan:
     """Stop and remove the project's containers (dependents first), then its networks and volumes."""
     options = options or DownOptions()
-    graph = TaskGraph()
+    graph = nx.DiGraph()
     wanted = set(options.services)
     containers = [c for c in observed.containers if not wanted or c.service in wanted]
     by_service: dict[str, list[str]] = {}
