@@ -66,6 +66,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
             ("chaos", " --trials 200"),
             ("bench_load_reliability", ""),
             ("fuzz/run", " --examples 3000 --runs 50000"),
+            ("fuzz/api", " --examples 150 --seed 7"),
+            ("bench_remote", ""),
+            ("bench_engine_cpu", ""),
         )
     },
 }
