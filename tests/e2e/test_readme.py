@@ -62,6 +62,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
             ("bench_docker", ""),
             ("bench_pull", ""),
             ("bench_floor", ""),
+            ("bench_floor", " --runs 3"),
             ("bench_scaling", ""),
             ("chaos", " --trials 200"),
             ("bench_load_reliability", ""),
