@@ -114,7 +114,9 @@ class Stack:
         self.backend = backend
         self.name = name
         self.loaded = loaded
-        chosen: int | None = getattr(backend, "default_parallel", None)  # a daemon's backend wants more
+        # A daemon's backend wants more in flight. Read from the class: a lazily opened backend
+        # (deploy's) must not be opened, and its engine started, just to be asked.
+        chosen: int | None = getattr(type(backend), "default_parallel", None)
         self.parallel = parallel if parallel is not None else chosen
         self._owns_backend = owns_backend
         self.load_options: LoadOptions | None = None

@@ -14,6 +14,7 @@ import pytest
 from stackup.cli import deploy_cmd
 from stackup.cli.main import run
 from stackup.deploy.kubernetes.render import translate
+from tests.deploy._cli import stackup
 
 STACK = """\
 name: clidemo
@@ -115,3 +116,13 @@ def test_push_is_left_out_of_a_dry_run(
     out, err = capsys.readouterr()
     assert "--push is left out with --dry-run" in err and "pushed" not in out
     assert fake_kube.stored("drypush") == {}
+
+
+def test_render_starts_no_engine(tmp_path: Path) -> None:
+    """Rendering needs no local engine: the root stays unmade (an engine started by `render` once
+    outlived the test that ran it)."""
+    root = tmp_path / "never-made"
+    compose = Path(__file__).resolve().parents[2] / "examples" / "hello" / "compose.yaml"
+    out = stackup(root, "-f", str(compose), "render", "--target", "kubernetes").stdout
+    assert "kind: Deployment" in out
+    assert not root.exists()
