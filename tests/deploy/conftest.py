@@ -254,6 +254,7 @@ def swarm(tool: Any) -> Iterator[Any]:
     tool("docker", "docker", "info")
     client = docker.from_env()
     inited = False
+    had_gwbridge = bool(client.networks.list(names=["docker_gwbridge"]))
     if client.info()["Swarm"]["LocalNodeState"] != "active":
         subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"], check=True,
                        capture_output=True, timeout=60)
@@ -264,4 +265,7 @@ def swarm(tool: Any) -> Iterator[Any]:
         if inited:
             subprocess.run(["docker", "swarm", "leave", "--force"], check=False, capture_output=True,
                            timeout=60)
+            if not had_gwbridge:  # `swarm init` made it (a bridge link); leaving keeps it
+                subprocess.run(["docker", "network", "rm", "docker_gwbridge"], check=False,
+                               capture_output=True, timeout=60)
         client.close()
